@@ -1,0 +1,80 @@
+"""The ``zs_*`` columns zslabel adds to every output row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from zslabel.errors import InputError
+from zslabel.selection import STATUS_NAMES
+
+ROW = "zs_row"
+LABEL = "zs_label"
+CONFIDENCE = "zs_confidence"
+MARGIN = "zs_margin"
+STATUS = "zs_status"
+REASON = "zs_reason"
+SPLIT = "zs_split"
+SCORE_PREFIX = "zs_score_"
+
+
+def score_column(label: str) -> str:
+    return f"{SCORE_PREFIX}{label}"
+
+
+def output_fields(label_names: Sequence[str]) -> list[pa.Field]:
+    return [
+        pa.field(ROW, pa.int64(), nullable=False),
+        pa.field(LABEL, pa.string()),
+        pa.field(CONFIDENCE, pa.float32()),
+        pa.field(MARGIN, pa.float32()),
+        pa.field(STATUS, pa.string(), nullable=False),
+        pa.field(REASON, pa.string()),
+        pa.field(SPLIT, pa.string()),
+        *(pa.field(score_column(name), pa.float32()) for name in label_names),
+    ]
+
+
+def output_schema(input_schema: pa.Schema, label_names: Sequence[str], origin: str) -> pa.Schema:
+    added = output_fields(label_names)
+    clash = sorted(set(input_schema.names) & {f.name for f in added})
+    if clash:
+        raise InputError(
+            f"{origin}: input column(s) {clash} collide with columns zslabel adds; "
+            "rename them before labeling"
+        )
+    # Partition values are dictionary-encoded by pyarrow; writers want plain metadata-free types.
+    return pa.schema([*input_schema, *added])
+
+
+def zs_arrays(
+    *,
+    start_row: int,
+    label: np.ndarray,
+    confidence: np.ndarray,
+    margin: np.ndarray,
+    status: np.ndarray,
+    reason: Sequence[str | None],
+    split: Sequence[str | None],
+    probs: np.ndarray,
+    label_names: Sequence[str],
+) -> list[pa.Array]:
+    """The added columns for one batch, aligned with its rows."""
+    n = len(label)
+    names = np.asarray(label_names, dtype=object)
+    scored = label >= 0
+    return [
+        pa.array(np.arange(start_row, start_row + n, dtype=np.int64)),
+        pa.array(np.where(scored, names[np.maximum(label, 0)], None), pa.string()),
+        pa.array(confidence.astype(np.float32), mask=~scored),
+        pa.array(margin.astype(np.float32), mask=~scored),
+        pa.array(np.asarray(STATUS_NAMES, dtype=object)[status], pa.string()),
+        pa.array(list(reason), pa.string()),
+        pa.array(list(split), pa.string()),
+        *(
+            pa.array(probs[:, k].astype(np.float32), mask=~scored)
+            for k in range(len(label_names))
+        ),
+    ]

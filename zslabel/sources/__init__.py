@@ -1,0 +1,21 @@
+"""Labeling sources behind one protocol, built from their job-file spec by kind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from zslabel.cache import FeatureCache
+from zslabel.config import EmbeddingSourceSpec, FakeSourceSpec, Label, SourceSpec
+from zslabel.sources.base import Source
+from zslabel.sources.embedding import EmbeddingSource
+from zslabel.sources.fake import FakeSource
+
+__all__ = ["EmbeddingSource", "FakeSource", "Source", "build_source"]
+
+
+def build_source(spec: SourceSpec, labels: Sequence[Label], cache: FeatureCache) -> Source:
+    if isinstance(spec, EmbeddingSourceSpec):
+        return EmbeddingSource(spec, labels, cache)
+    if isinstance(spec, FakeSourceSpec):
+        return FakeSource(spec, labels)
+    raise TypeError(f"no source for spec {type(spec).__name__}")  # pragma: no cover

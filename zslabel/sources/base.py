@@ -1,0 +1,43 @@
+"""The protocol every labeling source follows.
+
+Scoring is split in two so that the expensive half can be cached per shard:
+``featurize`` runs the model (cached under ``cache_identity``), ``probabilities`` turns features
+into class probabilities cheaply, so changing a label description, template or temperature
+never re-runs the model on the texts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Source(Protocol):
+    name: str
+    weight: float
+
+    def cache_identity(self) -> dict[str, Any]:
+        """Everything ``featurize``'s output depends on, as JSON-able values."""
+        ...
+
+    def featurize(
+        self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """The expensive part: an (n, f) float array for n texts."""
+        ...
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """(n, k) class probabilities, rows summing to 1; NaN feature rows give NaN rows."""
+        ...
+
+    def provenance(self) -> dict[str, Any]:
+        """What the manifest records about this source (model identity, template, ...)."""
+        ...
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - np.max(logits, axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / np.sum(exp, axis=1, keepdims=True)

@@ -1,0 +1,100 @@
+"""Zero-shot labels from sentence-embedding similarity between texts and label descriptions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from zslabel.cache import FeatureCache, cache_key
+from zslabel.config import EmbeddingSourceSpec, Label
+from zslabel.encoder import TextEncoder
+from zslabel.models import resolve_model
+from zslabel.sources.base import softmax
+
+
+class EmbeddingSource:
+    """Cosine similarity of each text to each label's descriptions, softmaxed over labels."""
+
+    def __init__(
+        self, spec: EmbeddingSourceSpec, labels: Sequence[Label], cache: FeatureCache
+    ) -> None:
+        assert spec.name is not None  # JobConfig names every source
+        self.name = spec.name
+        self.weight = spec.weight
+        self.spec = spec
+        self.labels = tuple(labels)
+        self.model = resolve_model(spec.model)
+        self.encoder = TextEncoder(
+            self.model,
+            batch_size=spec.batch_size,
+            max_length=spec.max_length,
+            pooling=spec.pooling,
+            device=spec.device,
+        )
+        self._cache = cache
+        self.prompts = [
+            spec.template.format(label=label.name, description=description)
+            for label in self.labels
+            for description in label.descriptions
+        ]
+        # Column j of the prompt matrix belongs to label owner[j].
+        self._owner = np.repeat(np.arange(len(self.labels)), [len(l.descriptions) for l in labels])
+        self._prompt_embeddings: np.ndarray | None = None
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {
+            "kind": "embedding",
+            "model": self.model.name,
+            "weights_sha256": self.model.weights_sha256,
+            "max_length": self.encoder.max_length,
+            "pooling": self.encoder.pooling,
+        }
+
+    def featurize(
+        self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        return self.encoder.encode(texts, on_batch)
+
+    def prompt_embeddings(self) -> np.ndarray:
+        if self._prompt_embeddings is None:
+            key = cache_key("prompts", self.cache_identity(), self.prompts)
+            self._prompt_embeddings, _ = self._cache.get_or_compute(
+                key, lambda: self.encoder.encode(self.prompts)
+            )
+        return self._prompt_embeddings
+
+    def similarities(self, features: np.ndarray) -> np.ndarray:
+        """(n, k) cosine similarity of each text to each label (its descriptions aggregated)."""
+        per_prompt = features @ self.prompt_embeddings().T
+        if len(self._owner) == len(self.labels):
+            return per_prompt
+        reduce = np.max if self.spec.aggregate == "max" else np.mean
+        return np.stack(
+            [reduce(per_prompt[:, self._owner == k], axis=1) for k in range(len(self.labels))],
+            axis=1,
+        )
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        return softmax(self.similarities(features) / self.spec.temperature)
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": "embedding",
+            "model": self.model.to_dict(),
+            "template": self.spec.template,
+            "prompts": dict(zip(self._prompt_labels(), self._prompt_lists(), strict=True)),
+            "aggregate": self.spec.aggregate,
+            "temperature": self.spec.temperature,
+            "max_length": self.encoder.max_length,
+            "pooling": self.encoder.pooling,
+            "weight": self.weight,
+        }
+
+    def _prompt_labels(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+    def _prompt_lists(self) -> list[list[str]]:
+        return [[self.prompts[j] for j in np.flatnonzero(self._owner == k)] for k in range(len(self.labels))]
