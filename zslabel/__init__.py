@@ -1,3 +1,29 @@
-"""zslabel: bootstrap labeled training data from raw Parquet with zero-shot classifiers."""
+"""zslabel: bootstrap labeled training data from raw Parquet with zero-shot classifiers.
+
+>>> import zslabel
+>>> job = zslabel.load_job("job.yaml")          # doctest: +SKIP
+>>> result = zslabel.run_job(job)               # doctest: +SKIP
+>>> zslabel.evaluate(result.output_dir, "topic")  # doctest: +SKIP
+"""
 
 __version__ = "0.1.0"
+
+from zslabel.config import JobConfig, load_job
+from zslabel.errors import ConfigError, InputError, ModelError, OutputError, ZslabelError
+from zslabel.evaluate import evaluate
+from zslabel.runner import LabelingJob, RunResult, run_job
+
+__all__ = [
+    "ConfigError",
+    "InputError",
+    "JobConfig",
+    "LabelingJob",
+    "ModelError",
+    "OutputError",
+    "RunResult",
+    "ZslabelError",
+    "__version__",
+    "evaluate",
+    "load_job",
+    "run_job",
+]

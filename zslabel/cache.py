@@ -35,7 +35,8 @@ class FeatureCache:
     def load(self, key: str) -> np.ndarray | None:
         path = self._path(key)
         try:
-            return np.load(path, allow_pickle=False)
+            array: np.ndarray = np.load(path, allow_pickle=False)
+            return array
         except FileNotFoundError:
             return None
         except (OSError, ValueError, EOFError):
@@ -53,7 +54,9 @@ class FeatureCache:
         except OSError as exc:
             raise OutputError(f"{self.folder}: cannot write the score cache ({exc})") from None
 
-    def get_or_compute(self, key: str, compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
+    def get_or_compute(
+        self, key: str, compute: Callable[[], np.ndarray]
+    ) -> tuple[np.ndarray, bool]:
         """The cached array and True, or a freshly computed (and now cached) one and False."""
         cached = self.load(key)
         if cached is not None:

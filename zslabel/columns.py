@@ -73,8 +73,5 @@ def zs_arrays(
         pa.array(np.asarray(STATUS_NAMES, dtype=object)[status], pa.string()),
         pa.array(list(reason), pa.string()),
         pa.array(list(split), pa.string()),
-        *(
-            pa.array(probs[:, k].astype(np.float32), mask=~scored)
-            for k in range(len(label_names))
-        ),
+        *(pa.array(probs[:, k].astype(np.float32), mask=~scored) for k in range(len(label_names))),
     ]

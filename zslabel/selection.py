@@ -65,9 +65,7 @@ class Selection:
     class_cutoffs: dict[str, float | None]  # the confidence each class's top fraction ended at
 
 
-def select(
-    predictions: Predictions, spec: SelectionSpec, label_names: Sequence[str]
-) -> Selection:
+def select(predictions: Predictions, spec: SelectionSpec, label_names: Sequence[str]) -> Selection:
     label, confidence, margin = predictions.label, predictions.confidence, predictions.margin
     n = len(label)
     valid = label >= 0

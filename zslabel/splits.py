@@ -27,7 +27,7 @@ def assign_splits(
     weights = np.asarray(list(fractions.values()), dtype=np.float64)
     for k in np.unique(label[accepted]):
         rows = np.flatnonzero(accepted & (label == k))
-        keys = np.fromiter((_hash(seed, row_keys[i]) for i in rows), np.uint64, len(rows))
+        keys = np.fromiter((_hash(seed, row_keys[int(i)]) for i in rows), np.uint64, len(rows))
         ordered = rows[np.lexsort((rows, keys))]
         counts = split_counts(len(rows), weights)
         out[ordered] = np.repeat(np.arange(len(weights), dtype=np.int8), counts)
@@ -42,7 +42,7 @@ def split_counts(n: int, weights: np.ndarray) -> np.ndarray:
     # Ties go to the split listed first, so train gets the odd row before validation.
     order = np.lexsort((np.arange(len(weights)), -(exact - counts)))
     counts[order[:remainder]] += 1
-    return counts
+    return np.asarray(counts, dtype=np.int64)
 
 
 def _hash(seed: int, key: object) -> int:

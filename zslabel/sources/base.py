@@ -40,4 +40,5 @@ class Source(Protocol):
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - np.max(logits, axis=1, keepdims=True)
     exp = np.exp(shifted)
-    return exp / np.sum(exp, axis=1, keepdims=True)
+    probs: np.ndarray = exp / np.sum(exp, axis=1, keepdims=True)
+    return probs

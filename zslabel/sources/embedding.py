@@ -40,7 +40,9 @@ class EmbeddingSource:
             for description in label.descriptions
         ]
         # Column j of the prompt matrix belongs to label owner[j].
-        self._owner = np.repeat(np.arange(len(self.labels)), [len(l.descriptions) for l in labels])
+        self._owner = np.repeat(
+            np.arange(len(self.labels)), [len(label.descriptions) for label in self.labels]
+        )
         self._prompt_embeddings: np.ndarray | None = None
 
     def cache_identity(self) -> dict[str, Any]:
@@ -67,7 +69,7 @@ class EmbeddingSource:
 
     def similarities(self, features: np.ndarray) -> np.ndarray:
         """(n, k) cosine similarity of each text to each label (its descriptions aggregated)."""
-        per_prompt = features @ self.prompt_embeddings().T
+        per_prompt: np.ndarray = features @ self.prompt_embeddings().T
         if len(self._owner) == len(self.labels):
             return per_prompt
         reduce = np.max if self.spec.aggregate == "max" else np.mean
@@ -85,16 +87,13 @@ class EmbeddingSource:
             "kind": "embedding",
             "model": self.model.to_dict(),
             "template": self.spec.template,
-            "prompts": dict(zip(self._prompt_labels(), self._prompt_lists(), strict=True)),
+            "prompts": {
+                label.name: [self.prompts[j] for j in np.flatnonzero(self._owner == k)]
+                for k, label in enumerate(self.labels)
+            },
             "aggregate": self.spec.aggregate,
             "temperature": self.spec.temperature,
             "max_length": self.encoder.max_length,
             "pooling": self.encoder.pooling,
             "weight": self.weight,
         }
-
-    def _prompt_labels(self) -> list[str]:
-        return [label.name for label in self.labels]
-
-    def _prompt_lists(self) -> list[list[str]]:
-        return [[self.prompts[j] for j in np.flatnonzero(self._owner == k)] for k in range(len(self.labels))]

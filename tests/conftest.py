@@ -1,0 +1,108 @@
+"""Shared fixtures: small Parquet inputs, fake-source jobs and a tiny model built on the spot."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from zslabel.config import JobConfig
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+LABELS = ["sports", "weather", "finance"]
+WORDS = {
+    "sports": ["match", "goal", "team", "league"],
+    "weather": ["rain", "storm", "sunny", "forecast"],
+    "finance": ["stocks", "bank", "market", "interest"],
+}
+
+
+def make_texts(n: int, seed: int = 0) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    texts = []
+    for i in range(n):
+        label = LABELS[i % len(LABELS)]
+        words = rng.sample(WORDS[label], 2)
+        texts.append(f"news {i}: {label} today, {words[0]} and {words[1]}")
+    return texts
+
+
+@pytest.fixture
+def write_parquet(tmp_path: Path) -> Callable[..., Path]:
+    """Write a table (dict of columns) to a Parquet file under tmp_path."""
+
+    def write(
+        columns: dict[str, Any], name: str = "input.parquet", row_group_size: int | None = None
+    ) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table(columns), path, row_group_size=row_group_size)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def texts_file(write_parquet: Callable[..., Path]) -> Path:
+    texts: list[str | None] = list(make_texts(60))
+    texts[5] = None
+    texts[17] = "   "
+    return write_parquet(
+        {"text": texts, "doc_id": [f"d{i}" for i in range(60)], "n": list(range(60))},
+        row_group_size=25,
+    )
+
+
+@pytest.fixture
+def fake_job(tmp_path: Path) -> Callable[..., JobConfig]:
+    """A job over ``path`` with the model-free fake source; keyword args override sections."""
+
+    def build(path: Path, **sections: Any) -> JobConfig:
+        raw: dict[str, Any] = {
+            "input": {"path": str(path), "text_column": "text", "shard_rows": 25},
+            "labels": LABELS,
+            "sources": [{"kind": "fake"}],
+            "selection": {"per_class_top_fraction": 0.5},
+            "output": {"dir": str(tmp_path / "out")},
+        }
+        for key, value in sections.items():
+            raw[key] = {**raw[key], **value} if isinstance(value, dict) else value
+        return JobConfig.from_dict(raw)
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised, BERT-shaped encoder saved like a hub checkpoint (safetensors)."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    words = sorted({w for ws in WORDS.values() for w in ws} | set(LABELS) | {"news", "today"})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *"0123456789:,"]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder

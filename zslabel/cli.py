@@ -1,0 +1,213 @@
+"""The ``zslabel`` command: a thin layer over the library.
+
+Errors zslabel raises on purpose become one line on stderr and a non-zero exit (2 for bad
+configuration or input, 1 otherwise), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zslabel import __version__
+from zslabel.errors import ConfigError, InputError, ZslabelError
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+JOB_SUFFIXES = (".yaml", ".yml")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries()
+    try:
+        code: int = args.handler(args)
+        return code
+    except (ConfigError, InputError) as exc:
+        print(f"zslabel: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ZslabelError as exc:
+        print(f"zslabel: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("zslabel: interrupted; rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zslabel", description="Bootstrap labeled training data from raw Parquet."
+    )
+    parser.add_argument("--version", action="version", version=f"zslabel {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    label = commands.add_parser(
+        "label",
+        help="label a dataset with a job file, or quickly with --labels",
+        description="Label JOB.yaml, or INPUT (a Parquet file, folder or URI) with --labels.",
+    )
+    label.add_argument("target", help="a job file (.yaml) or, with --labels, the input dataset")
+    label.add_argument("--input", help="input dataset, overriding the job file's input.path")
+    label.add_argument("--out", help="output folder, overriding output.dir")
+    label.add_argument("--labels", help='comma-separated label names, e.g. "World,Sports"')
+    label.add_argument("--text-column", help="text column (default: text)")
+    label.add_argument("--id-column", help="optional unique id column")
+    label.add_argument("--model", help="embedding model: default, a local folder, or a hub id")
+    label.add_argument("--template", help='label prompt template, e.g. "about {description}"')
+    label.add_argument("--min-confidence", type=float)
+    label.add_argument("--per-class-top-fraction", type=float)
+    label.add_argument("--min-margin", type=float)
+    label.add_argument("--format", choices=["parquet", "jsonl", "csv"])
+    label.add_argument("--seed", type=int, help="seed of the train/validation/test split")
+    label.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="use the fake source (no model) and write to OUT-dry-run: checks the job quickly",
+    )
+    label.add_argument("--json", action="store_true", help="print the manifest counts as JSON")
+    label.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    label.set_defaults(handler=_label)
+
+    evaluate = commands.add_parser(
+        "eval", help="score a labeled output folder against a gold column"
+    )
+    evaluate.add_argument("dir", help="output folder of a 'zslabel label' run")
+    evaluate.add_argument("--gold-column", required=True, help="column holding the true labels")
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluate.set_defaults(handler=_eval)
+
+    demo = commands.add_parser(
+        "demo", help="generate example support tickets, label them and show the result"
+    )
+    demo.add_argument(
+        "--dir", default="zslabel-demo", help="folder for the demo (default: %(default)s)"
+    )
+    demo.add_argument("--rows", type=int, default=400)
+    demo.add_argument("--dry-run", action="store_true", help="use the fake source (no model)")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _label(args: argparse.Namespace) -> int:
+    from zslabel.runner import run_job
+    from zslabel.summary import format_run
+
+    config = _job_from_args(args)
+    result = run_job(config, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(result.manifest["counts"], indent=2))
+    else:
+        print(format_run(result))
+    return 0
+
+
+def _job_from_args(args: argparse.Namespace) -> Any:
+    from zslabel.config import JobConfig, deep_merge, load_job
+
+    overrides = _overrides(args)
+    if Path(args.target).suffix.lower() in JOB_SUFFIXES:
+        config = load_job(args.target, overrides)
+    else:
+        if not args.labels:
+            raise ConfigError(
+                f"{args.target}: give a job file (.yaml), or the labels with --labels "
+                '"a,b,c" to label this input directly'
+            )
+        if not args.out:
+            raise ConfigError("--out is required when labeling without a job file")
+        quick = {"input": {"path": args.target}, "labels": args.labels.split(",")}
+        config = JobConfig.from_dict(deep_merge(quick, overrides), origin="command line")
+    config = _with_source_overrides(config, model=args.model, template=args.template)
+    if args.dry_run:
+        config = _dry_run(config, output_dir=f"{config.output.dir}-dry-run")
+    return config
+
+
+def _with_source_overrides(config: Any, **settings: str | None) -> Any:
+    """Apply --model / --template to every embedding source, validated like the job file."""
+    from zslabel.config import JobConfig
+
+    given = {k: v for k, v in settings.items() if v is not None}
+    if not given:
+        return config
+    raw = config.model_dump()
+    raw["sources"] = [
+        {**source, **given} if source["kind"] == "embedding" else source
+        for source in raw["sources"]
+    ]
+    return JobConfig.from_dict(raw, origin="command line")
+
+
+def _dry_run(config: Any, output_dir: str) -> Any:
+    """The same job with the model-free fake source, written to ``output_dir``."""
+    from zslabel.config import FakeSourceSpec
+
+    return config.model_copy(
+        update={
+            "sources": (FakeSourceSpec(name="fake"),),
+            "output": config.output.model_copy(update={"dir": output_dir}),
+        }
+    )
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    spec: dict[str, dict[str, Any]] = {"input": {}, "output": {}, "selection": {}}
+    for value, section, key in (
+        (args.input, "input", "path"),
+        (args.text_column, "input", "text_column"),
+        (args.id_column, "input", "id_column"),
+        (args.out, "output", "dir"),
+        (args.format, "output", "format"),
+        (args.seed, "output", "seed"),
+        (args.min_confidence, "selection", "min_confidence"),
+        (args.per_class_top_fraction, "selection", "per_class_top_fraction"),
+        (args.min_margin, "selection", "min_margin"),
+    ):
+        if value is not None:
+            spec[section][key] = value
+    return {k: v for k, v in spec.items() if v}
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from zslabel.evaluate import evaluate
+    from zslabel.summary import format_evaluation
+
+    report = evaluate(args.dir, args.gold_column)
+    print(json.dumps(report, indent=2) if args.json else format_evaluation(report))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from zslabel.config import load_job
+    from zslabel.demo import write_demo
+    from zslabel.evaluate import evaluate
+    from zslabel.runner import run_job
+    from zslabel.summary import format_evaluation, format_run
+
+    job_path = write_demo(args.dir, rows=args.rows)
+    print(f"Wrote {job_path.parent / 'tickets.parquet'} and {job_path}\n")
+    config = load_job(job_path)
+    if args.dry_run:
+        config = _dry_run(config, output_dir=config.output.dir)
+    result = run_job(config, progress=True)
+    print(format_run(result))
+    print("\nAgainst the generated gold topics (never seen by the labeling):")
+    print(format_evaluation(evaluate(result.output_dir, "topic")))
+    print(f"\nNext: edit {job_path} and run: zslabel label {job_path}")
+    return 0
+
+
+def _quiet_libraries() -> None:
+    # Model loading prints progress bars and load reports that bury the summary.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""One-screen, human-readable summaries of a run and of an evaluation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zslabel.runner import RunResult
+
+
+def format_run(result: RunResult) -> str:
+    manifest, run = result.manifest, result.run_info
+    counts = manifest["counts"]
+    total = counts["rows"]
+    shards = run["shards"]
+    lines = [
+        f"Labeled {total:,} rows of {manifest['input']['path']} "
+        f"in {run['timings_s']['total']:.1f} s ({shards['scored']} shard(s) scored, "
+        f"{shards['reused']} reused from cache)",
+        "",
+    ]
+    reasons = {"abstained": counts["abstain_reasons"], "invalid": counts["invalid_reasons"]}
+    for status, n in counts["status"].items():
+        why = ", ".join(f"{r} {c:,}" for r, c in reasons.get(status, {}).items())
+        lines.append(f"  {status:<10}{n:>9,}  {_pct(n, total):>6}   {why}".rstrip())
+    cutoffs = manifest["selection"]["class_confidence_cutoffs"]
+    width = max(12, *(len(name) for name in counts["classes"]))
+    lines += ["", f"  {'class':<{width}}{'accepted':>10}{'abstained':>11}{'cutoff':>9}"]
+    for name, by_status in counts["classes"].items():
+        cutoff = cutoffs.get(name)
+        shown = f"{cutoff:.3f}" if cutoff is not None else "-"
+        lines.append(
+            f"  {name:<{width}}{by_status['accepted']:>10,}{by_status['abstained']:>11,}{shown:>9}"
+        )
+    selection = manifest["selection"]
+    per_class = selection["per_class_min_confidence"]
+    lines += [
+        "",
+        "  thresholds: "
+        f"min_confidence {selection['min_confidence']}, "
+        f"per_class_top_fraction {selection['per_class_top_fraction']}, "
+        f"min_margin {selection['min_margin']}"
+        + (f", per_class_min_confidence {per_class}" if per_class else ""),
+        "  splits: " + ", ".join(f"{k} {v:,}" for k, v in counts["splits"].items()),
+        f"  model: {_models(manifest['sources'])}",
+        f"  outputs: {result.output_dir}/ ({', '.join(manifest['files'])}, manifest.json)",
+    ]
+    return "\n".join(lines)
+
+
+def _models(sources: list[dict[str, Any]]) -> str:
+    names = []
+    for source in sources:
+        model = source.get("model")
+        names.append(f"{source['name']}={model['name']}" if model else source["name"])
+    return ", ".join(names)
+
+
+def format_evaluation(report: dict[str, Any]) -> str:
+    accepted, forced = report["accepted"], report["forced"]
+    lines = [
+        f"Rows with gold: {report['rows_with_gold']:,} of {report['rows']:,}; "
+        f"valid {report['valid_rows']:,}; accepted {report['accepted_rows']:,} "
+        f"(coverage {_fmt(report['coverage'])})",
+        f"  accepted rows:   accuracy {_fmt(accepted['accuracy'])}   "
+        f"macro-F1 {_fmt(accepted['macro_f1'])}",
+        f"  all valid rows:  accuracy {_fmt(forced['accuracy'])}   "
+        f"macro-F1 {_fmt(forced['macro_f1'])}   (each at its top label)",
+        "",
+        f"  {'class':<24}{'precision':>10}{'recall':>8}{'support':>9}",
+    ]
+    for name, stats in accepted["per_class"].items():
+        lines.append(
+            f"  {name:<24}{_fmt(stats['precision']):>10}{_fmt(stats['recall']):>8}"
+            f"{stats['support']:>9,}"
+        )
+    if report["gold_labels_not_in_job"]:
+        lines.append(f"  gold labels the job does not know: {report['gold_labels_not_in_job']}")
+    return "\n".join(lines)
+
+
+def _pct(n: int, total: int) -> str:
+    return f"{100 * n / total:.1f} %" if total else "-"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
