@@ -90,8 +90,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-bert")
     words = sorted({w for ws in WORDS.values() for w in ws} | set(LABELS) | {"news", "today"})
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *"0123456789:,"]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    # transformers 5 takes the vocabulary itself; a vocab_file argument is silently ignored.
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)})
     tokenizer.save_pretrained(folder)
     config = BertConfig(
         vocab_size=len(vocab),

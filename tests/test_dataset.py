@@ -71,7 +71,10 @@ def test_fingerprint_follows_text_content(write_parquet: Callable[..., Path]) ->
     ],
 )
 def test_bad_inputs_say_what_is_wrong(
-    write_parquet: Callable[..., Path], columns: dict[str, object], spec: dict[str, str], message: str
+    write_parquet: Callable[..., Path],
+    columns: dict[str, object],
+    spec: dict[str, str],
+    message: str,
 ) -> None:
     path = write_parquet(columns)
     with pytest.raises(InputError, match=message):

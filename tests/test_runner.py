@@ -53,7 +53,9 @@ def test_counts_add_up_across_statuses_classes_and_files(
     assert sum(counts["splits"].values()) == counts["status"]["accepted"]
     files = result.manifest["files"]
     assert files["abstained.parquet"]["rows"] == counts["status"]["abstained"]
-    assert sum(files[f"{s}.parquet"]["rows"] for s in counts["splits"]) == counts["status"]["accepted"]
+    assert (
+        sum(files[f"{s}.parquet"]["rows"] for s in counts["splits"]) == counts["status"]["accepted"]
+    )
     split_rows = [r for s in counts["splits"] for r in read(result.output_dir, f"{s}.parquet")]
     assert {r["zs_status"] for r in split_rows} == {"accepted"}
 
@@ -126,7 +128,9 @@ def test_split_assignment_follows_ids_not_row_order(
         result = run_job(fake_job(path, input={"id_column": "id"}, output={"dir": out}))
         return {r["id"]: r["zs_split"] for r in read(result.output_dir)}
 
-    assert splits(forward, str(forward.parent / "o1")) == splits(backward, str(forward.parent / "o2"))
+    assert splits(forward, str(forward.parent / "o1")) == splits(
+        backward, str(forward.parent / "o2")
+    )
 
 
 def test_input_columns_that_collide_with_outputs_are_an_error(
@@ -167,5 +171,9 @@ def test_manifest_records_provenance(texts_file: Path, fake_job: Callable[..., J
     assert len(manifest["input"]["fingerprint"]) == 64
     assert manifest["sources"] == [{"name": "fake", "kind": "fake", "seed": 0, "weight": 1.0}]
     assert manifest["config"]["selection"]["per_class_top_fraction"] == 0.5
-    assert set(manifest["selection"]["class_confidence_cutoffs"]) == {"sports", "weather", "finance"}
+    assert set(manifest["selection"]["class_confidence_cutoffs"]) == {
+        "sports",
+        "weather",
+        "finance",
+    }
     assert "timings_s" not in manifest  # volatile run facts live in run.json

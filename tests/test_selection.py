@@ -34,9 +34,7 @@ def test_predictions_take_the_top_label_and_margin() -> None:
 
 def test_each_test_abstains_with_its_reason() -> None:
     probs = np.array([[0.9, 0.05, 0.05], [0.5, 0.45, 0.05], [0.3, 0.6, 0.1], [0.35, 0.33, 0.32]])
-    spec = SelectionSpec(
-        min_confidence=0.34, per_class_min_confidence={"b": 0.7}, min_margin=0.1
-    )
+    spec = SelectionSpec(min_confidence=0.34, per_class_min_confidence={"b": 0.7}, min_margin=0.1)
     result = select(Predictions.from_probabilities(probs), spec, NAMES)
     assert result.status.tolist() == [ACCEPTED, ABSTAINED, ABSTAINED, ABSTAINED]
     assert result.reason.tolist() == [
@@ -50,7 +48,14 @@ def test_each_test_abstains_with_its_reason() -> None:
 def test_top_fraction_is_per_predicted_class() -> None:
     # Class a has four confident rows, class b two unconfident ones: each keeps its top half.
     probs = np.array(
-        [[0.9, 0.1, 0], [0.95, 0.05, 0], [0.8, 0.2, 0], [0.85, 0.15, 0], [0.4, 0.6, 0], [0.45, 0.55, 0]]
+        [
+            [0.9, 0.1, 0],
+            [0.95, 0.05, 0],
+            [0.8, 0.2, 0],
+            [0.85, 0.15, 0],
+            [0.4, 0.6, 0],
+            [0.45, 0.55, 0],
+        ]
     )
     result = select(
         Predictions.from_probabilities(probs), SelectionSpec(per_class_top_fraction=0.5), NAMES
@@ -73,7 +78,9 @@ def test_a_stricter_selection_never_accepts_more_rows(
     low, high = sorted((low, high))
     fraction_low, fraction_high = sorted((fraction_low, fraction_high))
     pred = Predictions.from_probabilities(probs)
-    loose = select(pred, SelectionSpec(min_confidence=low, per_class_top_fraction=fraction_high), NAMES)
+    loose = select(
+        pred, SelectionSpec(min_confidence=low, per_class_top_fraction=fraction_high), NAMES
+    )
     strict = select(
         pred, SelectionSpec(min_confidence=high, per_class_top_fraction=fraction_low), NAMES
     )
@@ -81,7 +88,10 @@ def test_a_stricter_selection_never_accepts_more_rows(
     strict_accepted = strict.status == ACCEPTED
     assert not np.any(strict_accepted & ~loose_accepted)  # strict accepts a subset
     margin = select(pred, SelectionSpec(min_margin=high), NAMES).status == ACCEPTED
-    assert margin.sum() <= (select(pred, SelectionSpec(min_margin=low), NAMES).status == ACCEPTED).sum()
+    assert (
+        margin.sum()
+        <= (select(pred, SelectionSpec(min_margin=low), NAMES).status == ACCEPTED).sum()
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -96,4 +106,6 @@ def test_every_row_gets_exactly_one_status(
     counts = [int(np.sum(result.status == s)) for s in (ACCEPTED, ABSTAINED, INVALID)]
     assert sum(counts) == len(probs)
     assert counts[2] == int(np.isnan(probs).any(axis=1).sum())
-    assert all((r is None) == (s != ABSTAINED) for r, s in zip(result.reason, result.status, strict=True))
+    assert all(
+        (r is None) == (s != ABSTAINED) for r, s in zip(result.reason, result.status, strict=True)
+    )

@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from zslabel.errors import ConfigError
 
-# Measured on AG News, SST-2 and BANKING77 with all-MiniLM-L6-v2 (see README, "Choosing the
-# defaults"): a bare description beat sentence-style templates on average.
-DEFAULT_TEMPLATE = "{description}"
+# Measured on AG News, SST-2 and BANKING77 with all-MiniLM-L6-v2 (README, "How the defaults were
+# chosen"): the best mean full-coverage accuracy of four templates (0.705 against 0.683 for a
+# bare description).
+DEFAULT_TEMPLATE = "This text is about {description}."
 # Cosine similarities of sentence embeddings span a narrow range (about -0.1 to 0.7), so the
-# softmax needs a small temperature to spread them into usable probabilities.
+# softmax needs a small temperature; 0.05 had the lowest mean calibration error of 0.02-0.1.
 DEFAULT_TEMPERATURE = 0.05
 DEFAULT_SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
@@ -98,7 +99,9 @@ class SelectionSpec(_Strict):
     per_class_min_confidence: dict[str, Fraction] = Field(default_factory=dict)
     # The most confident fraction of the rows predicted as each class. Per class rather than
     # global: a global cut keeps mostly the easiest class and starves the others.
-    per_class_top_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    # Half of each class by default: the confident half of a zero-shot labeler is far more
+    # accurate than the rest (AG News: 0.89 against 0.77 for every row).
+    per_class_top_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
     min_margin: Fraction = 0.0
 
 

@@ -1,0 +1,173 @@
+"""The zslabel command, end to end on real Parquet files (fake source unless stated)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from zslabel.cli import main
+
+from .conftest import make_texts
+
+JOB = """\
+input: {{path: {input}, text_column: text, id_column: doc_id}}
+labels:
+  sports: "sport, a match or a team"
+  weather: ["rain or storms", "a weather forecast"]
+  finance: "money, banks or markets"
+sources:
+  - {{kind: fake}}
+selection: {{per_class_top_fraction: 0.5}}
+output: {{dir: out, format: parquet, splits: {{train: 0.8, validation: 0.1, test: 0.1}}, seed: 0}}
+"""
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def job_file(tmp_path: Path, texts_file: Path) -> Path:
+    path = tmp_path / "job.yaml"
+    path.write_text(JOB.format(input=texts_file.name))
+    return path
+
+
+def test_label_with_a_job_file_prints_a_summary(
+    capsys: pytest.CaptureFixture[str], job_file: Path
+) -> None:
+    code, out, _ = run(capsys, "label", str(job_file), "--no-progress")
+    assert code == 0
+    assert "Labeled 60 rows" in out
+    assert "invalid" in out
+    assert "null_text 1" in out
+    assert (job_file.parent / "out" / "manifest.json").is_file()
+
+
+def test_overrides_from_flags(
+    capsys: pytest.CaptureFixture[str], job_file: Path, tmp_path: Path
+) -> None:
+    code, out, _ = run(
+        capsys, "label", str(job_file), "--out", str(tmp_path / "elsewhere"),
+        "--per-class-top-fraction", "1.0", "--format", "csv", "--json", "--no-progress",
+    )  # fmt: skip
+    assert code == 0
+    counts = json.loads(out)
+    assert counts["status"]["accepted"] == 58
+    assert (tmp_path / "elsewhere" / "train.csv").is_file()
+
+
+def test_quick_form_without_a_job_file(
+    capsys: pytest.CaptureFixture[str], texts_file: Path, tmp_path: Path
+) -> None:
+    code, out, _ = run(
+        capsys, "label", str(texts_file), "--labels", "sports,weather,finance",
+        "--text-column", "text", "--out", str(tmp_path / "quick"), "--dry-run", "--no-progress",
+    )  # fmt: skip
+    assert code == 0, out
+    manifest = json.loads((tmp_path / "quick-dry-run" / "manifest.json").read_text())
+    assert manifest["sources"][0]["kind"] == "fake"
+    assert [label["name"] for label in manifest["labels"]] == ["sports", "weather", "finance"]
+
+
+def test_eval_reports_accuracy_from_a_gold_column(
+    capsys: pytest.CaptureFixture[str], write_parquet: Callable[..., Path], tmp_path: Path
+) -> None:
+    texts = make_texts(30)
+    gold = [t.split(": ")[1].split(" ")[0] for t in texts]  # the fake source sees label names
+    path = write_parquet({"text": texts, "gold": gold})
+    out_dir = tmp_path / "o"
+    run(capsys, "label", str(path), "--labels", "sports,weather,finance", "--out", str(out_dir),
+        "--dry-run", "--no-progress")  # fmt: skip
+    code, out, _ = run(capsys, "eval", f"{out_dir}-dry-run", "--gold-column", "gold", "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["forced"]["accuracy"] == 1.0
+    assert report["coverage"] == pytest.approx(0.5, abs=0.05)
+    code, out, _ = run(capsys, "eval", f"{out_dir}-dry-run", "--gold-column", "gold")
+    assert "accepted rows:   accuracy 1.000" in out
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda d, f: ["label", str(d / "missing.yaml")], "job file not found"),
+        (lambda d, f: ["label", str(d / "nope.parquet"), "--labels", "a,b", "--out", str(d / "o")],
+         "input not found"),
+        (lambda d, f: ["label", str(f), "--labels", "a", "--out", str(d / "o")],
+         "at least 2 labels"),
+        (lambda d, f: ["label", str(f), "--labels", "a,a", "--out", str(d / "o")],
+         "duplicate label 'a'"),
+        (lambda d, f: ["label", str(f), "--labels", "a,b", "--out", str(d / "o"),
+                       "--text-column", "body"], "columns are text, doc_id, n"),
+        (lambda d, f: ["label", str(f), "--labels", "a,b", "--out", str(d / "o"),
+                       "--min-confidence", "2"], "min_confidence"),
+        (lambda d, f: ["label", str(f), "--labels", "a,b", "--out", str(d / "o"),
+                       "--text-column", "n"], "has type int64, expected a string"),
+        (lambda d, f: ["label", str(f)], "give a job file"),
+        (lambda d, f: ["eval", str(d), "--gold-column", "x"], "labeled.parquet: not found"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    texts_file: Path,
+    make_args: Callable[[Path, Path], list[str]],
+    message: str,
+) -> None:
+    code, _, err = run(capsys, *make_args(tmp_path, texts_file))
+    assert code == 2
+    assert message in err
+    assert err.startswith("zslabel: error: ")
+    assert err.count("\n") == 1
+
+
+def test_output_path_that_is_a_file_exits_non_zero(
+    capsys: pytest.CaptureFixture[str], texts_file: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    code, _, err = run(capsys, "label", str(texts_file), "--labels", "a,b", "--out",
+                       str(tmp_path / "file"))  # fmt: skip
+    assert code == 1
+    assert "output path exists and is not a folder" in err
+
+
+def test_split_fractions_must_sum_to_one(
+    capsys: pytest.CaptureFixture[str], job_file: Path
+) -> None:
+    job_file.write_text(job_file.read_text().replace("test: 0.1", "test: 0.3"))
+    code, _, err = run(capsys, "label", str(job_file))
+    assert code == 2
+    assert "output.splits, line 9: split fractions must sum to 1, got 1.2" in err
+
+
+def test_the_installed_command_never_shows_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1 this is not really parquet")
+    proc = subprocess.run(
+        [sys.executable, "-m", "zslabel.cli", "label", str(bad), "--labels", "a,b", "--out",
+         str(tmp_path / "o")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "bad.parquet: not a readable Parquet" in proc.stderr
+
+
+def test_demo_dry_run_writes_data_and_labels_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "demo", "--dir", str(tmp_path / "demo"), "--dry-run")
+    assert code == 0
+    assert "Labeled 400 rows" in out
+    table = pq.read_table(tmp_path / "demo" / "out" / "labeled.parquet")
+    assert table.num_rows == 400
+    assert {"ticket_id", "text", "topic", "zs_label", "zs_status"} <= set(table.column_names)

@@ -1,0 +1,118 @@
+"""The embedding source on a tiny random model that the tests build (no hub needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zslabel.cache import FeatureCache
+from zslabel.config import EmbeddingSourceSpec, JobConfig, Label
+from zslabel.encoder import TextEncoder
+from zslabel.errors import ModelError
+from zslabel.models import resolve_model
+from zslabel.runner import run_job
+from zslabel.sources import EmbeddingSource
+
+from .conftest import LABELS, make_texts
+
+
+def source(model: Path, tmp_path: Path, **spec: object) -> EmbeddingSource:
+    labels = [Label(name=n, descriptions=(f"{n} news", n)) for n in LABELS]
+    return EmbeddingSource(
+        EmbeddingSourceSpec(name="emb", model=str(model), **spec),  # type: ignore[arg-type]
+        labels,
+        FeatureCache(tmp_path / "cache"),
+    )
+
+
+def test_probabilities_are_rows_that_sum_to_one(tiny_model: Path, tmp_path: Path) -> None:
+    emb = source(tiny_model, tmp_path)
+    features = emb.featurize(make_texts(10))
+    assert features.shape == (10, 32)
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, rtol=1e-5)
+    probs = emb.probabilities(features)
+    assert probs.shape == (10, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    nan_rows = emb.probabilities(np.full((2, 32), np.nan, dtype=np.float32))
+    assert np.isnan(nan_rows).all()
+
+
+def test_batching_sorting_and_deduplication_do_not_change_embeddings(tiny_model: Path) -> None:
+    model = resolve_model(str(tiny_model))
+    texts = [*make_texts(9), make_texts(9)[2], "a much longer text " * 5]
+    batched = TextEncoder(model, batch_size=4).encode(texts)
+    one_by_one = np.vstack([TextEncoder(model, batch_size=1).encode([t]) for t in texts])
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+    np.testing.assert_array_equal(batched[2], batched[9])
+
+
+def test_temperature_sharpens_without_changing_the_ranking(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    features = source(tiny_model, tmp_path).featurize(make_texts(12))
+    soft = source(tiny_model, tmp_path, temperature=1.0).probabilities(features)
+    sharp = source(tiny_model, tmp_path, temperature=0.01).probabilities(features)
+    assert (soft.argmax(1) == sharp.argmax(1)).all()
+    assert sharp.max(1).mean() > soft.max(1).mean()
+
+
+def test_description_aggregation(tiny_model: Path, tmp_path: Path) -> None:
+    features = source(tiny_model, tmp_path).featurize(make_texts(6))
+    by_max = source(tiny_model, tmp_path, aggregate="max").similarities(features)
+    by_mean = source(tiny_model, tmp_path, aggregate="mean").similarities(features)
+    assert (by_max >= by_mean - 1e-6).all()
+
+
+def test_model_identity_and_pooling_are_read_from_the_folder(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    model = resolve_model(str(tiny_model))
+    assert model.origin == "local"
+    assert len(model.weights_sha256) == 64
+    assert TextEncoder(model).pooling == "mean"
+    assert TextEncoder(model).max_length == 256
+    provenance = source(tiny_model, tmp_path, template="{label}: {description}").provenance()
+    assert provenance["prompts"]["sports"] == ["sports: sports news", "sports: sports"]
+
+
+def test_missing_paths_and_unreachable_hub_ids_fail_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_model(str(tmp_path / "no-such-model"))
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_model("./models/minilm")
+    with pytest.raises(ModelError, match="could not be fetched from the Hugging Face Hub"):
+        resolve_model("someone/some-model-that-is-not-cached")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match=r"no config\.json"):
+        resolve_model(str(tmp_path / "empty"))
+
+
+def test_a_cached_run_does_not_load_the_model(
+    tiny_model: Path,
+    write_parquet: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = write_parquet({"text": make_texts(30)})
+    job = JobConfig.from_dict(
+        {
+            "input": {"path": str(path)},
+            "labels": LABELS,
+            "sources": [{"kind": "embedding", "model": str(tiny_model)}],
+            "output": {"dir": str(tmp_path / "out")},
+        }
+    )
+    first = run_job(job)
+
+    def no_model(self: TextEncoder) -> None:
+        raise AssertionError("the model was loaded although every score was cached")
+
+    monkeypatch.setattr(TextEncoder, "_load", no_model)
+    again = run_job(
+        job.model_copy(update={"selection": job.selection.model_copy(update={"min_margin": 0.01})})
+    )
+    assert again.run_info["shards"]["reused"] == 1
+    assert again.counts["rows"] == first.counts["rows"] == 30
