@@ -113,3 +113,9 @@ def test_config_is_frozen() -> None:
     job = JobConfig.from_dict({"input": {"path": "x"}, "labels": "a,b", "output": {"dir": "o"}})
     with pytest.raises(ValueError, match="frozen"):
         job.output.seed = 3  # type: ignore[misc]
+
+
+def test_a_dumped_config_validates_back_to_itself(tmp_path: Path) -> None:
+    job = load_job(write(tmp_path, GOOD))
+    assert JobConfig.model_validate_json(job.model_dump_json()) == job
+    assert JobConfig.from_dict(job.model_dump()) == job

@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from zslabel.config import JobConfig, load_job
 from zslabel.errors import ConfigError, InputError, ModelError, OutputError, ZslabelError
 from zslabel.evaluate import evaluate
+from zslabel.incremental import run_incremental
 from zslabel.runner import LabelingJob, RunResult, run_job
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "__version__",
     "evaluate",
     "load_job",
+    "run_incremental",
     "run_job",
 ]

@@ -98,7 +98,17 @@ def _label(args: argparse.Namespace) -> int:
     from zslabel.summary import format_run
 
     config = _job_from_args(args)
-    result = run_job(config, progress=not args.no_progress)
+    if config.incremental:
+        from zslabel.incremental import run_incremental
+
+        outcome = run_incremental(config, progress=not args.no_progress)
+        if outcome is None:
+            print(f"No new input files: every file is in a version under {config.output.dir}")
+            return 0
+        increment, result = outcome
+        print(f"Version {increment.version}: {len(increment.files)} new file(s)")
+    else:
+        result = run_job(config, progress=not args.no_progress)
     if args.json:
         print(json.dumps(result.manifest["counts"], indent=2))
     else:

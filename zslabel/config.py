@@ -127,6 +127,16 @@ class OutputSpec(_Strict):
         return splits
 
 
+class RunnerSpec(_Strict):
+    """Where the Prefect flow scores shards. The library itself always runs in-process."""
+
+    kind: Literal["threads", "dask", "ray"] = "threads"
+    # An existing cluster (dask: tcp://host:8786, ray: ray://host:10001); none starts a local one.
+    address: str | None = None
+    # Threads, or local worker processes; each process loads the model once.
+    workers: Annotated[int, Field(gt=0)] | None = None
+
+
 class JobConfig(_Strict):
     """A whole labeling job. Build it with :func:`load_job` or :meth:`from_dict`."""
 
@@ -137,6 +147,9 @@ class JobConfig(_Strict):
     )
     selection: SelectionSpec = SelectionSpec()
     output: OutputSpec
+    runner: RunnerSpec = RunnerSpec()
+    # Label only input files that no earlier run of this job labeled, into a new version folder.
+    incremental: bool = False
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -185,7 +198,13 @@ def _label_items(raw: Any) -> list[tuple[str, list[str]]]:
     if isinstance(raw, Mapping):
         pairs = list(raw.items())
     elif isinstance(raw, Sequence):
-        pairs = [(name, None) for name in raw]
+        # Names, or {name, descriptions} records: what model_dump() gives back.
+        pairs = [
+            (item["name"], item.get("descriptions"))
+            if isinstance(item, Mapping) and "name" in item
+            else (item, None)
+            for item in raw
+        ]
     else:
         raise ValueError("labels must be a list of names or a mapping of name -> description(s)")
     items: list[tuple[str, list[str]]] = []

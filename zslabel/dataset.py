@@ -8,7 +8,8 @@ that every output keeps.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,10 @@ class ShardTexts:
 class InputDataset:
     """A validated Parquet input: one file, a folder, or a (hive) partitioned dataset."""
 
-    def __init__(self, spec: InputSpec) -> None:
+    def __init__(self, spec: InputSpec, files: Collection[str] | None = None) -> None:
+        """Open ``spec.path``; with ``files``, only those files of it (paths as in ``files``)."""
         self.spec = spec
+        self._only = set(files) if files is not None else None
         self._dataset = _open(spec.path)
         self.schema: pa.Schema = self._dataset.schema
         self._check_columns()
@@ -60,6 +63,17 @@ class InputDataset:
     @property
     def column_names(self) -> list[str]:
         return list(self.schema.names)
+
+    @property
+    def files(self) -> list[str]:
+        return list(self._fragments)
+
+    def file_fingerprint(self, path: str) -> str:
+        """A cheap identity of one file: its size and Parquet footer (row groups, statistics)."""
+        fragment = self._fragments[path]
+        size = fragment.filesystem.get_file_info(path).size
+        footer = json.dumps(fragment.metadata.to_dict(), sort_keys=True, default=str)
+        return hashlib.blake2b(f"{size}\x00{footer}".encode(), digest_size=16).hexdigest()
 
     def _check_columns(self) -> None:
         names = self.schema.names
@@ -78,6 +92,8 @@ class InputDataset:
 
     def _plan(self, shard_rows: int) -> Iterator[Shard]:
         fragments = sorted(self._dataset.get_fragments(), key=lambda f: f.path)
+        if self._only is not None:
+            fragments = [f for f in fragments if f.path in self._only]
         self._fragments = {fragment.path: fragment for fragment in fragments}
         start = 0
         index = 0

@@ -6,6 +6,8 @@ that each batch pads only to its own longest text (padding unsorted batches cost
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,8 +38,13 @@ class TextEncoder:
         self.pooling = _configured_pooling(model) if pooling == "auto" else pooling
         self.device = device
         self._loaded: tuple[Any, Any, Any] | None = None
+        self._lock = threading.Lock()  # task runners may share one encoder between threads
 
     def _load(self) -> tuple[Any, Any, Any]:
+        with self._lock:
+            return self._load_once()
+
+    def _load_once(self) -> tuple[Any, Any, Any]:
         if self._loaded is None:
             import torch
             from transformers import AutoModel, AutoTokenizer
@@ -92,6 +99,16 @@ class TextEncoder:
     def dimension(self) -> int:
         config = self.model.read_json("config.json") or {}
         return int(config.get("hidden_size") or config.get("dim") or config.get("d_model") or 0)
+
+
+@functools.lru_cache(maxsize=4)
+def shared_encoder(
+    model: ResolvedModel, batch_size: int, max_length: int | None, pooling: str, device: str
+) -> TextEncoder:
+    """One encoder (so one loaded model) per process and setting, however many jobs use it."""
+    return TextEncoder(
+        model, batch_size=batch_size, max_length=max_length, pooling=pooling, device=device
+    )
 
 
 def _pool(hidden: Any, mask: Any, pooling: str) -> Any:

@@ -12,7 +12,7 @@ import hashlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from zslabel.cache import FeatureCache, cache_key
 from zslabel.combine import weighted_mean
 from zslabel.config import JobConfig
 from zslabel.dataset import InputDataset, Shard, text_status
-from zslabel.errors import InputError, OutputError
+from zslabel.errors import ConfigError, InputError, OutputError
 from zslabel.export import StagedOutput, split_file_name
 from zslabel.progress import Progress
 from zslabel.selection import ABSTAINED, ACCEPTED, STATUS_NAMES, Predictions, Selection, select
@@ -58,23 +58,52 @@ class RunResult:
         return counts
 
 
-@dataclass
-class _Timer:
-    timings: dict[str, float] = field(default_factory=dict)
+@dataclass(frozen=True)
+class Selected:
+    """The global decisions: every row's prediction, status and split."""
 
-    def measure(self, name: str, start: float) -> None:
-        self.timings[name] = round(time.perf_counter() - start, 3)
+    predictions: Predictions
+    selection: Selection
+    split_index: np.ndarray
+
+
+@dataclass
+class RunClock:
+    """A run's identity and stopwatch; what ``run.json`` records."""
+
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    started_at: datetime.datetime = field(
+        default_factory=lambda: datetime.datetime.now(datetime.UTC)
+    )
+    timings_s: dict[str, float] = field(default_factory=dict)
+    _start: float = field(default_factory=time.perf_counter)
+    _last: float = field(default_factory=time.perf_counter)
+
+    def lap(self, name: str) -> None:
+        """Record the time since the previous lap under ``name``."""
+        now = time.perf_counter()
+        self.timings_s[name] = round(self.timings_s.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+
+    def to_dict(self, scores: Sequence[ShardScore]) -> dict[str, Any]:
+        reused = sum(s.reused for s in scores)
+        return {
+            "run_id": self.run_id,
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "timings_s": {**self.timings_s, "total": round(time.perf_counter() - self._start, 3)},
+            "shards": {"total": len(scores), "reused": reused, "scored": len(scores) - reused},
+        }
 
 
 class LabelingJob:
-    def __init__(self, config: JobConfig) -> None:
+    def __init__(self, config: JobConfig, files: Collection[str] | None = None) -> None:
         self.config = config
         self.label_names = list(config.label_names)
         self.output_dir = Path(config.output.dir).expanduser()
         if self.output_dir.exists() and not self.output_dir.is_dir():
             raise OutputError(f"{self.output_dir}: output path exists and is not a folder")
         self.work_dir = Path(config.output.work_dir or self.output_dir / ".zslabel").expanduser()
-        self.dataset = InputDataset(config.input)
+        self.dataset = InputDataset(config.input, files)
         self.schema = columns.output_schema(
             self.dataset.schema, self.label_names, config.input.path
         )
@@ -137,6 +166,31 @@ class LabelingJob:
             self.config.output.splits,
             self.config.output.seed,
         )
+
+    def select_rows(self, scores: Sequence[ShardScore]) -> Selected:
+        """Predict, select and split every row: the cheap, global half of a run."""
+        predictions = self.predict(scores)
+        selection = self.select(predictions)
+        return Selected(predictions, selection, self.assign_splits(predictions, selection))
+
+    def write_outputs(
+        self, scores: Sequence[ShardScore], selected: Selected, clock: RunClock
+    ) -> RunResult:
+        """Write every output file and commit them atomically, ``run.json`` from ``clock``."""
+        exported, staged = self.export(
+            scores, selected.predictions, selected.selection, selected.split_index, clock.run_id
+        )
+        manifest = self.manifest(
+            scores, selected.predictions, selected.selection, selected.split_index, exported
+        )
+        clock.lap("export")
+        run_info = clock.to_dict(scores)
+        try:
+            staged.commit(manifest, {RUN_INFO: run_info})
+        except OSError as exc:
+            staged.abort()
+            raise OutputError(f"{self.output_dir}: cannot write outputs ({exc})") from None
+        return RunResult(self.output_dir, manifest, run_info)
 
     def _row_keys(self) -> Sequence[object]:
         id_column = self.config.input.id_column
@@ -228,13 +282,19 @@ class LabelingJob:
         status_counts = {
             name: int(np.sum(selection.status == code)) for code, name in enumerate(STATUS_NAMES)
         }
-        classes = {
-            name: {
-                status: int(np.sum((predictions.label == k) & (selection.status == code)))
-                for code, status in enumerate(STATUS_NAMES[:2])
+        classes = {}
+        for k, name in enumerate(self.label_names):
+            predicted = predictions.label == k
+            accepted = predicted & (selection.status == ACCEPTED)
+            classes[name] = {
+                "accepted": int(accepted.sum()),
+                "abstained": int(np.sum(predicted & (selection.status == ABSTAINED))),
+                "mean_confidence_accepted": (
+                    round(float(predictions.confidence[accepted].mean()), 4)
+                    if accepted.any()
+                    else None
+                ),
             }
-            for k, name in enumerate(self.label_names)
-        }
         abstain_reasons = Counter(r for r in selection.reason if r is not None)
         return {
             "zslabel_version": __version__,
@@ -268,45 +328,29 @@ class LabelingJob:
         }
 
 
-def run_job(config: JobConfig, *, progress: bool = False) -> RunResult:
-    """Label ``config.input`` into ``config.output.dir``; rerunning reuses cached scores."""
-    started = datetime.datetime.now(datetime.UTC)
-    run_id = uuid.uuid4().hex[:12]
-    timer = _Timer()
-    t0 = time.perf_counter()
-    job = LabelingJob(config)
-    timer.measure("open", t0)
+def run_job(
+    config: JobConfig, *, progress: bool = False, files: Collection[str] | None = None
+) -> RunResult:
+    """Label ``config.input`` (or only ``files`` of it) into ``config.output.dir``.
 
-    t = time.perf_counter()
+    Rerunning reuses cached scores. Incremental jobs go through
+    :func:`zslabel.incremental.run_incremental`, which calls this for each new version.
+    """
+    if config.incremental:
+        raise ConfigError(
+            "this job is incremental: run it with zslabel.run_incremental, "
+            "'zslabel label' or 'zslabel run'"
+        )
+    clock = RunClock()
+    job = LabelingJob(config, files)
+    clock.lap("open")
     work = job.dataset.num_rows * len(job.sources)
     with Progress(work, "scoring", enabled=progress) as bar:
         scores = [job.score_shard(shard, bar.advance) for shard in job.dataset.shards]
-    timer.measure("score", t)
-
-    t = time.perf_counter()
-    predictions = job.predict(scores)
-    selection = job.select(predictions)
-    split_index = job.assign_splits(predictions, selection)
-    timer.measure("select", t)
-
-    t = time.perf_counter()
-    exported, staged = job.export(scores, predictions, selection, split_index, run_id)
-    manifest = job.manifest(scores, predictions, selection, split_index, exported)
-    timer.measure("export", t)
-    timer.measure("total", t0)
-    reused = sum(s.reused for s in scores)
-    run_info = {
-        "run_id": run_id,
-        "started_at": started.isoformat(timespec="seconds"),
-        "timings_s": timer.timings,
-        "shards": {"total": len(scores), "reused": reused, "scored": len(scores) - reused},
-    }
-    try:
-        staged.commit(manifest, {RUN_INFO: run_info})
-    except OSError as exc:
-        staged.abort()
-        raise OutputError(f"{job.output_dir}: cannot write outputs ({exc})") from None
-    return RunResult(job.output_dir, manifest, run_info)
+    clock.lap("score")
+    selected = job.select_rows(scores)
+    clock.lap("select")
+    return job.write_outputs(scores, selected, clock)
 
 
 def _check_ids(ids: Sequence[object], column: str, origin: str) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from zslabel.cache import FeatureCache, cache_key
 from zslabel.config import EmbeddingSourceSpec, Label
-from zslabel.encoder import TextEncoder
+from zslabel.encoder import shared_encoder
 from zslabel.models import resolve_model
 from zslabel.sources.base import softmax
 
@@ -26,12 +26,8 @@ class EmbeddingSource:
         self.spec = spec
         self.labels = tuple(labels)
         self.model = resolve_model(spec.model)
-        self.encoder = TextEncoder(
-            self.model,
-            batch_size=spec.batch_size,
-            max_length=spec.max_length,
-            pooling=spec.pooling,
-            device=spec.device,
+        self.encoder = shared_encoder(
+            self.model, spec.batch_size, spec.max_length, spec.pooling, spec.device
         )
         self._cache = cache
         self.prompts = [

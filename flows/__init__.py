@@ -1,0 +1,1 @@
+"""Prefect flows over the zslabel library: they orchestrate, the library computes."""

@@ -1,0 +1,200 @@
+"""The ``label-dataset`` flow: score shards in parallel, then select and export once.
+
+Each task is one library call. Scoring is mapped over shards on the job's task runner (threads,
+Dask or Ray) in a child flow; a shard whose features are already cached finishes at once as
+"Cached", which is how a rerun after a crash resumes. The global steps run in the flow's process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+from uuid import UUID
+
+from flows import environment
+
+environment.configure()
+
+from prefect import State, flow, get_run_logger, task  # noqa: E402 - settings must come first
+from prefect.artifacts import (  # noqa: E402
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NONE  # noqa: E402
+from prefect.futures import as_completed  # noqa: E402
+from prefect.states import Completed  # noqa: E402
+from prefect.tasks import exponential_backoff  # noqa: E402
+
+from flows.runners import task_runner  # noqa: E402
+from zslabel.config import JobConfig, load_job  # noqa: E402
+from zslabel.dataset import Shard  # noqa: E402
+from zslabel.errors import ZslabelError  # noqa: E402
+from zslabel.incremental import Increment, plan_increment, record_version  # noqa: E402
+from zslabel.runner import LabelingJob, RunClock, RunResult, Selected, ShardScore  # noqa: E402
+from zslabel.summary import format_run  # noqa: E402
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """What tasks receive instead of data: the job, the files of this run, and the run."""
+
+    config_json: str
+    files: tuple[str, ...] | None
+    run_id: str
+
+
+_JOBS: dict[JobRef, LabelingJob] = {}
+_JOBS_LOCK = threading.Lock()
+
+
+def labeling_job(ref: JobRef) -> LabelingJob:
+    """The run's LabelingJob, opened once per worker process and run.
+
+    Keyed by run so that a long-lived worker sees new input on the next run; the model itself
+    is shared across runs by the library (``zslabel.encoder.shared_encoder``).
+    """
+    with _JOBS_LOCK:
+        if ref not in _JOBS:
+            if len(_JOBS) >= 2:
+                _JOBS.pop(next(iter(_JOBS)))
+            _JOBS[ref] = LabelingJob(JobConfig.model_validate_json(ref.config_json), ref.files)
+        return _JOBS[ref]
+
+
+def _is_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
+    """Retry crashes and I/O hiccups, not errors that say the job or its data is wrong."""
+    error = state.result(raise_on_failure=False)
+    return not isinstance(error, ZslabelError)
+
+
+@task(
+    name="score-shard",
+    task_run_name="score shard {shard.index}",
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=5),
+    retry_condition_fn=_is_transient,
+    cache_policy=NONE,
+)
+def score_shard(job: JobRef, shard: Shard) -> ShardScore | State[ShardScore]:
+    score = labeling_job(job).score_shard(shard)
+    logger = get_run_logger()
+    if score.reused:
+        logger.info(
+            "shard %d (%s): %d rows, scores reused", shard.index, shard.path, shard.num_rows
+        )
+        return Completed(data=score, name="Cached", message="features reused from the cache")
+    logger.info("shard %d (%s): scored %d rows", shard.index, shard.path, shard.num_rows)
+    return score
+
+
+class ShardsFailed(RuntimeError):
+    """Some shards could not be scored; the message names them."""
+
+
+@flow(name="score-shards", log_prints=False)
+def score_shards(job: JobRef, shards: Sequence[Shard]) -> list[ShardScore]:
+    """Map scoring over shards and resolve every future, failing with the shards that failed."""
+    futures = [score_shard.submit(job, shard) for shard in shards]
+    progress = cast(
+        UUID,
+        create_progress_artifact(0.0, key="zslabel-progress", description="shards scored"),
+    )
+    failed: list[str] = []
+    for done, future in enumerate(as_completed(futures), start=1):
+        update_progress_artifact(progress, 100.0 * done / len(futures))
+        if future.state.is_failed():
+            shard = shards[futures.index(future)]
+            error = future.state.result(raise_on_failure=False)
+            failed.append(f"shard {shard.index} ({shard.path}): {error}")
+    if failed:
+        raise ShardsFailed(f"{len(failed)} of {len(shards)} shard(s) failed: " + "; ".join(failed))
+    # A reused shard's task returned a Cached state: result() unwraps it to the ShardScore.
+    return [cast(ShardScore, future.result()) for future in futures]
+
+
+@task(name="select-rows", cache_policy=NONE)
+def select_rows(job: JobRef, scores: list[ShardScore]) -> Selected:
+    return labeling_job(job).select_rows(scores)
+
+
+@task(name="write-outputs", cache_policy=NONE)
+def write_outputs(
+    job: JobRef, scores: list[ShardScore], selected: Selected, clock: RunClock
+) -> RunResult:
+    return labeling_job(job).write_outputs(scores, selected, clock)
+
+
+@task(name="plan-increment", cache_policy=NONE)
+def plan_new_files(config: JobConfig) -> Increment | None:
+    return plan_increment(config)
+
+
+@task(name="record-version", cache_policy=NONE)
+def publish_version(root: str, increment: Increment, result: RunResult) -> dict[str, Any]:
+    return record_version(root, increment, result)
+
+
+@flow(name="label-dataset")
+def label_dataset(job_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Label the job file's input into its output folder (a new version if incremental)."""
+    logger = get_run_logger()
+    config = load_job(job_path, overrides)
+    files: tuple[str, ...] | None = None
+    increment = None
+    if config.incremental:
+        increment = plan_new_files(config)
+        if increment is None:
+            logger.info("No new input files since the latest version in %s", config.output.dir)
+            create_markdown_artifact(
+                f"No new input files: every file of `{config.input.path}` is in a version under "
+                f"`{config.output.dir}`.",
+                key="zslabel-summary",
+            )
+            return {"output_dir": config.output.dir, "version": None, "new_files": 0}
+        files = increment.files
+        logger.info("Version %s: %d new file(s)", increment.version, len(files))
+        config = increment.config
+
+    clock = RunClock()
+    job = JobRef(config.model_dump_json(), files, clock.run_id)
+    shards = list(labeling_job(job).dataset.shards)
+    clock.lap("open")
+    rows = sum(s.num_rows for s in shards)
+    logger.info("Scoring %d rows in %d shard(s) on %s", rows, len(shards), config.runner.kind)
+    scores = score_shards.with_options(task_runner=task_runner(config.runner))(job, shards)
+    clock.lap("score")
+    selected = select_rows(job, scores)
+    clock.lap("select")
+    result = write_outputs(job, scores, selected, clock)
+    summary = format_run(result)
+    logger.info("\n%s", summary)
+    _publish_artifacts(result, summary)
+    version = None
+    if increment is not None:
+        version = publish_version(str(Path(increment.config.output.dir).parent), increment, result)
+    return {
+        "output_dir": str(result.output_dir),
+        "manifest": result.manifest,
+        "run_info": result.run_info,
+        "version": version,
+    }
+
+
+def _publish_artifacts(result: RunResult, summary: str) -> None:
+    counts = result.manifest["counts"]
+    create_markdown_artifact(
+        f"## zslabel: {counts['rows']:,} rows labeled\n\n```\n{summary}\n```\n\n"
+        f"Outputs: `{result.output_dir}`",
+        key="zslabel-summary",
+        description="counts per status and class, thresholds, model, timings, outputs",
+    )
+    create_table_artifact(
+        [{"label": name, **by_status} for name, by_status in counts["classes"].items()],
+        key="zslabel-classes",
+        description="accepted and abstained rows and mean confidence per predicted class",
+    )

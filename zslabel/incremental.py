@@ -1,0 +1,132 @@
+"""Incremental labeling: each run labels only the input files no earlier version of the same job
+labeled, and publishes them as a new version folder instead of overwriting.
+
+Layout of ``output.dir`` in incremental mode::
+
+    versions.json     the index: every version, the files it labeled, its counts; and "latest"
+    v0001/            a complete output folder (labeled.parquet, splits, manifest.json, ...)
+    v0002/            the next run's new files only
+    .zslabel/         the feature cache, shared by all versions
+
+A file is known by its path and a fingerprint of its size and Parquet footer, so a file rewritten
+in place is labeled again. "The same job" means the same config apart from output, runner and the
+incremental flag: a changed label, template or threshold starts labeling from scratch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zslabel.config import JobConfig
+from zslabel.dataset import InputDataset
+from zslabel.errors import OutputError
+from zslabel.runner import RunResult, run_job
+
+INDEX = "versions.json"
+
+
+@dataclass(frozen=True)
+class Increment:
+    """The next version: which files to label, and the job that labels only them."""
+
+    version: str
+    files: tuple[str, ...]
+    fingerprints: dict[str, str]
+    config: JobConfig  # output.dir is the version folder; the cache stays shared
+    job_key: str
+
+
+def job_key(config: JobConfig) -> str:
+    settings = config.model_dump(mode="json", exclude={"output", "runner", "incremental"})
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan_increment(config: JobConfig) -> Increment | None:
+    """The files of ``config.input`` that no version of this job has labeled; None if none."""
+    root = Path(config.output.dir).expanduser()
+    key = job_key(config)
+    index = read_index(root)
+    done = {
+        (path, fingerprint)
+        for version in index["versions"]
+        if version["job_key"] == key
+        for path, fingerprint in version["files"].items()
+    }
+    dataset = InputDataset(config.input)
+    fingerprints = {path: dataset.file_fingerprint(path) for path in dataset.files}
+    new = tuple(path for path, fp in fingerprints.items() if (path, fp) not in done)
+    if not new:
+        return None
+    version = f"v{len(index['versions']) + 1:04d}"
+    output = config.output.model_copy(
+        update={
+            "dir": str(root / version),
+            "work_dir": config.output.work_dir or str(root / ".zslabel"),
+        }
+    )
+    return Increment(
+        version=version,
+        files=new,
+        fingerprints={path: fingerprints[path] for path in new},
+        config=config.model_copy(update={"output": output, "incremental": False}),
+        job_key=key,
+    )
+
+
+def record_version(root: str | Path, increment: Increment, result: RunResult) -> dict[str, Any]:
+    """Add the finished version to the index (atomically) and make it the latest."""
+    root = Path(root).expanduser()
+    index = read_index(root)
+    entry = {
+        "version": increment.version,
+        "dir": increment.version,
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "job_key": increment.job_key,
+        "files": increment.fingerprints,
+        "rows": result.counts["rows"],
+        "status": result.counts["status"],
+        "run_id": result.run_info["run_id"],
+    }
+    index["versions"].append(entry)
+    index["latest"] = increment.version
+    _write_atomically(root / INDEX, index)
+    return entry
+
+
+def read_index(root: Path) -> dict[str, Any]:
+    path = root / INDEX
+    try:
+        index: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"versions": [], "latest": None}
+    except ValueError as exc:
+        raise OutputError(f"{path}: the version index is not valid JSON ({exc})") from None
+    return index
+
+
+def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def run_incremental(
+    config: JobConfig, *, progress: bool = False
+) -> tuple[Increment, RunResult] | None:
+    """Label the new files of an incremental job into a new version; None if nothing is new."""
+    increment = plan_increment(config)
+    if increment is None:
+        return None
+    result = run_job(increment.config, progress=progress, files=increment.files)
+    record_version(config.output.dir, increment, result)
+    return increment, result
