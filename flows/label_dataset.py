@@ -5,10 +5,9 @@ Dask or Ray) in a child flow; a shard whose features are already cached finishes
 "Cached", which is how a rerun after a crash resumes. The global steps run in the flow's process.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Prefect validates flow parameters from the
+# annotations, and a flow loaded from its entrypoint (serve, workers) cannot resolve strings.
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -97,24 +96,27 @@ class ShardsFailed(RuntimeError):
 
 
 @flow(name="score-shards", log_prints=False)
-def score_shards(job: JobRef, shards: Sequence[Shard]) -> list[ShardScore]:
+def score_shards(job: JobRef, shards: list[Shard]) -> list[ShardScore]:
     """Map scoring over shards and resolve every future, failing with the shards that failed."""
     futures = [score_shard.submit(job, shard) for shard in shards]
     progress = cast(
         UUID,
         create_progress_artifact(0.0, key="zslabel-progress", description="shards scored"),
     )
-    failed: list[str] = []
+    scores: dict[int, ShardScore] = {}
+    failed: dict[int, str] = {}
     for done, future in enumerate(as_completed(futures), start=1):
         update_progress_artifact(progress, 100.0 * done / len(futures))
-        if future.state.is_failed():
-            shard = shards[futures.index(future)]
-            error = future.state.result(raise_on_failure=False)
-            failed.append(f"shard {shard.index} ({shard.path}): {error}")
+        shard = shards[futures.index(future)]
+        outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, BaseException):
+            failed[shard.index] = f"shard {shard.index} ({shard.path}): {outcome}"
+        else:
+            scores[shard.index] = cast(ShardScore, outcome)
     if failed:
-        raise ShardsFailed(f"{len(failed)} of {len(shards)} shard(s) failed: " + "; ".join(failed))
-    # A reused shard's task returned a Cached state: result() unwraps it to the ShardScore.
-    return [cast(ShardScore, future.result()) for future in futures]
+        listed = "; ".join(failed[index] for index in sorted(failed))
+        raise ShardsFailed(f"{len(failed)} of {len(shards)} shard(s) failed: {listed}")
+    return [scores[shard.index] for shard in shards]
 
 
 @task(name="select-rows", cache_policy=NONE)

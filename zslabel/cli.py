@@ -46,24 +46,33 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"zslabel {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
+    job_options = argparse.ArgumentParser(add_help=False)
+    job_options.add_argument("--input", help="input dataset, overriding the job's input.path")
+    job_options.add_argument("--out", help="output folder, overriding output.dir")
+    job_options.add_argument("--text-column", help="text column (default: text)")
+    job_options.add_argument("--id-column", help="optional unique id column")
+    job_options.add_argument("--min-confidence", type=float)
+    job_options.add_argument("--per-class-top-fraction", type=float)
+    job_options.add_argument("--min-margin", type=float)
+    job_options.add_argument("--format", choices=["parquet", "jsonl", "csv"])
+    job_options.add_argument("--seed", type=int, help="seed of the train/validation/test split")
+    runner_options = argparse.ArgumentParser(add_help=False)
+    runner_options.add_argument(
+        "--runner", choices=["threads", "dask", "ray"], help="where shards are scored"
+    )
+    runner_options.add_argument("--address", help="an existing Dask or Ray cluster to use")
+    runner_options.add_argument("--workers", type=int, help="threads or local worker processes")
+
     label = commands.add_parser(
         "label",
+        parents=[job_options],
         help="label a dataset with a job file, or quickly with --labels",
         description="Label JOB.yaml, or INPUT (a Parquet file, folder or URI) with --labels.",
     )
     label.add_argument("target", help="a job file (.yaml) or, with --labels, the input dataset")
-    label.add_argument("--input", help="input dataset, overriding the job file's input.path")
-    label.add_argument("--out", help="output folder, overriding output.dir")
     label.add_argument("--labels", help='comma-separated label names, e.g. "World,Sports"')
-    label.add_argument("--text-column", help="text column (default: text)")
-    label.add_argument("--id-column", help="optional unique id column")
     label.add_argument("--model", help="embedding model: default, a local folder, or a hub id")
     label.add_argument("--template", help='label prompt template, e.g. "about {description}"')
-    label.add_argument("--min-confidence", type=float)
-    label.add_argument("--per-class-top-fraction", type=float)
-    label.add_argument("--min-margin", type=float)
-    label.add_argument("--format", choices=["parquet", "jsonl", "csv"])
-    label.add_argument("--seed", type=int, help="seed of the train/validation/test split")
     label.add_argument(
         "--dry-run",
         action="store_true",
@@ -72,6 +81,31 @@ def _parser() -> argparse.ArgumentParser:
     label.add_argument("--json", action="store_true", help="print the manifest counts as JSON")
     label.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     label.set_defaults(handler=_label)
+
+    run = commands.add_parser(
+        "run",
+        parents=[job_options, runner_options],
+        help="run the job as the Prefect flow label-dataset (local mode by default)",
+        description="Run JOB.yaml through Prefect: resumable, observable, on threads, Dask or Ray. "
+        "Without PREFECT_API_URL it runs in Prefect's local mode.",
+    )
+    run.add_argument("job", help="job file (.yaml)")
+    run.add_argument("--json", action="store_true", help="print the manifest counts as JSON")
+    run.set_defaults(handler=_run)
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[job_options, runner_options],
+        help="serve the flow for a job on a schedule until stopped",
+        description="Serve label-dataset for JOB.yaml on a schedule. Uses PREFECT_API_URL, or "
+        "starts a Prefect server on loopback for as long as it serves.",
+    )
+    serve.add_argument("job", help="job file (.yaml); set incremental: true to label new files")
+    when = serve.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help='cron schedule, e.g. "0 * * * *" (hourly)')
+    when.add_argument("--interval", type=float, help="seconds between runs")
+    serve.add_argument("--name", help="deployment name (default: zslabel-JOBNAME)")
+    serve.set_defaults(handler=_serve)
 
     evaluate = commands.add_parser(
         "eval", help="score a labeled output folder against a gold column"
@@ -165,8 +199,42 @@ def _dry_run(config: Any, output_dir: str) -> Any:
     )
 
 
+def _run(args: argparse.Namespace) -> int:
+    from flows.deployments import run_flow
+    from zslabel.runner import RunResult
+    from zslabel.summary import format_run
+
+    _load_checked(args)
+    outcome = run_flow(args.job, _overrides(args))
+    if "manifest" not in outcome:
+        print(f"No new input files: every file is in a version under {outcome['output_dir']}")
+        return 0
+    result = RunResult(Path(outcome["output_dir"]), outcome["manifest"], outcome["run_info"])
+    if args.json:
+        print(json.dumps(result.counts, indent=2))
+    else:
+        print(format_run(result))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from flows.deployments import serve_job
+
+    _load_checked(args)
+    serve_job(args.job, cron=args.cron, interval=args.interval, name=args.name,
+              overrides=_overrides(args))  # fmt: skip
+    return 0
+
+
+def _load_checked(args: argparse.Namespace) -> Any:
+    """Validate the job before Prefect starts, so that mistakes fail in one line and fast."""
+    from zslabel.config import load_job
+
+    return load_job(args.job, _overrides(args))
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    spec: dict[str, dict[str, Any]] = {"input": {}, "output": {}, "selection": {}}
+    spec: dict[str, dict[str, Any]] = {"input": {}, "output": {}, "selection": {}, "runner": {}}
     for value, section, key in (
         (args.input, "input", "path"),
         (args.text_column, "input", "text_column"),
@@ -177,6 +245,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         (args.min_confidence, "selection", "min_confidence"),
         (args.per_class_top_fraction, "selection", "per_class_top_fraction"),
         (args.min_margin, "selection", "min_margin"),
+        (getattr(args, "runner", None), "runner", "kind"),
+        (getattr(args, "address", None), "runner", "address"),
+        (getattr(args, "workers", None), "runner", "workers"),
     ):
         if value is not None:
             spec[section][key] = value

@@ -1,0 +1,134 @@
+"""The label-dataset flow, run under a temporary Prefect server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from prefect.client.orchestration import get_client
+
+import flows.label_dataset as label_flow
+from flows.label_dataset import ShardsFailed, label_dataset
+from tests.conftest import make_texts
+from zslabel.config import load_job
+from zslabel.errors import ModelError
+from zslabel.runner import LabelingJob, run_job
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+DATA_FILES = ("labeled.parquet", "abstained.parquet", "train.parquet", "validation.parquet",
+              "test.parquet", "manifest.json")  # fmt: skip
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in DATA_FILES}
+
+
+def test_the_flow_writes_what_the_library_writes(job_file: Path, tmp_path: Path) -> None:
+    outcome = label_dataset(job_path=str(job_file))
+    out = Path(outcome["output_dir"])
+    assert outcome["run_info"]["shards"] == {"total": 6, "reused": 0, "scored": 6}
+    assert outcome["manifest"]["counts"]["rows"] == 90
+    flow_files = snapshot(out)
+    shutil.rmtree(out)
+    run_job(load_job(job_file))
+    assert snapshot(out) == flow_files
+
+
+def test_a_run_publishes_summary_and_class_artifacts(job_file: Path) -> None:
+    label_dataset(job_path=str(job_file))
+    with get_client(sync_client=True) as client:
+        artifacts = {a.key: a for a in client.read_latest_artifacts()}
+    assert "90 rows labeled" in str(artifacts["zslabel-summary"].data)
+    table = json.loads(str(artifacts["zslabel-classes"].data))
+    assert {row["label"] for row in table} == {"sports", "weather", "finance"}
+    assert artifacts["zslabel-progress"].data == 100.0
+
+
+def test_a_failed_shard_fails_the_flow_and_the_rerun_resumes(
+    job_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uninterrupted = label_dataset(job_path=str(job_file))
+    out = Path(uninterrupted["output_dir"])
+    expected = snapshot(out)
+    shutil.rmtree(out)
+
+    original = LabelingJob.score_shard
+
+    def fail_on_shard_3(self: LabelingJob, shard, on_rows=None):  # type: ignore[no-untyped-def]
+        if shard.index == 3:
+            raise ModelError("injected failure")
+        return original(self, shard, on_rows)
+
+    monkeypatch.setattr(LabelingJob, "score_shard", fail_on_shard_3)
+    with pytest.raises(ShardsFailed, match=r"1 of 6 shard\(s\) failed: shard 3 \(.*part-1"):
+        label_dataset(job_path=str(job_file))
+    assert not (out / "manifest.json").exists()
+
+    monkeypatch.setattr(LabelingJob, "score_shard", original)
+    resumed = label_dataset(job_path=str(job_file))
+    assert resumed["run_info"]["shards"] == {"total": 6, "reused": 5, "scored": 1}
+    assert snapshot(out) == expected
+
+
+def test_transient_errors_are_retried(job_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    original = LabelingJob.score_shard
+
+    def flaky(self: LabelingJob, shard, on_rows=None):  # type: ignore[no-untyped-def]
+        calls.append(shard.index)
+        if shard.index == 2 and calls.count(2) == 1:
+            raise OSError("connection reset by peer")
+        return original(self, shard, on_rows)
+
+    monkeypatch.setattr(LabelingJob, "score_shard", flaky)
+    monkeypatch.setattr(
+        label_flow, "score_shard", label_flow.score_shard.with_options(retry_delay_seconds=0)
+    )
+    outcome = label_dataset(job_path=str(job_file))
+    assert calls.count(2) == 2
+    assert outcome["manifest"]["counts"]["rows"] == 90
+
+
+def test_incremental_runs_label_only_new_files(job_file: Path) -> None:
+    overrides = {"incremental": True}
+    first = label_dataset(job_path=str(job_file), overrides=overrides)
+    assert first["version"]["version"] == "v0001"
+    assert first["manifest"]["counts"]["rows"] == 90
+
+    pq.write_table(pa.table({"text": make_texts(12, seed=9)}), job_file.parent / "data/new.parquet")
+    second = label_dataset(job_path=str(job_file), overrides=overrides)
+    assert second["version"]["version"] == "v0002"
+    assert second["manifest"]["counts"]["rows"] == 12
+    assert [Path(f).name for f in second["version"]["files"]] == ["new.parquet"]
+
+    third = label_dataset(job_path=str(job_file), overrides=overrides)
+    assert third == {"output_dir": str(job_file.parent / "out"), "version": None, "new_files": 0}
+    index = json.loads((job_file.parent / "out/versions.json").read_text())
+    assert [v["version"] for v in index["versions"]] == ["v0001", "v0002"]
+    assert index["latest"] == "v0002"
+    assert pq.read_table(job_file.parent / "out/v0002/labeled.parquet").num_rows == 12
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_same_output_as_threads(job_file: Path) -> None:
+    threads = label_dataset(job_path=str(job_file))
+    expected = snapshot(Path(threads["output_dir"]))
+    dask_out = job_file.parent / "out-dask"
+    dask = label_dataset(
+        job_path=str(job_file),
+        overrides={"runner": {"kind": "dask", "workers": 2}, "output": {"dir": str(dask_out)}},
+    )
+    assert dask["run_info"]["shards"]["scored"] == 6  # its own cache: really scored on Dask
+    got = snapshot(dask_out)
+    for name in DATA_FILES[:-1]:
+        assert got[name] == expected[name], name
+    manifests = [json.loads(files["manifest.json"]) for files in (expected, got)]
+    for manifest in manifests:
+        manifest["config"].pop("runner")
+        manifest["config"]["output"].pop("dir")
+    assert manifests[0] == manifests[1]

@@ -1,0 +1,144 @@
+"""`zslabel run` and `zslabel serve`: local mode, failures, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from zslabel.cli import main
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a user's shell: no server configured, its own Prefect home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), **extra)
+    return env
+
+
+def zslabel(*args: str) -> list[str]:
+    return [sys.executable, "-m", "zslabel.cli", *args]
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_run_prints_the_summary(job_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(job_file), "--per-class-top-fraction", "1.0"]) == 0
+    out = capsys.readouterr().out
+    assert "Labeled 90 rows" in out
+    assert "6 shard(s) scored, 0 reused" in out
+    manifest = json.loads((job_file.parent / "out" / "manifest.json").read_text())
+    assert manifest["counts"]["status"]["accepted"] == 90
+
+
+def test_bad_job_fails_before_prefect_starts(
+    job_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_file.write_text(job_file.read_text().replace("shard_rows: 15", "shard_rows: -1"))
+    assert main(["run", str(job_file)]) == 2
+    assert "input.shard_rows, line 1" in capsys.readouterr().err
+
+
+def test_an_unreachable_api_is_one_line(job_file: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        zslabel("run", str(job_file)),
+        env=clean_env(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api"),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("zslabel: error: the Prefect API at http://127.0.0.1:9/api is")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_multi_process_runners_need_a_server(job_file: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        zslabel("run", str(job_file), "--runner", "dask"),
+        env=clean_env(tmp_path), capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "runner 'dask' starts worker processes" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_no_temporary_server_behind(tmp_path: Path) -> None:
+    rows = 400_000
+    pq.write_table(
+        pa.table({"text": [f"text number {i}" for i in range(rows)]}), tmp_path / "big.parquet"
+    )
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "input: {path: big.parquet, shard_rows: 20000}\nlabels: [a, b]\n"
+        "sources: [{kind: fake}]\noutput: {dir: out}\n"
+    )
+    proc = subprocess.Popen(
+        zslabel("run", str(job)), env=clean_env(tmp_path),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    servers: set[int] = set()
+    while time.monotonic() < deadline and not servers and proc.poll() is None:
+        servers = _children(proc.pid)
+        time.sleep(0.2)
+    assert servers, "the temporary Prefect server never started"
+    time.sleep(3)  # let the flow get going
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    time.sleep(1)
+    assert not [pid for pid in servers if _alive(pid)], "temporary server orphaned"
+
+
+@pytest.mark.slow
+def test_serve_runs_the_job_on_schedule_and_stops_its_server(
+    job_file: Path, tmp_path: Path
+) -> None:
+    env = clean_env(
+        tmp_path,
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
+        PREFECT_RUNNER_POLL_FREQUENCY="2",
+    )
+    proc = subprocess.Popen(
+        zslabel("serve", str(job_file), "--interval", "10", "--out", str(tmp_path / "served")),
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    manifest = tmp_path / "served" / "manifest.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not manifest.exists() and proc.poll() is None:
+        time.sleep(1)
+    children = _children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert manifest.exists(), err[-3000:]
+    assert json.loads(manifest.read_text())["counts"]["rows"] == 90
+    time.sleep(1)
+    assert not [pid for pid in children if _alive(pid)], "prefect server left running"
