@@ -173,9 +173,13 @@ def label_dataset(job_path: str, overrides: dict[str, Any] | None = None) -> dic
     selected = select_rows(job, scores)
     clock.lap("select")
     result = write_outputs(job, scores, selected, clock)
-    summary = format_run(result)
-    logger.info("\n%s", summary)
-    _publish_artifacts(result, summary)
+    status = result.counts["status"]
+    logger.info(
+        "Labeled %d rows: %d accepted, %d abstained, %d invalid; outputs in %s",
+        result.counts["rows"], status["accepted"], status["abstained"], status["invalid"],
+        result.output_dir,
+    )  # fmt: skip
+    _publish_artifacts(result, format_run(result))
     version = None
     if increment is not None:
         version = publish_version(str(Path(increment.config.output.dir).parent), increment, result)

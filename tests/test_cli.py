@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from zslabel.cli import main
@@ -160,14 +159,3 @@ def test_the_installed_command_never_shows_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "bad.parquet: not a readable Parquet" in proc.stderr
-
-
-def test_demo_dry_run_writes_data_and_labels_it(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    code, out, _ = run(capsys, "demo", "--dir", str(tmp_path / "demo"), "--dry-run")
-    assert code == 0
-    assert "Labeled 400 rows" in out
-    table = pq.read_table(tmp_path / "demo" / "out" / "labeled.parquet")
-    assert table.num_rows == 400
-    assert {"ticket_id", "text", "topic", "zs_label", "zs_status"} <= set(table.column_names)

@@ -88,3 +88,10 @@ def test_missing_and_non_parquet_inputs(tmp_path: Path) -> None:
     bogus.write_text("not parquet at all")
     with pytest.raises(InputError, match=r"notes\.parquet: not a readable Parquet"):
         InputDataset(InputSpec(path=str(bogus)))
+
+
+def test_a_filesystem_uri_is_opened_through_pyarrow(write_parquet: Callable[..., Path]) -> None:
+    path = write_parquet({"text": ["x", "y"]}, name="uri/data.parquet")
+    data = InputDataset(InputSpec(path=path.parent.as_uri()))
+    assert data.num_rows == 2
+    assert [t for s in data.shards for t in data.read_texts(s).texts] == ["x", "y"]

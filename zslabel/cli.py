@@ -201,7 +201,6 @@ def _dry_run(config: Any, output_dir: str) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     from flows.deployments import run_flow
-    from zslabel.runner import RunResult
     from zslabel.summary import format_run
 
     _load_checked(args)
@@ -209,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
     if "manifest" not in outcome:
         print(f"No new input files: every file is in a version under {outcome['output_dir']}")
         return 0
-    result = RunResult(Path(outcome["output_dir"]), outcome["manifest"], outcome["run_info"])
+    result = _result_of(outcome)
     if args.json:
         print(json.dumps(result.counts, indent=2))
     else:
@@ -264,23 +263,28 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from zslabel.config import load_job
+    from flows.deployments import run_flow
     from zslabel.demo import write_demo
     from zslabel.evaluate import evaluate
-    from zslabel.runner import run_job
     from zslabel.summary import format_evaluation, format_run
 
     job_path = write_demo(args.dir, rows=args.rows)
-    print(f"Wrote {job_path.parent / 'tickets.parquet'} and {job_path}\n")
-    config = load_job(job_path)
-    if args.dry_run:
-        config = _dry_run(config, output_dir=config.output.dir)
-    result = run_job(config, progress=True)
+    print(f"Wrote {job_path.parent / 'tickets.parquet'} and {job_path}")
+    print("Running the label-dataset flow in Prefect's local mode...\n")
+    overrides = {"sources": [{"kind": "fake"}]} if args.dry_run else None
+    result = _result_of(run_flow(str(job_path), overrides))
     print(format_run(result))
     print("\nAgainst the generated gold topics (never seen by the labeling):")
     print(format_evaluation(evaluate(result.output_dir, "topic")))
-    print(f"\nNext: edit {job_path} and run: zslabel label {job_path}")
+    print(f"\nNext: edit {job_path} and run: zslabel run {job_path}")
     return 0
+
+
+def _result_of(outcome: dict[str, Any]) -> Any:
+    """The flow's plain-value return turned back into a RunResult."""
+    from zslabel.runner import RunResult
+
+    return RunResult(Path(outcome["output_dir"]), outcome["manifest"], outcome["run_info"])
 
 
 def _quiet_libraries() -> None:

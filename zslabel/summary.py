@@ -24,12 +24,12 @@ def format_run(result: RunResult) -> str:
         lines.append(f"  {status:<10}{n:>9,}  {_pct(n, total):>6}   {why}".rstrip())
     cutoffs = manifest["selection"]["class_confidence_cutoffs"]
     width = max(12, *(len(name) for name in counts["classes"]))
-    lines += ["", f"  {'class':<{width}}{'accepted':>10}{'abstained':>11}{'cutoff':>9}"]
+    header = f"{'class':<{width}}{'accepted':>10}{'abstained':>11}{'mean conf':>11}{'cutoff':>9}"
+    lines += ["", f"  {header}"]
     for name, by_status in counts["classes"].items():
-        cutoff = cutoffs.get(name)
-        shown = f"{cutoff:.3f}" if cutoff is not None else "-"
         lines.append(
-            f"  {name:<{width}}{by_status['accepted']:>10,}{by_status['abstained']:>11,}{shown:>9}"
+            f"  {name:<{width}}{by_status['accepted']:>10,}{by_status['abstained']:>11,}"
+            f"{_fmt(by_status['mean_confidence_accepted']):>11}{_fmt(cutoffs.get(name)):>9}"
         )
     selection = manifest["selection"]
     per_class = selection["per_class_min_confidence"]

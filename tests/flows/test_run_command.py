@@ -29,6 +29,17 @@ def zslabel(*args: str) -> list[str]:
 
 
 @pytest.mark.usefixtures("prefect_server")
+def test_demo_runs_through_the_flow(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["demo", "--dir", str(tmp_path / "demo"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Labeled 400 rows" in out
+    assert "accepted rows:   accuracy" in out
+    table = pq.read_table(tmp_path / "demo" / "out" / "labeled.parquet")
+    assert table.num_rows == 400
+    assert {"ticket_id", "text", "topic", "zs_label", "zs_status"} <= set(table.column_names)
+
+
+@pytest.mark.usefixtures("prefect_server")
 def test_run_prints_the_summary(job_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(job_file), "--per-class-top-fraction", "1.0"]) == 0
     out = capsys.readouterr().out

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from zslabel.config import JobConfig
+from zslabel.errors import ConfigError
+from zslabel.incremental import run_incremental
+from zslabel.runner import run_job
+
+from .conftest import make_texts
+
+
+def write(folder: Path, name: str, texts: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"text": texts}), folder / name)
+
+
+def test_each_run_labels_only_new_or_changed_files_into_a_new_version(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    data = tmp_path / "data"
+    write(data, "a.parquet", make_texts(20))
+    job = fake_job(data, incremental=True)
+    outcome = run_incremental(job)
+    assert outcome is not None
+    first, result = outcome
+    assert (first.version, result.counts["rows"]) == ("v0001", 20)
+
+    assert run_incremental(job) is None  # nothing new
+
+    write(data, "b.parquet", make_texts(7, seed=1))
+    write(data, "a.parquet", make_texts(21))  # rewritten in place: labeled again
+    outcome = run_incremental(job)
+    assert outcome is not None
+    second, result = outcome
+    assert second.version == "v0002"
+    assert sorted(Path(f).name for f in second.files) == ["a.parquet", "b.parquet"]
+    assert result.counts["rows"] == 28
+
+    root = Path(job.output.dir)
+    index = json.loads((root / "versions.json").read_text())
+    assert index["latest"] == "v0002"
+    assert [v["rows"] for v in index["versions"]] == [20, 28]
+    assert (root / "v0001" / "labeled.parquet").is_file()
+    assert (root / ".zslabel" / "features").is_dir()  # one cache shared by every version
+
+
+def test_a_changed_job_labels_everything_again(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    data = tmp_path / "data"
+    write(data, "a.parquet", make_texts(10))
+    assert run_incremental(fake_job(data, incremental=True)) is not None
+    changed = fake_job(data, incremental=True, selection={"min_margin": 0.2})
+    outcome = run_incremental(changed)
+    assert outcome is not None
+    assert outcome[0].version == "v0002"
+
+
+def test_run_job_refuses_an_incremental_job(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    write(tmp_path / "data", "a.parquet", make_texts(5))
+    with pytest.raises(ConfigError, match="incremental"):
+        run_job(fake_job(tmp_path / "data", incremental=True))
