@@ -40,8 +40,12 @@ class FeatureCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, EOFError):
-            # A damaged entry is only a miss: the features are computed and written again.
+            # A damaged entry is dropped, so that the next run computes it again.
+            path.unlink(missing_ok=True)
             return None
+
+    def has(self, key: str) -> bool:
+        return self._path(key).is_file()
 
     def save(self, key: str, array: np.ndarray) -> None:
         path = self._path(key)

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -58,8 +58,7 @@ class RunResult:
         return counts
 
 
-@dataclass(frozen=True)
-class Selected:
+class Selected(NamedTuple):
     """The global decisions: every row's prediction, status and split."""
 
     predictions: Predictions
@@ -121,7 +120,7 @@ class LabelingJob:
         reused = True
         for source in self.sources:
             key = self._feature_key(source, texts.fingerprint)
-            if self.cache.load(key) is not None:
+            if self.cache.has(key):
                 advance(shard.num_rows)
                 continue
             reused = False
@@ -143,7 +142,7 @@ class LabelingJob:
             if features is None:
                 raise OutputError(
                     f"{self.work_dir}: cached scores of shard {score.shard.index} "
-                    f"({score.shard.path}) vanished; run again to recompute them"
+                    f"({score.shard.path}) are missing or damaged; run again to recompute them"
                 )
             per_source.append(source.probabilities(features))
         return weighted_mean(per_source, [s.weight for s in self.sources])
@@ -177,12 +176,8 @@ class LabelingJob:
         self, scores: Sequence[ShardScore], selected: Selected, clock: RunClock
     ) -> RunResult:
         """Write every output file and commit them atomically, ``run.json`` from ``clock``."""
-        exported, staged = self.export(
-            scores, selected.predictions, selected.selection, selected.split_index, clock.run_id
-        )
-        manifest = self.manifest(
-            scores, selected.predictions, selected.selection, selected.split_index, exported
-        )
+        exported, staged = self.export(scores, selected, clock.run_id)
+        manifest = self.manifest(scores, selected, exported)
         clock.lap("export")
         run_info = clock.to_dict(scores)
         try:
@@ -204,14 +199,10 @@ class LabelingJob:
         return ids
 
     def export(
-        self,
-        scores: Sequence[ShardScore],
-        predictions: Predictions,
-        selection: Selection,
-        split_index: np.ndarray,
-        run_id: str,
+        self, scores: Sequence[ShardScore], selected: Selected, run_id: str
     ) -> tuple[dict[str, Any], StagedOutput]:
         """Stream every input row once more into the staged output files; return their stats."""
+        predictions, selection, split_index = selected
         out = self.config.output
         split_names = list(out.splits)
         staged = StagedOutput(self.output_dir, run_id)
@@ -272,13 +263,9 @@ class LabelingJob:
     # -- the manifest --------------------------------------------------------------------------
 
     def manifest(
-        self,
-        scores: Sequence[ShardScore],
-        predictions: Predictions,
-        selection: Selection,
-        split_index: np.ndarray,
-        exported: dict[str, Any],
+        self, scores: Sequence[ShardScore], selected: Selected, exported: dict[str, Any]
     ) -> dict[str, Any]:
+        predictions, selection, split_index = selected
         status_counts = {
             name: int(np.sum(selection.status == code)) for code, name in enumerate(STATUS_NAMES)
         }
