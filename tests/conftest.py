@@ -76,7 +76,7 @@ def fake_job(tmp_path: Path) -> Callable[..., JobConfig]:
             "output": {"dir": str(tmp_path / "out")},
         }
         for key, value in sections.items():
-            raw[key] = {**raw[key], **value} if isinstance(value, dict) else value
+            raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
         return JobConfig.from_dict(raw)
 
     return build

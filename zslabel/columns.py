@@ -24,7 +24,20 @@ def score_column(label: str) -> str:
     return f"{SCORE_PREFIX}{label}"
 
 
-def output_fields(label_names: Sequence[str]) -> list[pa.Field]:
+def source_columns(source: str) -> tuple[str, str]:
+    """Each source's own top label and confidence, kept when several sources are combined."""
+    return f"zs_source_{source}_label", f"zs_source_{source}_confidence"
+
+
+def output_fields(label_names: Sequence[str], source_names: Sequence[str] = ()) -> list[pa.Field]:
+    per_source = [
+        field
+        for name in source_names
+        for field in (
+            pa.field(source_columns(name)[0], pa.string()),
+            pa.field(source_columns(name)[1], pa.float32()),
+        )
+    ]
     return [
         pa.field(ROW, pa.int64(), nullable=False),
         pa.field(LABEL, pa.string()),
@@ -34,11 +47,17 @@ def output_fields(label_names: Sequence[str]) -> list[pa.Field]:
         pa.field(REASON, pa.string()),
         pa.field(SPLIT, pa.string()),
         *(pa.field(score_column(name), pa.float32()) for name in label_names),
+        *per_source,
     ]
 
 
-def output_schema(input_schema: pa.Schema, label_names: Sequence[str], origin: str) -> pa.Schema:
-    added = output_fields(label_names)
+def output_schema(
+    input_schema: pa.Schema,
+    label_names: Sequence[str],
+    source_names: Sequence[str],
+    origin: str,
+) -> pa.Schema:
+    added = output_fields(label_names, source_names)
     clash = sorted(set(input_schema.names) & {f.name for f in added})
     if clash:
         raise InputError(
@@ -59,12 +78,26 @@ def zs_arrays(
     reason: Sequence[str | None],
     split: Sequence[str | None],
     probs: np.ndarray,
+    source_probs: Sequence[np.ndarray],
     label_names: Sequence[str],
 ) -> list[pa.Array]:
-    """The added columns for one batch, aligned with its rows."""
+    """The added columns for one batch, aligned with its rows.
+
+    ``source_probs`` holds each source's probabilities when several are combined, else nothing.
+    """
     n = len(label)
     names = np.asarray(label_names, dtype=object)
     scored = label >= 0
+    per_source: list[pa.Array] = []
+    for own in source_probs:
+        own_scored = ~np.isnan(own).any(axis=1)
+        top = np.argmax(np.nan_to_num(own, nan=-1.0), axis=1)
+        per_source.append(pa.array(np.where(own_scored, names[top], None), pa.string()))
+        per_source.append(
+            pa.array(
+                np.nan_to_num(own.max(axis=1, initial=0.0)).astype(np.float32), mask=~own_scored
+            )
+        )
     return [
         pa.array(np.arange(start_row, start_row + n, dtype=np.int64)),
         pa.array(np.where(scored, names[np.maximum(label, 0)], None), pa.string()),
@@ -74,4 +107,5 @@ def zs_arrays(
         pa.array(list(reason), pa.string()),
         pa.array(list(split), pa.string()),
         *(pa.array(probs[:, k].astype(np.float32), mask=~scored) for k in range(len(label_names))),
+        *per_source,
     ]

@@ -7,7 +7,9 @@ name the key (``selection.min_confidence``), the file and, where the YAML tells,
 from __future__ import annotations
 
 import math
+import re
 import string
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +27,18 @@ DEFAULT_TEMPLATE = "This text is about {description}."
 # softmax needs a small temperature; 0.05 had the lowest mean calibration error of 0.02-0.1.
 DEFAULT_TEMPERATURE = 0.05
 DEFAULT_SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
+
+
+def _check_template(template: str) -> str:
+    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    unknown = fields - {"description", "label"}
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder(s) {sorted(unknown)}; use {{description}} or {{label}}"
+        )
+    if not fields:
+        raise ValueError("the template must contain {description} or {label}")
+    return template
 
 
 class _Strict(BaseModel):
@@ -67,15 +81,7 @@ class EmbeddingSourceSpec(_Strict):
     @field_validator("template")
     @classmethod
     def _template_has_placeholder(cls, template: str) -> str:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-        unknown = fields - {"description", "label"}
-        if unknown:
-            raise ValueError(
-                f"unknown placeholder(s) {sorted(unknown)}; use {{description}} or {{label}}"
-            )
-        if not fields:
-            raise ValueError("the template must contain {description} or {label}")
-        return template
+        return _check_template(template)
 
 
 class FakeSourceSpec(_Strict):
@@ -87,9 +93,80 @@ class FakeSourceSpec(_Strict):
     weight: Annotated[float, Field(gt=0)] = 1.0
 
 
-SourceSpec = Annotated[EmbeddingSourceSpec | FakeSourceSpec, Field(discriminator="kind")]
+class NliSourceSpec(_Strict):
+    """A cross-encoder NLI model: does the text entail "This example is about <label>."?"""
+
+    kind: Literal["nli"] = "nli"
+    name: str | None = None
+    # No NLI weights ship offline: a hub id (facebook/bart-large-mnli,
+    # MoritzLaurer/deberta-v3-base-zeroshot-v2.0) or a local folder.
+    model: str
+    hypothesis: str = "This example is about {description}."
+    temperature: Annotated[float, Field(gt=0)] = 1.0
+    aggregate: Literal["mean", "max"] = "max"
+    batch_size: Annotated[int, Field(gt=0)] = 16
+    max_length: Annotated[int, Field(gt=0)] | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    weight: Annotated[float, Field(gt=0)] = 1.0
+
+    @field_validator("hypothesis")
+    @classmethod
+    def _hypothesis_has_placeholder(cls, hypothesis: str) -> str:
+        return _check_template(hypothesis)
+
+
+class RuleSet(_Strict):
+    keywords: tuple[str, ...] = ()
+    regex: tuple[str, ...] = ()
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return patterns
+
+
+class RulesSourceSpec(_Strict):
+    """Keyword and regex labeling functions: a row gets a vote for every label whose rules match,
+    and the source abstains on rows that match none."""
+
+    kind: Literal["rules"] = "rules"
+    name: str | None = None
+    rules: dict[str, RuleSet]
+    case_sensitive: bool = False
+    weight: Annotated[float, Field(gt=0)] = 1.0
+
+
+SourceSpec = Annotated[
+    EmbeddingSourceSpec | NliSourceSpec | RulesSourceSpec | FakeSourceSpec,
+    Field(discriminator="kind"),
+]
+
+SOURCE_KINDS = ("embedding", "nli", "rules", "fake")
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class CombineSpec(_Strict):
+    """How several sources' probabilities become one."""
+
+    # auto: a single source as it is; several: their weighted mean.
+    method: Literal["auto", "mean", "vote", "dawid_skene"] = "auto"
+    # The Dawid-Skene label model and the source diagnostics use at most this many rows, spread
+    # evenly over the input, so that memory stays bounded on large datasets.
+    fit_rows: Annotated[int, Field(gt=0)] = 100_000
+
+
+class CalibrationSpec(_Strict):
+    """A small hand-labeled Parquet file to fit each source's temperature on."""
+
+    gold: str
+    column: str = "label"
+    text_column: str | None = None  # default: input.text_column
 
 
 class SelectionSpec(_Strict):
@@ -145,6 +222,8 @@ class JobConfig(_Strict):
     sources: Annotated[tuple[SourceSpec, ...], Field(validate_default=True)] = (
         EmbeddingSourceSpec(),
     )
+    combine: CombineSpec = CombineSpec()
+    calibration: CalibrationSpec | None = None
     selection: SelectionSpec = SelectionSpec()
     output: OutputSpec
     runner: RunnerSpec = RunnerSpec()
@@ -161,21 +240,36 @@ class JobConfig(_Strict):
     def _sources_named_uniquely(cls, sources: tuple[Any, ...]) -> tuple[Any, ...]:
         if not sources:
             raise ValueError("at least one source is needed")
-        named = [s if s.name else s.model_copy(update={"name": s.kind}) for s in sources]
+        # Unnamed sources are named after their kind, numbered where one kind appears twice.
+        kinds = Counter(s.kind for s in sources if not s.name)
+        seen: Counter[str] = Counter()
+        named = []
+        for source in sources:
+            if not source.name:
+                name = (
+                    f"{source.kind}_{seen[source.kind]}" if kinds[source.kind] > 1 else source.kind
+                )
+                seen[source.kind] += 1
+                source = source.model_copy(update={"name": name})
+            named.append(source)
         names = [s.name for s in named]
         if len(set(names)) != len(names):
-            # Two unnamed sources of one kind: number them so that outputs stay distinguishable.
-            named = [s.model_copy(update={"name": f"{s.name}_{i}"}) for i, s in enumerate(named)]
+            raise ValueError(f"source names must be unique, got {names}")
         return tuple(named)
 
     @model_validator(mode="after")
-    def _per_class_thresholds_name_labels(self) -> JobConfig:
-        unknown = set(self.selection.per_class_min_confidence) - set(self.label_names)
-        if unknown:
-            raise ValueError(
-                f"selection.per_class_min_confidence names unknown label(s) {sorted(unknown)}; "
-                f"labels are {list(self.label_names)}"
-            )
+    def _settings_name_known_labels(self) -> JobConfig:
+        named = {"selection.per_class_min_confidence": set(self.selection.per_class_min_confidence)}
+        for i, source in enumerate(self.sources):
+            if isinstance(source, RulesSourceSpec):
+                named[f"sources[{i}].rules"] = set(source.rules)
+        for where, labels in named.items():
+            unknown = labels - set(self.label_names)
+            if unknown:
+                raise ValueError(
+                    f"{where} names unknown label(s) {sorted(unknown)}; "
+                    f"labels are {list(self.label_names)}"
+                )
         return self
 
     @property
@@ -268,7 +362,13 @@ def load_job(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Jo
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make the file's relative paths relative to the job file's folder, not the caller's cwd."""
     resolved = dict(raw)
-    for section, key in (("input", "path"), ("output", "dir"), ("output", "work_dir")):
+    sections = (
+        ("input", "path"),
+        ("output", "dir"),
+        ("output", "work_dir"),
+        ("calibration", "gold"),
+    )
+    for section, key in sections:
         block = resolved.get(section)
         if isinstance(block, dict) and isinstance(block.get(key), str):
             value = block[key]
@@ -291,7 +391,8 @@ def _describe(exc: ValidationError, origin: str, yaml_text: str | None) -> str:
     root = yaml.compose(yaml_text) if yaml_text else None
     parts = []
     for error in exc.errors():
-        loc = [p for p in error["loc"] if p not in ("embedding", "fake")]
+        # Discriminated unions put the source kind into the location: leave it out.
+        loc = [p for p in error["loc"] if p not in SOURCE_KINDS]
         key = _dotted(loc) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":

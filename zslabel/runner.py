@@ -8,7 +8,9 @@ tasks; ``run_job`` wires the same steps in one process.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
+import math
 import time
 import uuid
 from collections import Counter
@@ -22,11 +24,14 @@ import pyarrow as pa
 
 from zslabel import __version__, columns
 from zslabel.cache import FeatureCache, cache_key
-from zslabel.combine import weighted_mean
+from zslabel.calibration import TemperatureScaler, expected_calibration_error, reliability_curve
+from zslabel.combine import Combiner, fit_combiner
 from zslabel.config import JobConfig
 from zslabel.dataset import InputDataset, Shard, text_status
+from zslabel.diagnostics import source_diagnostics
 from zslabel.errors import ConfigError, InputError, OutputError
 from zslabel.export import StagedOutput, split_file_name
+from zslabel.gold import load_gold
 from zslabel.progress import Progress
 from zslabel.selection import ABSTAINED, ACCEPTED, STATUS_NAMES, Predictions, Selection, select
 from zslabel.sources import Source, build_source
@@ -59,11 +64,13 @@ class RunResult:
 
 
 class Selected(NamedTuple):
-    """The global decisions: every row's prediction, status and split."""
+    """The global decisions: how sources combine, every row's prediction, status and split."""
 
+    combiner: Combiner
     predictions: Predictions
     selection: Selection
     split_index: np.ndarray
+    diagnostics: dict[str, Any]
 
 
 @dataclass
@@ -103,13 +110,15 @@ class LabelingJob:
             raise OutputError(f"{self.output_dir}: output path exists and is not a folder")
         self.work_dir = Path(config.output.work_dir or self.output_dir / ".zslabel").expanduser()
         self.dataset = InputDataset(config.input, files)
-        self.schema = columns.output_schema(
-            self.dataset.schema, self.label_names, config.input.path
-        )
         self.cache = FeatureCache(self.work_dir / "features")
         self.sources: list[Source] = [
             build_source(spec, config.labels, self.cache) for spec in config.sources
         ]
+        # Each source's own verdict is kept beside the combined one when there are several.
+        self.shown_sources = [s.name for s in self.sources] if len(self.sources) > 1 else []
+        self.schema = columns.output_schema(
+            self.dataset.schema, self.label_names, self.shown_sources, config.input.path
+        )
 
     # -- per shard: the only expensive step -------------------------------------------------
 
@@ -134,8 +143,8 @@ class LabelingJob:
     def _feature_key(self, source: Source, fingerprint: str) -> str:
         return cache_key("features", fingerprint, source.cache_identity())
 
-    def shard_probabilities(self, score: ShardScore) -> np.ndarray:
-        """Combined (rows, classes) probabilities of a scored shard, from its cached features."""
+    def source_probabilities(self, score: ShardScore) -> list[np.ndarray]:
+        """Each source's (rows, classes) probabilities for a scored shard, from the cache."""
         per_source = []
         for source in self.sources:
             features = self.cache.load(self._feature_key(source, score.fingerprint))
@@ -145,14 +154,78 @@ class LabelingJob:
                     f"({score.shard.path}) are missing or damaged; run again to recompute them"
                 )
             per_source.append(source.probabilities(features))
-        return weighted_mean(per_source, [s.weight for s in self.sources])
+        return per_source
 
     # -- global steps: cheap, need every row's prediction -----------------------------------
 
-    def predict(self, scores: Sequence[ShardScore]) -> Predictions:
-        return Predictions.concatenate(
-            [Predictions.from_probabilities(self.shard_probabilities(s)) for s in scores]
+    def fit_combiner(self, scores: Sequence[ShardScore]) -> Combiner:
+        calibrators, report = self.fit_calibration()
+        return fit_combiner(
+            self.config.combine.method,
+            [s.weight for s in self.sources],
+            lambda: self._sample(scores),
+            calibrators,
+            report,
         )
+
+    def fit_calibration(self) -> tuple[list[TemperatureScaler | None], dict[str, Any] | None]:
+        """A temperature per source, fitted on the job's gold file, and what it changed."""
+        spec = self.config.calibration
+        if spec is None:
+            return [None] * len(self.sources), None
+        gold = load_gold(spec, self.label_names, self.config.input.text_column)
+        fingerprint = cache_key("gold", gold.texts)
+        scalers: list[TemperatureScaler | None] = []
+        report: dict[str, Any] = {
+            "gold": spec.gold,
+            "rows": len(gold.texts),
+            "skipped": gold.skipped,
+        }
+        for source in self.sources:
+            features, _ = self.cache.get_or_compute(
+                cache_key("calibration", fingerprint, source.cache_identity()),
+                functools.partial(source.featurize, gold.texts),
+            )
+            probs = source.probabilities(features)
+            scaler = TemperatureScaler().fit(probs, gold.label)
+            scalers.append(scaler)
+            report[source.name] = {
+                "temperature": round(scaler.temperature_, 4),
+                "nll_before": round(scaler.nll_before_, 4),
+                "nll_after": round(scaler.nll_after_, 4),
+                # On the gold rows themselves: an optimistic estimate with a small gold file.
+                "ece_before": _ece(probs, gold.label),
+                "ece_after": _ece(scaler.transform(probs), gold.label),
+                "reliability_after": _reliability(scaler.transform(probs), gold.label),
+            }
+        return scalers, report
+
+    def _sample(self, scores: Sequence[ShardScore]) -> np.ndarray:
+        """(rows, sources, classes) for at most combine.fit_rows rows spread over the input."""
+        stride = max(1, math.ceil(self.dataset.num_rows / self.config.combine.fit_rows))
+        parts = []
+        for score in scores:
+            start = score.shard.start_row
+            keep = np.arange(-start % stride, score.shard.num_rows, stride)
+            stacked = np.stack(self.source_probabilities(score), axis=1)
+            parts.append(stacked[keep])
+        return np.concatenate(parts)
+
+    def predict(self, scores: Sequence[ShardScore], combiner: Combiner) -> Predictions:
+        return Predictions.concatenate(
+            [Predictions.from_probabilities(combiner(self.source_probabilities(s))) for s in scores]
+        )
+
+    def diagnose(self, scores: Sequence[ShardScore], combiner: Combiner) -> dict[str, Any]:
+        """Snorkel-style coverage, overlap, conflict and agreement of each source (on a sample)."""
+        if len(self.sources) < 2:
+            return {}
+        sample = self._sample(scores)
+        combined = Predictions.from_probabilities(combiner(list(sample.transpose(1, 0, 2))))
+        return {
+            "rows": len(sample),
+            "sources": source_diagnostics(sample, [s.name for s in self.sources], combined.label),
+        }
 
     def select(self, predictions: Predictions) -> Selection:
         return select(predictions, self.config.selection, self.label_names)
@@ -167,10 +240,14 @@ class LabelingJob:
         )
 
     def select_rows(self, scores: Sequence[ShardScore]) -> Selected:
-        """Predict, select and split every row: the cheap, global half of a run."""
-        predictions = self.predict(scores)
+        """Combine, predict, select and split every row: the cheap, global half of a run."""
+        combiner = self.fit_combiner(scores)
+        predictions = self.predict(scores, combiner)
         selection = self.select(predictions)
-        return Selected(predictions, selection, self.assign_splits(predictions, selection))
+        split_index = self.assign_splits(predictions, selection)
+        return Selected(
+            combiner, predictions, selection, split_index, self.diagnose(scores, combiner)
+        )
 
     def write_outputs(
         self, scores: Sequence[ShardScore], selected: Selected, clock: RunClock
@@ -202,7 +279,7 @@ class LabelingJob:
         self, scores: Sequence[ShardScore], selected: Selected, run_id: str
     ) -> tuple[dict[str, Any], StagedOutput]:
         """Stream every input row once more into the staged output files; return their stats."""
-        predictions, selection, split_index = selected
+        combiner, predictions, selection, split_index, _ = selected
         out = self.config.output
         split_names = list(out.splits)
         staged = StagedOutput(self.output_dir, run_id)
@@ -216,7 +293,8 @@ class LabelingJob:
             split_labels = np.asarray([*split_names, None], dtype=object)
             invalid_reasons: Counter[str] = Counter()
             for score in scores:
-                probs = self.shard_probabilities(score)
+                per_source = self.source_probabilities(score)
+                probs = combiner(per_source)
                 offset = score.shard.start_row
                 for batch in self.dataset.iter_batches(score.shard):
                     rows = slice(offset, offset + batch.num_rows)
@@ -240,6 +318,9 @@ class LabelingJob:
                                 reason=reasons,
                                 split=split_labels[split_index[rows]],
                                 probs=probs[local],
+                                source_probs=[p[local] for p in per_source]
+                                if self.shown_sources
+                                else [],
                                 label_names=self.label_names,
                             ),
                         ],
@@ -265,7 +346,7 @@ class LabelingJob:
     def manifest(
         self, scores: Sequence[ShardScore], selected: Selected, exported: dict[str, Any]
     ) -> dict[str, Any]:
-        predictions, selection, split_index = selected
+        combiner, predictions, selection, split_index, diagnostics = selected
         status_counts = {
             name: int(np.sum(selection.status == code)) for code, name in enumerate(STATUS_NAMES)
         }
@@ -294,7 +375,8 @@ class LabelingJob:
             },
             "labels": [label.model_dump(mode="json") for label in self.config.labels],
             "sources": [source.provenance() for source in self.sources],
-            "combine": "single" if len(self.sources) == 1 else "weighted_mean",
+            "combine": combiner.describe(),
+            "source_diagnostics": diagnostics,
             "selection": {
                 **self.config.selection.model_dump(mode="json"),
                 "class_confidence_cutoffs": selection.class_cutoffs,
@@ -338,6 +420,18 @@ def run_job(
     selected = job.select_rows(scores)
     clock.lap("select")
     return job.write_outputs(scores, selected, clock)
+
+
+def _ece(probs: np.ndarray, gold: np.ndarray) -> float:
+    scored = ~np.isnan(probs).any(axis=1)
+    correct = probs[scored].argmax(axis=1) == gold[scored]
+    return round(expected_calibration_error(probs[scored].max(axis=1), correct), 4)
+
+
+def _reliability(probs: np.ndarray, gold: np.ndarray) -> dict[str, Any]:
+    scored = ~np.isnan(probs).any(axis=1)
+    correct = probs[scored].argmax(axis=1) == gold[scored]
+    return reliability_curve(probs[scored].max(axis=1), correct)
 
 
 def _check_ids(ids: Sequence[object], column: str, origin: str) -> None:

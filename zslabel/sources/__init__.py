@@ -5,17 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from zslabel.cache import FeatureCache
-from zslabel.config import EmbeddingSourceSpec, FakeSourceSpec, Label, SourceSpec
+from zslabel.config import (
+    EmbeddingSourceSpec,
+    FakeSourceSpec,
+    Label,
+    NliSourceSpec,
+    RulesSourceSpec,
+    SourceSpec,
+)
 from zslabel.sources.base import Source
 from zslabel.sources.embedding import EmbeddingSource
 from zslabel.sources.fake import FakeSource
+from zslabel.sources.nli import NliSource
+from zslabel.sources.rules import RulesSource
 
-__all__ = ["EmbeddingSource", "FakeSource", "Source", "build_source"]
+__all__ = ["EmbeddingSource", "FakeSource", "NliSource", "RulesSource", "Source", "build_source"]
 
 
 def build_source(spec: SourceSpec, labels: Sequence[Label], cache: FeatureCache) -> Source:
     if isinstance(spec, EmbeddingSourceSpec):
         return EmbeddingSource(spec, labels, cache)
+    if isinstance(spec, NliSourceSpec):
+        return NliSource(spec, labels, cache)
     if isinstance(spec, FakeSourceSpec):
         return FakeSource(spec, labels)
+    if isinstance(spec, RulesSourceSpec):
+        return RulesSource(spec, labels)
     raise TypeError(f"no source for spec {type(spec).__name__}")  # pragma: no cover

@@ -1,0 +1,224 @@
+"""Calibration of class probabilities against gold: temperature scaling, ECE, reliability curves.
+
+Arrays in, arrays out. Rows a source could not score are NaN rows; a gold index of -1 is unknown.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from zslabel.labelmodel import NotFittedError
+
+__all__ = [
+    "NotFittedError",
+    "TemperatureScaler",
+    "expected_calibration_error",
+    "reliability_curve",
+]
+
+CLIP = 1e-12
+LOG_T_BOUNDS = (math.log(0.05), math.log(20.0))
+LOG_T_TOL = 1e-4
+_INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+class TemperatureScaler:
+    """Rescale existing probabilities: ``softmax(log(probs) / T)`` with one learned T > 0.
+
+    T > 1 softens overconfident probabilities, T < 1 sharpens underconfident ones; the argmax of
+    every row is kept. T is searched in [0.05, 20] by a golden-section search over log T (the
+    negative log-likelihood is unimodal in log T), to 1e-4 in log T.
+
+    Attributes
+    ----------
+    temperature_ : the fitted T.
+    nll_before_, nll_after_ : mean negative log-likelihood of the gold class on the fitting rows,
+        before (T = 1) and after scaling.
+    n_classes_ : the number of classes fitted on.
+    """
+
+    def fit(self, probs: np.ndarray, gold: np.ndarray) -> TemperatureScaler:
+        """Fit on (n, k) probabilities and (n,) gold class indices; rows with NaN probabilities or
+        gold -1 are ignored. Needs at least 2 such rows."""
+        arr = _validate_probs(probs)
+        labels = np.asarray(gold)
+        if labels.shape != (arr.shape[0],):
+            raise ValueError(f"gold must have shape ({arr.shape[0]},), got {labels.shape}")
+        if arr.shape[0] and not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"gold must hold integer class indices, got dtype {labels.dtype}")
+        labels = labels.astype(np.int64)
+        k = arr.shape[1]
+        if arr.shape[0] and (labels.min() < -1 or labels.max() >= k):
+            raise ValueError(f"gold must lie in [-1, {k - 1}] (-1 for unknown)")
+        valid = ~np.isnan(arr).any(axis=1) & (labels >= 0)
+        if valid.sum() < 2:
+            raise ValueError(
+                f"temperature scaling needs at least 2 rows with probabilities and gold, "
+                f"got {int(valid.sum())}"
+            )
+        log_p = _compute_log_probs(arr[valid])
+        y = labels[valid]
+        log_t = _compute_golden_section(log_p, y, *LOG_T_BOUNDS, LOG_T_TOL)
+        self.temperature_ = math.exp(log_t)
+        self.nll_before_ = _compute_nll(log_p, y, 1.0)
+        self.nll_after_ = _compute_nll(log_p, y, self.temperature_)
+        self.n_classes_ = k
+        return self
+
+    def transform(self, probs: np.ndarray) -> np.ndarray:
+        """Recalibrated (n, k) probabilities; NaN rows stay NaN."""
+        if not hasattr(self, "temperature_"):
+            raise NotFittedError("this TemperatureScaler is not fitted yet; call fit first")
+        arr = _validate_probs(probs)
+        if arr.shape[1] != self.n_classes_:
+            raise ValueError(
+                f"probs has {arr.shape[1]} classes, but the scaler was fitted on {self.n_classes_}"
+            )
+        scored = ~np.isnan(arr).any(axis=1)
+        out = np.full(arr.shape, np.nan)
+        out[scored] = _compute_softmax(_compute_log_probs(arr[scored]) / self.temperature_)
+        return out
+
+    def fit_transform(self, probs: np.ndarray, gold: np.ndarray) -> np.ndarray:
+        return self.fit(probs, gold).transform(probs)
+
+
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 10
+) -> float:
+    """Expected calibration error with ``bins`` equal-width bins on [0, 1], weighted by bin size.
+
+    ``confidence`` is (n,) in [0, 1] (NaN for unscored rows, which are ignored); ``correct`` is
+    (n,) booleans (or 0/1). The top bin includes 1.0. Raises ValueError when no row is scored.
+    """
+    conf, ok = _validate_confidence(confidence, correct, bins)
+    curve = _compute_bins(conf, ok, bins)
+    count = curve["count"]
+    gaps = np.abs(curve["mean_confidence"] - curve["accuracy"])
+    return float(np.sum(gaps * count) / np.sum(count))
+
+
+def reliability_curve(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 10
+) -> dict[str, list[float] | list[int]]:
+    """The points of a reliability diagram, JSON-friendly.
+
+    ``edges`` lists all ``bins + 1`` bin edges; ``lower``, ``upper``, ``center``,
+    ``mean_confidence``, ``accuracy`` and ``count`` list one entry per non-empty bin, in order.
+    Inputs are as for :func:`expected_calibration_error`.
+    """
+    conf, ok = _validate_confidence(confidence, correct, bins)
+    curve = _compute_bins(conf, ok, bins)
+    edges = _compute_edges(bins)
+    index = curve["index"].astype(np.int64)
+    return {
+        "edges": [float(e) for e in edges],
+        "lower": [float(e) for e in edges[index]],
+        "upper": [float(e) for e in edges[index + 1]],
+        "center": [float(c) for c in (2 * index + 1) / (2 * bins)],
+        "mean_confidence": [float(c) for c in curve["mean_confidence"]],
+        "accuracy": [float(a) for a in curve["accuracy"]],
+        "count": [int(c) for c in curve["count"]],
+    }
+
+
+def _validate_probs(probs: np.ndarray) -> np.ndarray:
+    arr = np.asarray(probs, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] < 2:
+        raise ValueError(f"probs must be an (n, k) array with k >= 2, got shape {arr.shape}")
+    values = arr[~np.isnan(arr).any(axis=1)]
+    if not np.isfinite(values).all() or (values < 0).any():
+        raise ValueError("probs: scored rows must hold finite, non-negative probabilities")
+    return arr
+
+
+def _validate_confidence(
+    confidence: np.ndarray, correct: np.ndarray, bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check the inputs; return the scored rows' confidence and correctness."""
+    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
+        raise ValueError(f"bins must be an integer >= 1, got {bins!r}")
+    conf = np.asarray(confidence, dtype=np.float64)
+    ok = np.asarray(correct)
+    if conf.ndim != 1:
+        raise ValueError(f"confidence must be a 1-D array, got shape {conf.shape}")
+    if ok.shape != conf.shape:
+        raise ValueError(f"correct must have shape {conf.shape} like confidence, got {ok.shape}")
+    scored = ~np.isnan(conf)
+    conf, ok = conf[scored], ok[scored]
+    if conf.size == 0:
+        raise ValueError("no scored row (every confidence is NaN or the input is empty)")
+    if (conf < 0).any() or (conf > 1).any():
+        raise ValueError("confidence must lie in [0, 1]")
+    if ok.dtype != np.bool_:
+        if not np.isin(ok, (0, 1)).all():
+            raise ValueError("correct must hold booleans or 0/1")
+        ok = ok.astype(bool)
+    return conf, ok
+
+
+def _compute_edges(bins: int) -> np.ndarray:
+    """Equal-width edges on [0, 1]: i / bins is exact where linspace is not (0.6000000000000001)."""
+    return np.arange(bins + 1) / bins
+
+
+def _compute_bins(conf: np.ndarray, ok: np.ndarray, bins: int) -> dict[str, np.ndarray]:
+    """Per non-empty bin: its index, mean confidence, accuracy and count."""
+    edges = _compute_edges(bins)
+    index = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, bins - 1)
+    count = np.bincount(index, minlength=bins)
+    conf_sum = np.bincount(index, weights=conf, minlength=bins)
+    ok_sum = np.bincount(index, weights=ok.astype(np.float64), minlength=bins)
+    nonempty = count > 0
+    return {
+        "index": np.flatnonzero(nonempty),
+        "mean_confidence": conf_sum[nonempty] / count[nonempty],
+        "accuracy": ok_sum[nonempty] / count[nonempty],
+        "count": count[nonempty],
+    }
+
+
+def _compute_log_probs(probs: np.ndarray) -> np.ndarray:
+    log_p: np.ndarray = np.log(np.clip(probs, CLIP, None))
+    return log_p
+
+
+def _compute_log_softmax(z: np.ndarray) -> np.ndarray:
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_q: np.ndarray = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return log_q
+
+
+def _compute_softmax(z: np.ndarray) -> np.ndarray:
+    q: np.ndarray = np.exp(_compute_log_softmax(z))
+    return q
+
+
+def _compute_nll(log_p: np.ndarray, y: np.ndarray, temperature: float) -> float:
+    log_q = _compute_log_softmax(log_p / temperature)
+    return float(-log_q[np.arange(len(y)), y].mean())
+
+
+def _compute_golden_section(
+    log_p: np.ndarray, y: np.ndarray, lo: float, hi: float, tol: float
+) -> float:
+    """The log T in [lo, hi] minimising the NLL (assumed unimodal in log T)."""
+
+    def nll(log_t: float) -> float:
+        return _compute_nll(log_p, y, math.exp(log_t))
+
+    a, b = lo, hi
+    c, d = b - _INV_PHI * (b - a), a + _INV_PHI * (b - a)
+    fc, fd = nll(c), nll(d)
+    while b - a > tol:
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - _INV_PHI * (b - a)
+            fc = nll(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + _INV_PHI * (b - a)
+            fd = nll(d)
+    return (a + b) / 2
