@@ -116,3 +116,36 @@ def test_a_cached_run_does_not_load_the_model(
     )
     assert again.run_info["shards"]["reused"] == 1
     assert again.counts["rows"] == first.counts["rows"] == 30
+
+
+def test_examples_add_a_prototype_per_label(tiny_model: Path, tmp_path: Path) -> None:
+    labels = [
+        Label(name="sports", descriptions=("sports",), examples=("goal match", "team league")),
+        Label(name="weather", descriptions=("weather",)),
+        Label(name="finance", descriptions=("finance",)),
+    ]
+    spec = EmbeddingSourceSpec(name="emb", model=str(tiny_model), template="{description}")
+    emb = EmbeddingSource(spec, labels, FeatureCache(tmp_path / "cache"))
+    references = emb.reference_embeddings()
+    assert references.shape == (4, 32)  # three prompts, one prototype
+    np.testing.assert_allclose(np.linalg.norm(references[3]), 1.0, rtol=1e-5)
+    features = emb.featurize(["goal match"])
+    # The text is one of the examples: the prototype pulls it towards sports.
+    assert emb.similarities(features)[0, 0] >= float(features[0] @ references[0])
+    assert emb.provenance()["examples_per_label"] == {"sports": 2}
+
+
+def test_labels_with_examples_in_the_job_file() -> None:
+    job = JobConfig.from_dict(
+        {
+            "input": {"path": "x"},
+            "labels": {
+                "billing": {"descriptions": ["a refund"], "examples": ["I was charged twice"]},
+                "shipping": "a parcel",
+            },
+            "output": {"dir": "o"},
+        }
+    )
+    assert job.labels[0].examples == ("I was charged twice",)
+    assert job.labels[1].examples == ()
+    assert JobConfig.model_validate_json(job.model_dump_json()) == job

@@ -46,10 +46,11 @@ class _Strict(BaseModel):
 
 
 class Label(_Strict):
-    """A class name and the descriptions a source may use to recognise it."""
+    """A class name, the descriptions a source may use to recognise it, and optional examples."""
 
     name: str
     descriptions: tuple[str, ...]
+    examples: tuple[str, ...] = ()
 
 
 class InputSpec(_Strict):
@@ -233,7 +234,7 @@ class JobConfig(_Strict):
     @field_validator("labels", mode="before")
     @classmethod
     def _normalise_labels(cls, raw: Any) -> list[dict[str, Any]]:
-        return [{"name": n, "descriptions": d} for n, d in _label_items(raw)]
+        return [{"name": n, **described} for n, described in _label_items(raw)]
 
     @field_validator("sources")
     @classmethod
@@ -285,23 +286,24 @@ class JobConfig(_Strict):
             raise ConfigError(_describe(exc, origin, None)) from None
 
 
-def _label_items(raw: Any) -> list[tuple[str, list[str]]]:
-    """Turn a list of names or a name -> description(s) mapping into (name, descriptions)."""
+def _label_items(raw: Any) -> list[tuple[str, dict[str, list[str]]]]:
+    """Names, name -> description(s), or name -> {descriptions, examples}, as
+    (name, {"descriptions": [...], "examples": [...]})."""
     if isinstance(raw, str):
         raw = raw.split(",")
     if isinstance(raw, Mapping):
         pairs = list(raw.items())
     elif isinstance(raw, Sequence):
-        # Names, or {name, descriptions} records: what model_dump() gives back.
+        # Names, or {name, descriptions, examples} records: what model_dump() gives back.
         pairs = [
-            (item["name"], item.get("descriptions"))
+            (item["name"], {k: v for k, v in item.items() if k != "name"})
             if isinstance(item, Mapping) and "name" in item
             else (item, None)
             for item in raw
         ]
     else:
         raise ValueError("labels must be a list of names or a mapping of name -> description(s)")
-    items: list[tuple[str, list[str]]] = []
+    items: list[tuple[str, dict[str, list[str]]]] = []
     seen: set[str] = set()
     for name, described in pairs:
         if not isinstance(name, str) or not name.strip():
@@ -310,24 +312,40 @@ def _label_items(raw: Any) -> list[tuple[str, list[str]]]:
         if name in seen:
             raise ValueError(f"duplicate label {name!r}")
         seen.add(name)
-        items.append((name, _descriptions(name, described)))
+        items.append((name, _described(name, described)))
     if len(items) < 2:
         raise ValueError(f"at least 2 labels are needed, got {len(items)}")
     return items
 
 
-def _descriptions(name: str, described: Any) -> list[str]:
-    if described is None:
+def _described(name: str, described: Any) -> dict[str, list[str]]:
+    if isinstance(described, Mapping):
+        unknown = set(described) - {"descriptions", "examples"}
+        if unknown:
+            raise ValueError(f"label {name!r}: unknown key(s) {sorted(unknown)}")
+        descriptions, examples = described.get("descriptions"), described.get("examples")
+    else:
+        descriptions, examples = described, None
+    return {
         # Intent-style names ("card_arrival") read better to a text encoder as words.
-        return [name.replace("_", " ")]
-    if isinstance(described, str):
-        described = [described]
-    if not isinstance(described, Sequence) or not described:
-        raise ValueError(f"label {name!r}: give a description or a non-empty list of them")
-    for text in described:
+        "descriptions": (
+            [name.replace("_", " ")]
+            if descriptions is None
+            else _texts(name, descriptions, "descriptions")
+        ),
+        "examples": _texts(name, examples, "examples") if examples else [],
+    }
+
+
+def _texts(name: str, given: Any, what: str) -> list[str]:
+    if isinstance(given, str):
+        given = [given]
+    if not isinstance(given, Sequence) or not given:
+        raise ValueError(f"label {name!r}: give one text or a non-empty list of {what}")
+    for text in given:
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"label {name!r}: descriptions must be non-empty strings")
-    return [text.strip() for text in described]
+            raise ValueError(f"label {name!r}: {what} must be non-empty strings")
+    return [text.strip() for text in given]
 
 
 def load_job(path: str | Path, overrides: Mapping[str, Any] | None = None) -> JobConfig:

@@ -35,11 +35,17 @@ class EmbeddingSource:
             for label in self.labels
             for description in label.descriptions
         ]
-        # Column j of the prompt matrix belongs to label owner[j].
-        self._owner = np.repeat(
-            np.arange(len(self.labels)), [len(label.descriptions) for label in self.labels]
+        self.examples = [
+            (k, label.examples) for k, label in enumerate(self.labels) if label.examples
+        ]
+        # Column j of the reference matrix (prompts, then example prototypes) is label owner[j].
+        self._owner = np.concatenate(
+            [
+                np.repeat(np.arange(len(self.labels)), [len(x.descriptions) for x in self.labels]),
+                np.asarray([k for k, _ in self.examples], dtype=np.int64),
+            ]
         )
-        self._prompt_embeddings: np.ndarray | None = None
+        self._references: np.ndarray | None = None
 
     def cache_identity(self) -> dict[str, Any]:
         return {
@@ -55,17 +61,23 @@ class EmbeddingSource:
     ) -> np.ndarray:
         return self.encoder.encode(texts, on_batch)
 
-    def prompt_embeddings(self) -> np.ndarray:
-        if self._prompt_embeddings is None:
-            key = cache_key("prompts", self.cache_identity(), self.prompts)
-            self._prompt_embeddings, _ = self._cache.get_or_compute(
-                key, lambda: self.encoder.encode(self.prompts)
-            )
-        return self._prompt_embeddings
+    def reference_embeddings(self) -> np.ndarray:
+        """One row per prompt, then one prototype per label with examples (their mean, unit)."""
+        if self._references is None:
+            key = cache_key("prompts", self.cache_identity(), self.prompts, self.examples)
+            self._references, _ = self._cache.get_or_compute(key, self._encode_references)
+        return self._references
+
+    def _encode_references(self) -> np.ndarray:
+        rows = [self.encoder.encode(self.prompts)]
+        for _, examples in self.examples:
+            mean = self.encoder.encode(list(examples)).mean(axis=0)
+            rows.append((mean / np.linalg.norm(mean))[None, :])
+        return np.concatenate(rows).astype(np.float32)
 
     def similarities(self, features: np.ndarray) -> np.ndarray:
-        """(n, k) cosine similarity of each text to each label (its descriptions aggregated)."""
-        per_prompt: np.ndarray = features @ self.prompt_embeddings().T
+        """(n, k) cosine similarity of each text to each label (its references aggregated)."""
+        per_prompt: np.ndarray = features @ self.reference_embeddings().T
         if len(self._owner) == len(self.labels):
             return per_prompt
         reduce = np.max if self.spec.aggregate == "max" else np.mean
@@ -84,9 +96,14 @@ class EmbeddingSource:
             "model": self.model.to_dict(),
             "template": self.spec.template,
             "prompts": {
-                label.name: [self.prompts[j] for j in np.flatnonzero(self._owner == k)]
+                label.name: [
+                    self.prompts[j]
+                    for j in np.flatnonzero(self._owner == k)
+                    if j < len(self.prompts)
+                ]
                 for k, label in enumerate(self.labels)
             },
+            "examples_per_label": {self.labels[k].name: len(ex) for k, ex in self.examples},
             "aggregate": self.spec.aggregate,
             "temperature": self.spec.temperature,
             "max_length": self.encoder.max_length,
