@@ -124,3 +124,27 @@ def test_every_combine_method_labels_every_row_and_keeps_each_sources_verdict(
     rules_labels = table.column("zs_source_rules_label").to_pylist()
     assert rules_labels[:3] == ["billing", "shipping", None]
     assert table.column("zs_source_fake_0_confidence").null_count == 0
+
+
+def test_rows_no_source_scores_are_abstained_for_review(
+    write_parquet: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = write_parquet({"text": ["refund please", "good morning", None]})
+    job = JobConfig.from_dict(
+        {
+            "input": {"path": str(path)},
+            "labels": ["billing", "other"],
+            "sources": [{"kind": "rules", "rules": {"billing": {"keywords": ["refund"]}}}],
+            "selection": {"per_class_top_fraction": 1.0},
+            "output": {"dir": str(tmp_path / "out")},
+        }
+    )
+    result = run_job(job)
+    rows = pq.read_table(result.output_dir / "labeled.parquet").to_pylist()
+    assert [(r["zs_status"], r["zs_reason"]) for r in rows] == [
+        ("accepted", None),
+        ("abstained", "no_source_scored"),
+        ("invalid", "null_text"),
+    ]
+    assert rows[1]["zs_label"] is None
+    assert result.counts["abstain_reasons"] == {"no_source_scored": 1}

@@ -64,7 +64,6 @@ def output_schema(
             f"{origin}: input column(s) {clash} collide with columns zslabel adds; "
             "rename them before labeling"
         )
-    # Partition values are dictionary-encoded by pyarrow; writers want plain metadata-free types.
     return pa.schema([*input_schema, *added])
 
 

@@ -33,13 +33,22 @@ from zslabel.errors import ConfigError, InputError, OutputError
 from zslabel.export import StagedOutput, split_file_name
 from zslabel.gold import load_gold
 from zslabel.progress import Progress
-from zslabel.selection import ABSTAINED, ACCEPTED, STATUS_NAMES, Predictions, Selection, select
+from zslabel.selection import (
+    ABSTAINED,
+    ACCEPTED,
+    INVALID,
+    STATUS_NAMES,
+    Predictions,
+    Selection,
+    select,
+)
 from zslabel.sources import Source, build_source
 from zslabel.splits import assign_splits
 
 LABELED = "labeled.parquet"
 ABSTAINED_FILE = "abstained.parquet"
 RUN_INFO = "run.json"
+NOT_SCORED = "not_scored"
 
 
 @dataclass(frozen=True)
@@ -145,7 +154,16 @@ class LabelingJob:
 
     def source_probabilities(self, score: ShardScore) -> list[np.ndarray]:
         """Each source's (rows, classes) probabilities for a scored shard, from the cache."""
+        return self._load_shard(score)[0]
+
+    def _load_shard(self, score: ShardScore) -> tuple[list[np.ndarray], np.ndarray]:
+        """Each source's probabilities, and which rows had a usable text.
+
+        Features are NaN only on rows whose text could not be scored at all; a source that
+        merely abstains (a rule that did not fire) has features there but NaN probabilities.
+        """
         per_source = []
+        has_text = np.zeros(score.shard.num_rows, dtype=bool)
         for source in self.sources:
             features = self.cache.load(self._feature_key(source, score.fingerprint))
             if features is None:
@@ -153,8 +171,9 @@ class LabelingJob:
                     f"{self.work_dir}: cached scores of shard {score.shard.index} "
                     f"({score.shard.path}) are missing or damaged; run again to recompute them"
                 )
+            has_text |= ~np.isnan(features.reshape(len(features), -1)).all(axis=1)
             per_source.append(source.probabilities(features))
-        return per_source
+        return per_source, has_text
 
     # -- global steps: cheap, need every row's prediction -----------------------------------
 
@@ -212,9 +231,11 @@ class LabelingJob:
         return np.concatenate(parts)
 
     def predict(self, scores: Sequence[ShardScore], combiner: Combiner) -> Predictions:
-        return Predictions.concatenate(
-            [Predictions.from_probabilities(combiner(self.source_probabilities(s))) for s in scores]
-        )
+        parts = []
+        for score in scores:
+            per_source, has_text = self._load_shard(score)
+            parts.append(Predictions.from_probabilities(combiner(per_source), has_text))
+        return Predictions.concatenate(parts)
 
     def diagnose(self, scores: Sequence[ShardScore], combiner: Combiner) -> dict[str, Any]:
         """Snorkel-style coverage, overlap, conflict and agreement of each source (on a sample)."""
@@ -300,9 +321,11 @@ class LabelingJob:
                     rows = slice(offset, offset + batch.num_rows)
                     reasons = list(selection.reason[rows])
                     text = batch.column(self.config.input.text_column).to_pylist()
+                    status = selection.status[rows]
                     for i, value in enumerate(text):
-                        why = text_status(value)
-                        if why is not None:
+                        if status[i] == INVALID:
+                            # A usable text no source could score is rare (a model error).
+                            why = text_status(value) or NOT_SCORED
                             reasons[i] = why
                             invalid_reasons[why] += 1
                     local = slice(offset - score.shard.start_row, rows.stop - score.shard.start_row)
@@ -327,7 +350,6 @@ class LabelingJob:
                         schema=self.schema,
                     )
                     labeled.write(table)
-                    status = selection.status[rows]
                     if (status == ABSTAINED).any():
                         abstained.write(table.filter(pa.array(status == ABSTAINED)))
                     for k, writer in enumerate(split_writers):

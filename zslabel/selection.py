@@ -18,6 +18,7 @@ ACCEPTED, ABSTAINED, INVALID = 0, 1, 2
 STATUS_NAMES = ("accepted", "abstained", "invalid")
 
 # Abstain reasons, in the order they are tested.
+NO_SOURCE_SCORED = "no_source_scored"
 BELOW_MIN_CONFIDENCE = "below_min_confidence"
 BELOW_CLASS_MIN_CONFIDENCE = "below_class_min_confidence"
 BELOW_MIN_MARGIN = "below_min_margin"
@@ -31,9 +32,12 @@ class Predictions:
     label: np.ndarray  # int64, -1 for rows without scores
     confidence: np.ndarray  # float64, NaN for rows without scores
     margin: np.ndarray  # top probability minus the runner-up's
+    has_text: np.ndarray  # bool: the row had a usable text (scored, or abstained on by all)
 
     @classmethod
-    def from_probabilities(cls, probs: np.ndarray) -> Predictions:
+    def from_probabilities(
+        cls, probs: np.ndarray, has_text: np.ndarray | None = None
+    ) -> Predictions:
         n, k = probs.shape
         scored = ~np.isnan(probs).any(axis=1)
         label = np.full(n, -1, dtype=np.int64)
@@ -47,7 +51,7 @@ class Predictions:
             label[scored] = order[:, 0]
             confidence[scored] = top[:, 0]
             margin[scored] = top[:, 0] - top[:, 1] if k > 1 else top[:, 0]
-        return cls(label, confidence, margin)
+        return cls(label, confidence, margin, scored if has_text is None else has_text | scored)
 
     @classmethod
     def concatenate(cls, parts: Sequence[Predictions]) -> Predictions:
@@ -55,6 +59,7 @@ class Predictions:
             np.concatenate([p.label for p in parts]) if parts else np.zeros(0, np.int64),
             np.concatenate([p.confidence for p in parts]) if parts else np.zeros(0),
             np.concatenate([p.margin for p in parts]) if parts else np.zeros(0),
+            np.concatenate([p.has_text for p in parts]) if parts else np.zeros(0, bool),
         )
 
 
@@ -69,7 +74,7 @@ def select(predictions: Predictions, spec: SelectionSpec, label_names: Sequence[
     label, confidence, margin = predictions.label, predictions.confidence, predictions.margin
     n = len(label)
     valid = label >= 0
-    status = np.where(valid, ACCEPTED, INVALID).astype(np.int8)
+    status = np.where(predictions.has_text, ACCEPTED, INVALID).astype(np.int8)
     reason = np.full(n, None, dtype=object)
 
     def abstain(mask: np.ndarray, why: str) -> None:
@@ -77,6 +82,8 @@ def select(predictions: Predictions, spec: SelectionSpec, label_names: Sequence[
         status[hit] = ABSTAINED
         reason[hit] = why
 
+    # A usable text that every source abstained on (no rule fired, say) goes to review.
+    abstain(~valid, NO_SOURCE_SCORED)
     abstain(valid & (confidence < spec.min_confidence), BELOW_MIN_CONFIDENCE)
     class_min = np.array([spec.per_class_min_confidence.get(name, 0.0) for name in label_names])
     abstain(valid & (confidence < class_min[np.maximum(label, 0)]), BELOW_CLASS_MIN_CONFIDENCE)
