@@ -55,3 +55,16 @@ def test_gold_labels_must_be_job_labels(
     with pytest.raises(InputError, match=r"gold labels \['cooking'\] are not labels of the job"):
         run_job(fake_job(texts_file, calibration={"gold": str(gold)}))
     assert set(LABELS) >= {"sports"}
+
+
+def test_a_source_that_scores_too_few_gold_rows_stays_uncalibrated(
+    texts_file: Path, fake_job: Callable[..., JobConfig], write_parquet: Callable[..., Path]
+) -> None:
+    job = fake_job(
+        texts_file,
+        sources=[{"kind": "fake"}, {"kind": "rules", "rules": {"sports": {"keywords": ["xyzzy"]}}}],
+        calibration={"gold": str(gold_file(write_parquet))},
+    )
+    report = run_job(job).manifest["combine"]["calibration"]
+    assert report["rules"] == {"skipped": "scored 0 gold row(s), needs 2"}
+    assert report["fake"]["temperature"] > 0

@@ -6,12 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from zslabel.cache import FeatureCache
 from zslabel.config import EmbeddingSourceSpec, JobConfig, Label
 from zslabel.encoder import TextEncoder
-from zslabel.errors import ModelError
+from zslabel.errors import ConfigError, ModelError
 from zslabel.models import resolve_model
 from zslabel.runner import run_job
 from zslabel.sources import EmbeddingSource
@@ -149,3 +150,64 @@ def test_labels_with_examples_in_the_job_file() -> None:
     assert job.labels[0].examples == ("I was charged twice",)
     assert job.labels[1].examples == ()
     assert JobConfig.model_validate_json(job.model_dump_json()) == job
+
+
+def test_long_texts_are_scored_in_overlapping_windows(tiny_model: Path, tmp_path: Path) -> None:
+    chunked = source(tiny_model, tmp_path, long_texts="chunk", max_length=16, chunk_overlap=4)
+    truncated = source(tiny_model, tmp_path, max_length=16)
+    long_text = " ".join(["match goal team"] * 12 + ["rain storm forecast"])  # ~39 tokens
+    short = "sports today"
+    features = chunked.featurize([long_text, short])
+    assert features.shape == (2, 8, 32)
+    windows = (~np.isnan(features[:, :, 0])).sum(axis=1)
+    assert windows.tolist() == [4, 1]  # 14 tokens a window, 10 new per step
+    # A text that fits one window scores exactly as when truncating.
+    np.testing.assert_allclose(
+        chunked.similarities(features[1:]), truncated.similarities(truncated.featurize([short])),
+        atol=1e-5,
+    )  # fmt: skip
+    probs = chunked.probabilities(features)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert chunked.cache_identity() != truncated.cache_identity()
+
+
+def test_the_window_that_decided_is_known(tiny_model: Path, tmp_path: Path) -> None:
+    emb = source(tiny_model, tmp_path, long_texts="chunk", template="{description}")
+    references = emb.reference_embeddings()  # two per label: "<label> news", "<label>"
+    features = np.full((2, 8, 32), np.nan, dtype=np.float32)
+    features[0, 0] = references[0] * 0.2 + references[4] * 0.1  # weak
+    features[0, 2] = references[3]  # exactly a weather reference: decides
+    assert emb.similarities(features)[0].argmax() == 1
+    assert emb.deciding_window(features).tolist() == [2, -1]
+    assert np.isnan(emb.probabilities(features)[1]).all()  # no window at all: unscored
+
+
+def test_a_job_with_chunked_long_texts(
+    tiny_model: Path, write_parquet: Callable[..., Path], tmp_path: Path
+) -> None:
+    texts = [" ".join(make_texts(12, seed=i)) for i in range(6)] + [None]
+    path = write_parquet({"text": texts})
+    job = JobConfig.from_dict(
+        {
+            "input": {"path": str(path)},
+            "labels": LABELS,
+            "sources": [{"kind": "embedding", "model": str(tiny_model), "max_length": 32,
+                         "long_texts": "chunk", "max_chunks": 4, "chunk_overlap": 8}],
+            "selection": {"per_class_top_fraction": 1.0},
+            "output": {"dir": str(tmp_path / "out")},
+        }
+    )  # fmt: skip
+    result = run_job(job)
+    assert result.counts["status"] == {"accepted": 6, "abstained": 0, "invalid": 1}
+    assert result.manifest["sources"][0]["long_texts"] == "chunk"
+    windows = pq.read_table(result.output_dir / "labeled.parquet").column(
+        "zs_source_embedding_window"
+    )
+    assert windows.to_pylist()[-1] is None  # the null text has no window
+    assert all(0 <= w < 4 for w in windows.to_pylist()[:-1])
+
+
+def test_an_overlap_wider_than_a_window_is_a_config_error(tiny_model: Path, tmp_path: Path) -> None:
+    chunked = source(tiny_model, tmp_path, long_texts="chunk", max_length=16, chunk_overlap=14)
+    with pytest.raises(ConfigError, match=r"chunk_overlap \(14\) must be smaller than the 14"):
+        chunked.featurize(["some text"])

@@ -29,7 +29,14 @@ def source_columns(source: str) -> tuple[str, str]:
     return f"zs_source_{source}_label", f"zs_source_{source}_confidence"
 
 
-def output_fields(label_names: Sequence[str], source_names: Sequence[str] = ()) -> list[pa.Field]:
+def window_column(source: str) -> str:
+    """For a source scoring long texts in windows: the window that decided its top label."""
+    return f"zs_source_{source}_window"
+
+
+def output_fields(
+    label_names: Sequence[str], source_names: Sequence[str] = (), window_sources: Sequence[str] = ()
+) -> list[pa.Field]:
     per_source = [
         field
         for name in source_names
@@ -48,6 +55,7 @@ def output_fields(label_names: Sequence[str], source_names: Sequence[str] = ()) 
         pa.field(SPLIT, pa.string()),
         *(pa.field(score_column(name), pa.float32()) for name in label_names),
         *per_source,
+        *(pa.field(window_column(name), pa.int16()) for name in window_sources),
     ]
 
 
@@ -55,9 +63,10 @@ def output_schema(
     input_schema: pa.Schema,
     label_names: Sequence[str],
     source_names: Sequence[str],
+    window_sources: Sequence[str],
     origin: str,
 ) -> pa.Schema:
-    added = output_fields(label_names, source_names)
+    added = output_fields(label_names, source_names, window_sources)
     clash = sorted(set(input_schema.names) & {f.name for f in added})
     if clash:
         raise InputError(
@@ -78,6 +87,7 @@ def zs_arrays(
     split: Sequence[str | None],
     probs: np.ndarray,
     source_probs: Sequence[np.ndarray],
+    windows: Sequence[np.ndarray],
     label_names: Sequence[str],
 ) -> list[pa.Array]:
     """The added columns for one batch, aligned with its rows.
@@ -107,4 +117,5 @@ def zs_arrays(
         pa.array(list(split), pa.string()),
         *(pa.array(probs[:, k].astype(np.float32), mask=~scored) for k in range(len(label_names))),
         *per_source,
+        *(pa.array(w.astype(np.int16), mask=w < 0) for w in windows),
     ]

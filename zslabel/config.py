@@ -78,6 +78,12 @@ class EmbeddingSourceSpec(_Strict):
     pooling: Literal["auto", "mean", "cls"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     weight: Annotated[float, Field(gt=0)] = 1.0
+    # Texts longer than max_length: cut them off, or score overlapping token windows and keep
+    # the best (max) or average (mean) window per label.
+    long_texts: Literal["truncate", "chunk"] = "truncate"
+    chunk_overlap: Annotated[int, Field(ge=0)] = 32
+    max_chunks: Annotated[int, Field(gt=0)] = 8
+    chunk_aggregate: Literal["max", "mean"] = "max"
 
     @field_validator("template")
     @classmethod
@@ -92,6 +98,13 @@ class FakeSourceSpec(_Strict):
     name: str | None = None
     seed: int = 0
     weight: Annotated[float, Field(gt=0)] = 1.0
+
+
+class Shortlist(_Strict):
+    """Score only each text's top-k labels of a cheaper source that comes earlier in the job."""
+
+    source: str
+    k: Annotated[int, Field(gt=0)] = 5
 
 
 class NliSourceSpec(_Strict):
@@ -109,6 +122,8 @@ class NliSourceSpec(_Strict):
     max_length: Annotated[int, Field(gt=0)] | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     weight: Annotated[float, Field(gt=0)] = 1.0
+    # Cost grows with k instead of the number of labels (a cascade for large label sets).
+    shortlist: Shortlist | None = None
 
     @field_validator("hypothesis")
     @classmethod
@@ -273,6 +288,32 @@ class JobConfig(_Strict):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _shortlists_name_earlier_sources(self) -> JobConfig:
+        names = [source.name for source in self.sources]
+        for i, source in enumerate(self.sources):
+            shortlist = getattr(source, "shortlist", None)
+            if shortlist is None:
+                continue
+            where = f"sources[{i}].shortlist"
+            if shortlist.source == source.name:
+                raise ValueError(f"{where}.source: source {source.name!r} cannot shortlist itself")
+            if shortlist.source not in names:
+                raise ValueError(
+                    f"{where}.source names unknown source {shortlist.source!r}; sources are {names}"
+                )
+            if names.index(shortlist.source) > i:
+                raise ValueError(
+                    f"{where}.source: {shortlist.source!r} comes after {source.name!r}; "
+                    "list the shortlist source earlier in sources"
+                )
+            if shortlist.k >= len(self.labels):
+                raise ValueError(
+                    f"{where}.k: {shortlist.k} is not fewer than the {len(self.labels)} labels, "
+                    "so every label would be scored; lower k or drop the shortlist"
+                )
+        return self
+
     @property
     def label_names(self) -> tuple[str, ...]:
         return tuple(label.name for label in self.labels)
@@ -411,13 +452,14 @@ def _describe(exc: ValidationError, origin: str, yaml_text: str | None) -> str:
     for error in exc.errors():
         # Discriminated unions put the source kind into the location: leave it out.
         loc = [p for p in error["loc"] if p not in SOURCE_KINDS]
-        key = _dotted(loc) or "(top level)"
+        key = _dotted(loc)
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
         line = _line_of(root, loc) if root is not None else None
         where = f", line {line}" if line else ""
-        parts.append(f"{key}{where}: {message}")
+        # Whole-job checks name their keys in the message itself.
+        parts.append(f"{key}{where}: {message}" if key else message)
     return f"{origin}: " + "; ".join(parts)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from zslabel.errors import ModelError
+from zslabel.errors import ConfigError, ModelError
 from zslabel.models import ResolvedModel
 
 # all-MiniLM-L6-v2 was trained on 128 tokens and sentence-transformers cuts it at 256.
@@ -67,33 +67,92 @@ class TextEncoder:
     def encode(
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """Return an (n, dim) float32 array; ``on_batch`` is told how many texts each batch did."""
+        """Return an (n, dim) float32 array; ``on_batch`` is told how many texts each batch did.
+
+        Texts longer than ``max_length`` tokens are truncated; see :meth:`encode_chunks`.
+        """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        torch, tokenizer, network = self._load()
+        _, tokenizer, _ = self._load()
         # Exact duplicates are common in scraped data: encode each distinct text once.
         unique, inverse, counts = np.unique(
             np.asarray(texts, dtype=object), return_inverse=True, return_counts=True
         )
+        ids = tokenizer(list(unique), truncation=True, max_length=self.max_length)["input_ids"]
+        report = None if on_batch is None else (lambda rows: on_batch(int(counts[rows].sum())))
+        return self._embed(ids, report)[inverse]
+
+    def encode_chunks(
+        self,
+        texts: Sequence[str],
+        *,
+        overlap: int,
+        max_chunks: int,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """(n, max_chunks, dim) embeddings of overlapping token windows; NaN where none.
+
+        A text of any length is cut into windows of ``max_length`` tokens (special tokens
+        included) that overlap by ``overlap`` tokens; windows past ``max_chunks`` are dropped.
+        """
+        out = np.full((len(texts), max_chunks, self.dimension), np.nan, dtype=np.float32)
+        if not texts:
+            return out
+        _, tokenizer, _ = self._load()
+        unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+        room = self.max_length - len(tokenizer("")["input_ids"])  # minus special tokens
+        if overlap >= room:
+            raise ConfigError(
+                f"chunk_overlap ({overlap}) must be smaller than the {room} text tokens that fit "
+                f"a window of max_length {self.max_length}"
+            )
+        # The fast tokenizer cuts the windows itself, special tokens included in each.
         encoded = tokenizer(
-            list(unique), truncation=True, max_length=self.max_length, padding=False
-        )["input_ids"]
-        order = np.argsort([len(ids) for ids in encoded], kind="stable")
-        out = np.empty((len(unique), self.dimension), dtype=np.float32)
+            list(unique),
+            truncation=True,
+            max_length=self.max_length,
+            stride=overlap,
+            return_overflowing_tokens=True,
+        )
+        windows, owners, slots = [], [], []
+        seen: dict[int, int] = {}
+        for ids, owner in zip(
+            encoded["input_ids"], encoded["overflow_to_sample_mapping"], strict=True
+        ):
+            slot = seen.get(owner, 0)
+            seen[owner] = slot + 1
+            if slot < max_chunks:
+                windows.append(ids)
+                owners.append(owner)
+                slots.append(slot)
+        embedded = self._embed(windows, None)
+        per_unique = np.full((len(unique), max_chunks, self.dimension), np.nan, dtype=np.float32)
+        per_unique[owners, slots] = embedded
+        if on_batch is not None:
+            on_batch(len(texts))
+        return per_unique[inverse]
+
+    def _embed(
+        self, ids: Sequence[Sequence[int]], report: Callable[[np.ndarray], None] | None
+    ) -> np.ndarray:
+        """Embed token id lists in length-sorted batches; ``report`` gets each batch's rows."""
+        torch, tokenizer, network = self._load()
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        out = np.empty((len(ids), self.dimension), dtype=np.float32)
         device = next(network.parameters()).device
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 batch = tokenizer.pad(
-                    {"input_ids": [encoded[i] for i in rows]}, return_tensors="pt"
+                    {"input_ids": [ids[i] for i in rows]}, return_tensors="pt"
                 ).to(device)
                 hidden = network(**batch).last_hidden_state
                 pooled = _pool(hidden, batch["attention_mask"], self.pooling)
                 pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
                 out[rows] = pooled.cpu().numpy()
-                if on_batch is not None:
-                    on_batch(int(counts[rows].sum()))
-        return out[inverse]
+                if report is not None:
+                    report(rows)
+        return out
 
     @property
     def dimension(self) -> int:

@@ -26,7 +26,7 @@ from zslabel import __version__, columns
 from zslabel.cache import FeatureCache, cache_key
 from zslabel.calibration import TemperatureScaler, expected_calibration_error, reliability_curve
 from zslabel.combine import Combiner, fit_combiner
-from zslabel.config import JobConfig
+from zslabel.config import JobConfig, NliSourceSpec
 from zslabel.dataset import InputDataset, Shard, text_status
 from zslabel.diagnostics import source_diagnostics
 from zslabel.errors import ConfigError, InputError, OutputError
@@ -42,13 +42,15 @@ from zslabel.selection import (
     Selection,
     select,
 )
-from zslabel.sources import Source, build_source
+from zslabel.sources import EmbeddingSource, NliSource, Source, build_source
+from zslabel.sources.nli import shortlist_mask
 from zslabel.splits import assign_splits
 
 LABELED = "labeled.parquet"
 ABSTAINED_FILE = "abstained.parquet"
 RUN_INFO = "run.json"
 NOT_SCORED = "not_scored"
+MIN_CALIBRATION_ROWS = 2
 
 
 @dataclass(frozen=True)
@@ -123,10 +125,18 @@ class LabelingJob:
         self.sources: list[Source] = [
             build_source(spec, config.labels, self.cache) for spec in config.sources
         ]
+        self._shortlists = self._link_shortlists()
         # Each source's own verdict is kept beside the combined one when there are several.
         self.shown_sources = [s.name for s in self.sources] if len(self.sources) > 1 else []
+        self.window_sources = [
+            s for s in self.sources if isinstance(s, EmbeddingSource) and s.chunks_long_texts
+        ]
         self.schema = columns.output_schema(
-            self.dataset.schema, self.label_names, self.shown_sources, config.input.path
+            self.dataset.schema,
+            self.label_names,
+            self.shown_sources,
+            [s.name for s in self.window_sources],
+            config.input.path,
         )
 
     # -- per shard: the only expensive step -------------------------------------------------
@@ -136,18 +146,58 @@ class LabelingJob:
         texts = self.dataset.read_texts(shard)
         advance = on_rows or (lambda rows: None)
         reused = True
-        for source in self.sources:
+        for i, source in enumerate(self.sources):
             key = self._feature_key(source, texts.fingerprint)
             if self.cache.has(key):
                 advance(shard.num_rows)
                 continue
             reused = False
-            features = source.featurize(texts.texts, advance)
-            full = np.full((shard.num_rows, features.shape[1]), np.nan, dtype=features.dtype)
+            candidates = None
+            if i in self._shortlists:
+                # Sources are scored in order, so the shortlist source's features are cached.
+                earlier, k = self._shortlists[i]
+                shortlisted = self.sources[earlier]
+                cached = self.cache.load(self._feature_key(shortlisted, texts.fingerprint))
+                if cached is None:
+                    raise OutputError(
+                        f"{self.work_dir}: cached scores of source {shortlisted.name!r} for shard "
+                        f"{shard.index} ({shard.path}) are missing or damaged; run again"
+                    )
+                valid = shortlisted.probabilities(cached[texts.valid_rows])
+                candidates = shortlist_mask(valid, k)
+            features = self._featurize(i, texts.texts, candidates, advance)
+            full = np.full((shard.num_rows, *features.shape[1:]), np.nan, dtype=features.dtype)
             full[texts.valid_rows] = features
             self.cache.save(key, full)
             advance(len(texts.invalid))
         return ShardScore(shard, texts.fingerprint, reused)
+
+    def _link_shortlists(self) -> dict[int, tuple[int, int]]:
+        """Source index -> (index of its shortlist source, k), for sources with a shortlist."""
+        names = [source.name for source in self.sources]
+        links = {}
+        for i, spec in enumerate(self.config.sources):
+            if isinstance(spec, NliSourceSpec) and spec.shortlist is not None:
+                source = self.sources[i]
+                assert isinstance(source, NliSource)
+                earlier = names.index(spec.shortlist.source)  # JobConfig checked it is earlier
+                source.shortlist_from(self.sources[earlier])
+                links[i] = (earlier, spec.shortlist.k)
+        return links
+
+    def _featurize(
+        self,
+        index: int,
+        texts: Sequence[str],
+        candidates: np.ndarray | None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Source ``index``'s features; with a shortlist, only each text's ``candidates``."""
+        source = self.sources[index]
+        if candidates is None:
+            return source.featurize(texts, on_batch)
+        assert isinstance(source, NliSource)
+        return source.featurize_candidates(texts, candidates, on_batch)
 
     def _feature_key(self, source: Source, fingerprint: str) -> str:
         return cache_key("features", fingerprint, source.cache_identity())
@@ -165,15 +215,19 @@ class LabelingJob:
         per_source = []
         has_text = np.zeros(score.shard.num_rows, dtype=bool)
         for source in self.sources:
-            features = self.cache.load(self._feature_key(source, score.fingerprint))
-            if features is None:
-                raise OutputError(
-                    f"{self.work_dir}: cached scores of shard {score.shard.index} "
-                    f"({score.shard.path}) are missing or damaged; run again to recompute them"
-                )
+            features = self._features(source, score)
             has_text |= ~np.isnan(features.reshape(len(features), -1)).all(axis=1)
             per_source.append(source.probabilities(features))
         return per_source, has_text
+
+    def _features(self, source: Source, score: ShardScore) -> np.ndarray:
+        features = self.cache.load(self._feature_key(source, score.fingerprint))
+        if features is None:
+            raise OutputError(
+                f"{self.work_dir}: cached scores of shard {score.shard.index} "
+                f"({score.shard.path}) are missing or damaged; run again to recompute them"
+            )
+        return features
 
     # -- global steps: cheap, need every row's prediction -----------------------------------
 
@@ -200,12 +254,24 @@ class LabelingJob:
             "rows": len(gold.texts),
             "skipped": gold.skipped,
         }
-        for source in self.sources:
+        gold_probs: list[np.ndarray] = []
+        for i, source in enumerate(self.sources):
+            candidates = None
+            if i in self._shortlists:  # the same cascade as on the input rows
+                earlier, k = self._shortlists[i]
+                candidates = shortlist_mask(gold_probs[earlier], k)
             features, _ = self.cache.get_or_compute(
                 cache_key("calibration", fingerprint, source.cache_identity()),
-                functools.partial(source.featurize, gold.texts),
+                functools.partial(self._featurize, i, gold.texts, candidates),
             )
             probs = source.probabilities(features)
+            gold_probs.append(probs)
+            scored = int((~np.isnan(probs).any(axis=1)).sum())
+            if scored < MIN_CALIBRATION_ROWS:
+                # A rule that fires on almost no gold row cannot be calibrated: leave it as is.
+                scalers.append(None)
+                report[source.name] = {"skipped": f"scored {scored} gold row(s), needs 2"}
+                continue
             scaler = TemperatureScaler().fit(probs, gold.label)
             scalers.append(scaler)
             report[source.name] = {
@@ -316,6 +382,10 @@ class LabelingJob:
             for score in scores:
                 per_source = self.source_probabilities(score)
                 probs = combiner(per_source)
+                windows = [
+                    source.deciding_window(self._features(source, score))
+                    for source in self.window_sources
+                ]
                 offset = score.shard.start_row
                 for batch in self.dataset.iter_batches(score.shard):
                     rows = slice(offset, offset + batch.num_rows)
@@ -344,6 +414,7 @@ class LabelingJob:
                                 source_probs=[p[local] for p in per_source]
                                 if self.shown_sources
                                 else [],
+                                windows=[w[local] for w in windows],
                                 label_names=self.label_names,
                             ),
                         ],

@@ -47,18 +47,33 @@ class EmbeddingSource:
         )
         self._references: np.ndarray | None = None
 
+    @property
+    def chunks_long_texts(self) -> bool:
+        return self.spec.long_texts == "chunk"
+
     def cache_identity(self) -> dict[str, Any]:
-        return {
+        identity = {
             "kind": "embedding",
             "model": self.model.name,
             "weights_sha256": self.model.weights_sha256,
             "max_length": self.encoder.max_length,
             "pooling": self.encoder.pooling,
         }
+        if self.spec.long_texts == "chunk":
+            identity["chunks"] = [self.spec.chunk_overlap, self.spec.max_chunks]
+        return identity
 
     def featurize(
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
     ) -> np.ndarray:
+        """(n, dim) text embeddings, or (n, max_chunks, dim) window embeddings when chunking."""
+        if self.spec.long_texts == "chunk":
+            return self.encoder.encode_chunks(
+                texts,
+                overlap=self.spec.chunk_overlap,
+                max_chunks=self.spec.max_chunks,
+                on_batch=on_batch,
+            )
         return self.encoder.encode(texts, on_batch)
 
     def reference_embeddings(self) -> np.ndarray:
@@ -76,15 +91,40 @@ class EmbeddingSource:
         return np.concatenate(rows).astype(np.float32)
 
     def similarities(self, features: np.ndarray) -> np.ndarray:
-        """(n, k) cosine similarity of each text to each label (its references aggregated)."""
-        per_prompt: np.ndarray = features @ self.reference_embeddings().T
+        """(n, k) cosine similarity of each text to each label (its references aggregated).
+
+        With chunked features, each window is scored and the windows are aggregated per label.
+        """
+        if features.ndim == 3:
+            return _aggregate_windows(
+                self._window_similarities(features), self.spec.chunk_aggregate
+            )
+        return self._label_similarities(features @ self.reference_embeddings().T)
+
+    def _window_similarities(self, features: np.ndarray) -> np.ndarray:
+        """(n, windows, k); NaN for windows a text does not have."""
+        n, windows, dim = features.shape
+        flat = features.reshape(n * windows, dim) @ self.reference_embeddings().T
+        return self._label_similarities(flat).reshape(n, windows, len(self.labels))
+
+    def _label_similarities(self, per_reference: np.ndarray) -> np.ndarray:
         if len(self._owner) == len(self.labels):
-            return per_prompt
+            return per_reference
         reduce = np.max if self.spec.aggregate == "max" else np.mean
         return np.stack(
-            [reduce(per_prompt[:, self._owner == k], axis=1) for k in range(len(self.labels))],
+            [reduce(per_reference[:, self._owner == k], axis=1) for k in range(len(self.labels))],
             axis=1,
         )
+
+    def deciding_window(self, features: np.ndarray) -> np.ndarray:
+        """Per text, the window that scored highest for the text's top label (-1 if unscored)."""
+        if features.ndim != 3:
+            return np.zeros(len(features), dtype=np.int64)
+        windows = self._window_similarities(features)
+        top = np.nan_to_num(self.similarities(features), nan=-np.inf).argmax(axis=1)
+        at_top = np.take_along_axis(windows, top[:, None, None], axis=2)[:, :, 0]
+        filled = np.where(np.isnan(at_top), -np.inf, at_top)
+        return np.where(np.isfinite(filled).any(axis=1), filled.argmax(axis=1), -1)
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         return softmax(self.similarities(features) / self.spec.temperature)
@@ -108,5 +148,19 @@ class EmbeddingSource:
             "temperature": self.spec.temperature,
             "max_length": self.encoder.max_length,
             "pooling": self.encoder.pooling,
+            "long_texts": self.spec.long_texts,
             "weight": self.weight,
         }
+
+
+def _aggregate_windows(windows: np.ndarray, how: str) -> np.ndarray:
+    """(n, windows, k) -> (n, k), ignoring missing windows; NaN rows for texts with none."""
+    present = ~np.isnan(windows[:, :, 0])  # (n, windows)
+    any_window = present.any(axis=1)
+    if how == "max":
+        best = np.where(present[:, :, None], windows, -np.inf).max(axis=1)
+    else:
+        counts = np.maximum(present.sum(axis=1), 1)[:, None]
+        best = np.where(present[:, :, None], windows, 0.0).sum(axis=1) / counts
+    result: np.ndarray = np.where(any_window[:, None], best, np.nan)
+    return result

@@ -6,6 +6,10 @@ truncated, never the hypothesis), pairs are sorted by length and cut into batche
 to their own longest pair. A feature is one number per pair, the entailment logit minus the
 contradiction logit; ``probabilities`` aggregates them per label and softmaxes over labels, so a
 changed temperature or aggregation never re-runs the model.
+
+With a ``shortlist`` (a cascade for large label sets), the runner passes each text's candidate
+labels, the top k of a cheaper source, to ``featurize_candidates``: only their hypotheses are
+scored, the others stay NaN, and labels with no scored hypothesis get probability 0.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from zslabel.config import Label, NliSourceSpec
 from zslabel.encoder import _pick_device
 from zslabel.errors import ConfigError, ModelError
 from zslabel.models import ResolvedModel, resolve_model
-from zslabel.sources.base import softmax
+from zslabel.sources.base import Source, softmax
 
 # Cross-encoders are trained on short pairs; 512 tokens is the most any common NLI model reads.
 MAX_LENGTH_CAP = 512
@@ -58,20 +62,67 @@ class NliSource:
         )
         self._network = shared_nli_model(self.model, spec.device)
         self._hypotheses_fit = False
+        self._shortlist_source: Source | None = None
+
+    def shortlist_from(self, source: Source) -> None:
+        """Link the earlier source that ``spec.shortlist`` names: the cache key depends on it."""
+        self._shortlist_source = source
 
     def cache_identity(self) -> dict[str, Any]:
-        return {
+        identity: dict[str, Any] = {
             "kind": "nli",
             "model": self.model.name,
             "weights_sha256": self.model.weights_sha256,
             "max_length": self.max_length,
             "hypotheses": list(self.hypotheses),
         }
+        if self.spec.shortlist is not None:
+            identity["shortlist"] = self._shortlist_identity()
+        return identity
+
+    def _shortlist_identity(self) -> dict[str, Any]:
+        """What decides the candidates: k, and everything the shortlist source's top k depend on.
+
+        Its cached features (cache_identity), its probability settings (provenance, less what
+        cannot change a ranking) and the labels with their examples: conservative, so that a
+        changed shortlist source always re-scores this one.
+        """
+        assert self.spec.shortlist is not None
+        shortlisted = self._shortlist_source
+        if shortlisted is None:
+            raise ConfigError(
+                f"source {self.name!r}: shortlist source {self.spec.shortlist.source!r} is not "
+                "linked; build the source through a LabelingJob"
+            )
+        settings = {
+            key: value
+            for key, value in shortlisted.provenance().items()
+            if key not in ("name", "weight", "model")  # the model is in cache_identity
+        }
+        return {
+            "k": self.spec.shortlist.k,
+            "source": shortlisted.cache_identity(),
+            "settings": settings,
+            "labels": [label.model_dump(mode="json") for label in self.labels],
+        }
 
     def featurize(
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
     ) -> np.ndarray:
         """(n, hypotheses) float32 entailment scores; ``on_batch`` is told texts done."""
+        return self.featurize_candidates(texts, None, on_batch)
+
+    def featurize_candidates(
+        self,
+        texts: Sequence[str],
+        candidates: np.ndarray | None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Like ``featurize``, scoring only each text's candidate labels.
+
+        ``candidates`` is an (n, labels) boolean mask (see :func:`shortlist_mask`), or None for
+        every label; the hypotheses of other labels are NaN in the (n, hypotheses) result.
+        """
         n_hyp = len(self.hypotheses)
         if not texts:
             return np.zeros((0, n_hyp), dtype=np.float32)
@@ -80,16 +131,33 @@ class NliSource:
         unique, inverse, counts = np.unique(
             np.asarray(texts, dtype=object), return_inverse=True, return_counts=True
         )
-        scores = np.empty(len(unique) * n_hyp, dtype=np.float32)  # pair p = text p // H
-        progress = _Progress(on_batch, n_hyp)
+        row_wanted = None  # (n, hypotheses): the pairs each row asked for
+        if candidates is None:
+            wanted = np.ones((len(unique), n_hyp), dtype=bool)
+        else:
+            candidates = np.asarray(candidates, dtype=bool)
+            if candidates.shape != (len(texts), len(self.labels)):
+                raise ValueError(
+                    f"candidates must be a ({len(texts)}, {len(self.labels)}) mask, "
+                    f"got shape {candidates.shape}"
+                )
+            # A text repeated with different candidates is scored for all of them once.
+            row_wanted = candidates[:, self._owner]
+            wanted = np.zeros((len(unique), n_hyp), dtype=bool)
+            np.logical_or.at(wanted, inverse, row_wanted)
+        text_of, hyp_of = np.nonzero(wanted)  # the pairs, text by text
+        scores = np.full((len(unique), n_hyp), np.nan, dtype=np.float32)
+        # Each pair is its share of the rows its text stands for.
+        share = counts / np.maximum(wanted.sum(axis=1), 1)
+        progress = _Progress(on_batch)
         device = next(network.parameters()).device
-        texts_per_chunk = max(1, PAIRS_PER_CHUNK // n_hyp)
         with torch.inference_mode():
-            for first in range(0, len(unique), texts_per_chunk):
-                chunk = unique[first : first + texts_per_chunk]
+            for first in range(0, len(text_of), PAIRS_PER_CHUNK):
+                chunk_texts = text_of[first : first + PAIRS_PER_CHUNK]
+                chunk_hyps = hyp_of[first : first + PAIRS_PER_CHUNK]
                 encoded = tokenizer(
-                    [str(text) for text in chunk for _ in range(n_hyp)],
-                    self.hypotheses * len(chunk),
+                    [str(unique[i]) for i in chunk_texts],
+                    [self.hypotheses[j] for j in chunk_hyps],
                     truncation="only_first",
                     max_length=self.max_length,
                     padding=False,
@@ -104,10 +172,14 @@ class NliSource:
                         return_tensors="pt",
                     ).to(device)
                     logits = network(**batch).logits.float()
-                    scores[first * n_hyp + rows] = self._score(torch, logits).cpu().numpy()
-                    progress.add(counts[first + rows // n_hyp])
+                    scored = self._score(torch, logits).cpu().numpy()
+                    scores[chunk_texts[rows], chunk_hyps[rows]] = scored
+                    progress.add(float(share[chunk_texts[rows]].sum()))
         progress.finish(len(texts))
-        return scores.reshape(len(unique), n_hyp)[inverse]
+        features = scores[inverse]
+        if row_wanted is not None:
+            features[~row_wanted] = np.nan
+        return features
 
     def _score(self, torch: Any, logits: Any) -> Any:
         entail = logits[:, self.entailment_index]
@@ -131,18 +203,34 @@ class NliSource:
         self._hypotheses_fit = True
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        """(n, k) per-label score: each label's hypotheses aggregated by max or mean."""
+        """(n, k) per-label score: each label's scored hypotheses aggregated by max or mean.
+
+        NaN where a label has no scored hypothesis (not shortlisted, or an invalid text).
+        """
         per_hypothesis = features.astype(np.float64)
         if len(self._owner) == len(self.labels):
             return per_hypothesis
-        reduce = np.max if self.spec.aggregate == "max" else np.mean
-        return np.stack(
-            [reduce(per_hypothesis[:, self._owner == k], axis=1) for k in range(len(self.labels))],
-            axis=1,
-        )
+        scored = ~np.isnan(per_hypothesis)
+        per_label = np.empty((len(features), len(self.labels)))
+        for k in range(len(self.labels)):
+            columns = self._owner == k
+            values, present = per_hypothesis[:, columns], scored[:, columns]
+            count = present.sum(axis=1)
+            if self.spec.aggregate == "max":
+                reduced = np.where(present, values, -np.inf).max(axis=1)
+            else:
+                total = np.where(present, values, 0.0).sum(axis=1)
+                reduced = np.divide(total, count, out=np.zeros(len(total)), where=count > 0)
+            per_label[:, k] = np.where(count > 0, reduced, np.nan)
+        return per_label
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        return softmax(self.scores(features) / self.spec.temperature)
+        logits = self.scores(features) / self.spec.temperature
+        # Labels left out of a row's shortlist get probability 0; rows with no score at all
+        # (invalid texts) stay NaN rows.
+        unscored = np.isnan(logits)
+        partial = unscored & ~unscored.all(axis=1, keepdims=True)
+        return softmax(np.where(partial, -np.inf, logits))
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -160,21 +248,41 @@ class NliSource:
             "temperature": self.spec.temperature,
             "max_length": self.max_length,
             "weight": self.weight,
+            "shortlist": (
+                None if self.spec.shortlist is None else self.spec.shortlist.model_dump(mode="json")
+            ),
         }
 
 
-class _Progress:
-    """Report pairs done as texts done: each pair is 1/H of a text, remainders carried."""
+def shortlist_mask(probabilities: np.ndarray, k: int) -> np.ndarray:
+    """(n, labels) boolean mask of each row's k most probable labels: ``candidates``.
 
-    def __init__(self, on_batch: Callable[[int], None] | None, n_hyp: int) -> None:
+    Ties go to the earlier label. Rows the shortlist source abstained on (any NaN, such as rules
+    that did not fire) get every label.
+    """
+    probs = np.asarray(probabilities, dtype=np.float64)
+    mask = np.zeros(probs.shape, dtype=bool)
+    if probs.size == 0:
+        return mask
+    abstained = np.isnan(probs).sum(axis=1) > 0
+    ranked = np.argsort(-np.where(abstained[:, None], 0.0, probs), axis=1, kind="stable")
+    np.put_along_axis(mask, ranked[:, :k], True, axis=1)
+    mask[abstained] = True
+    return mask
+
+
+class _Progress:
+    """Report pairs done as texts done: each pair is its share of a text, remainders carried."""
+
+    def __init__(self, on_batch: Callable[[int], None] | None) -> None:
         self.on_batch = on_batch
-        self.n_hyp = n_hyp
-        self.units = 0  # texts done, times H (duplicates counted)
+        self.units = 0.0  # texts done, fractions of a text included (duplicates counted)
         self.reported = 0
 
-    def add(self, pair_counts: np.ndarray) -> None:
-        self.units += int(pair_counts.sum())
-        self._report(self.units // self.n_hyp)
+    def add(self, texts: float) -> None:
+        self.units += texts
+        # The small allowance absorbs rounding in the sum of shares.
+        self._report(int(self.units + 1e-6))
 
     def finish(self, total: int) -> None:
         self._report(total)
