@@ -45,7 +45,16 @@ class FeatureCache:
             return None
 
     def has(self, key: str) -> bool:
-        return self._path(key).is_file()
+        """Whether a complete entry exists; reads only its header, drops a damaged one."""
+        path = self._path(key)
+        try:
+            np.load(path, mmap_mode="r", allow_pickle=False)
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError, EOFError):
+            path.unlink(missing_ok=True)
+            return False
+        return True
 
     def save(self, key: str, array: np.ndarray) -> None:
         path = self._path(key)

@@ -155,6 +155,10 @@ def _job_from_args(args: argparse.Namespace) -> Any:
 
     overrides = _overrides(args)
     if Path(args.target).suffix.lower() in JOB_SUFFIXES:
+        if args.labels:
+            raise ConfigError(
+                f"{args.target}: --labels applies without a job file; edit its labels"
+            )
         config = load_job(args.target, overrides)
     else:
         if not args.labels:
@@ -179,6 +183,9 @@ def _with_source_overrides(config: Any, **settings: str | None) -> Any:
     given = {k: v for k, v in settings.items() if v is not None}
     if not given:
         return config
+    if not any(source.kind == "embedding" for source in config.sources):
+        flags = ", ".join(f"--{k}" for k in given)
+        raise ConfigError(f"{flags}: the job has no embedding source to apply it to")
     raw = config.model_dump()
     raw["sources"] = [
         {**source, **given} if source["kind"] == "embedding" else source

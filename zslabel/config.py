@@ -210,8 +210,11 @@ class OutputSpec(_Strict):
     def _splits_sum_to_one(cls, splits: dict[str, float]) -> dict[str, float]:
         if not splits:
             raise ValueError("at least one split is needed, e.g. {train: 1.0}")
+        for name in splits:
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+                raise ValueError(f"split name {name!r}: use letters, digits, '_' and '-' only")
         reserved = {"labeled", "abstained", "manifest", "run"}
-        clash = reserved & set(splits)
+        clash = reserved & {name.lower() for name in splits}
         if clash:
             raise ValueError(f"split names {sorted(clash)} are reserved for other output files")
         total = sum(splits.values())

@@ -69,11 +69,15 @@ class InputDataset:
         return list(self._fragments)
 
     def file_fingerprint(self, path: str) -> str:
-        """A cheap identity of one file: its size and Parquet footer (row groups, statistics)."""
+        """A cheap identity of one file: size, modification time and Parquet footer."""
         fragment = self._fragments[path]
-        size = fragment.filesystem.get_file_info(path).size
+        info = fragment.filesystem.get_file_info(path)
         footer = json.dumps(fragment.metadata.to_dict(), sort_keys=True, default=str)
-        return hashlib.blake2b(f"{size}\x00{footer}".encode(), digest_size=16).hexdigest()
+        stamp = f"{info.size}\x00{info.mtime_ns}\x00{footer}"
+        return hashlib.blake2b(stamp.encode(), digest_size=16).hexdigest()
+
+    def file_rows(self, path: str) -> int:
+        return int(self._fragments[path].metadata.num_rows)
 
     def _check_columns(self) -> None:
         names = self.schema.names
@@ -90,6 +94,18 @@ class InputDataset:
                 "expected a string (or UTF-8 binary) column"
             )
 
+    def _check_file_columns(self, fragment: ds.Fragment, physical: pa.Schema) -> None:
+        """Every file must have the dataset's columns: a missing one would read as nulls."""
+        path = fragment.path
+        from_path = set(ds.get_partition_keys(fragment.partition_expression))
+        expected = set(self.schema.names) - from_path
+        missing, extra = expected - set(physical.names), set(physical.names) - expected
+        if missing or extra:
+            raise InputError(
+                f"{path}: its columns differ from the rest of the dataset (missing "
+                f"{sorted(missing)}, extra {sorted(extra)}); all files must share one schema"
+            )
+
     def _plan(self, shard_rows: int) -> Iterator[Shard]:
         fragments = sorted(self._dataset.get_fragments(), key=lambda f: f.path)
         if self._only is not None:
@@ -103,9 +119,8 @@ class InputDataset:
                 physical = fragment.physical_schema
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{fragment.path}: not a readable Parquet file ({exc})") from None
-            if self.spec.text_column in physical.names and not _is_text_type(
-                physical.field(self.spec.text_column).type
-            ):
+            self._check_file_columns(fragment, physical)
+            if not _is_text_type(physical.field(self.spec.text_column).type):
                 raise InputError(
                     f"{fragment.path}: text column {self.spec.text_column!r} has type "
                     f"{physical.field(self.spec.text_column).type}, expected a string column"

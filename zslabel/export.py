@@ -14,6 +14,7 @@ import decimal
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -26,6 +27,7 @@ from zslabel.errors import OutputError
 
 FORMATS = ("parquet", "jsonl", "csv")
 MANIFEST = "manifest.json"
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
 class TableWriter(Protocol):
@@ -76,6 +78,8 @@ class JsonlTableWriter:
 
     def write(self, batch: pa.RecordBatch) -> None:
         for row in batch.to_pylist():
+            # NaN is not JSON: write null, as for a missing value.
+            row = {k: None if isinstance(v, float) and v != v else v for k, v in row.items()}
             self._handle.write(json.dumps(row, ensure_ascii=False, default=_json_default))
             self._handle.write("\n")
         self.rows += batch.num_rows
@@ -86,7 +90,11 @@ class JsonlTableWriter:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
+        # A binary text column holds UTF-8 text; other bytes go out as base64.
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return base64.b64encode(value).decode("ascii")
     if isinstance(value, datetime.date | datetime.time | datetime.datetime):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
@@ -156,11 +164,18 @@ class StagedOutput:
 
 
 def _previous_files(output_dir: Path) -> set[str]:
+    """Files an earlier zslabel run wrote here: plain names only, never paths elsewhere."""
     try:
         manifest = json.loads((output_dir / MANIFEST).read_text(encoding="utf-8"))
-        return set(manifest.get("files", {}))
     except (OSError, ValueError):
         return set()
+    if not isinstance(manifest, dict) or "zslabel_version" not in manifest:
+        return set()  # not our manifest: touch nothing
+    return {
+        name
+        for name in manifest.get("files", {})
+        if isinstance(name, str) and PLAIN_NAME.fullmatch(name)
+    }
 
 
 def file_sha256(path: Path) -> str:

@@ -8,9 +8,10 @@ Layout of ``output.dir`` in incremental mode::
     v0002/            the next run's new files only
     .zslabel/         the feature cache, shared by all versions
 
-A file is known by its path and a fingerprint of its size and Parquet footer, so a file rewritten
-in place is labeled again. "The same job" means the same config apart from output, runner and the
-incremental flag: a changed label, template or threshold starts labeling from scratch.
+A file is known by its path and a fingerprint of its size, modification time and Parquet footer,
+so a file rewritten in place is labeled again; empty files wait until they have rows. "The same
+job" means the same config apart from output, runner and the incremental flag: a changed label,
+template or threshold starts labeling from scratch.
 """
 
 from __future__ import annotations
@@ -61,7 +62,12 @@ def plan_increment(config: JobConfig) -> Increment | None:
     }
     dataset = InputDataset(config.input)
     fingerprints = {path: dataset.file_fingerprint(path) for path in dataset.files}
-    new = tuple(path for path, fp in fingerprints.items() if (path, fp) not in done)
+    # An empty file has nothing to label; once rows are written to it, its fingerprint changes.
+    new = tuple(
+        path
+        for path, fp in fingerprints.items()
+        if (path, fp) not in done and dataset.file_rows(path) > 0
+    )
     if not new:
         return None
     version = f"v{len(index['versions']) + 1:04d}"

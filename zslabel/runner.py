@@ -120,6 +120,7 @@ class LabelingJob:
         if self.output_dir.exists() and not self.output_dir.is_dir():
             raise OutputError(f"{self.output_dir}: output path exists and is not a folder")
         self.work_dir = Path(config.output.work_dir or self.output_dir / ".zslabel").expanduser()
+        _check_output_outside_input(config.input.path, self.output_dir)
         self.dataset = InputDataset(config.input, files)
         self.cache = FeatureCache(self.work_dir / "features")
         self.sources: list[Source] = [
@@ -525,6 +526,18 @@ def _reliability(probs: np.ndarray, gold: np.ndarray) -> dict[str, Any]:
     scored = ~np.isnan(probs).any(axis=1)
     correct = probs[scored].argmax(axis=1) == gold[scored]
     return reliability_curve(probs[scored].max(axis=1), correct)
+
+
+def _check_output_outside_input(input_path: str, output_dir: Path) -> None:
+    """Outputs inside an input folder would be read back as input on the next run."""
+    if "://" in input_path:
+        return
+    source = Path(input_path).expanduser().resolve()
+    if source.is_dir() and output_dir.resolve().is_relative_to(source):
+        raise ConfigError(
+            f"output folder {output_dir} is inside the input folder {source}: the next run would "
+            "read the outputs as input; choose an output folder outside it"
+        )
 
 
 def _check_ids(ids: Sequence[object], column: str, origin: str) -> None:

@@ -1,0 +1,122 @@
+"""Inputs and states that once passed silently or crashed: each now has one clear outcome."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from zslabel.cli import main
+from zslabel.config import JobConfig
+from zslabel.errors import ConfigError, InputError
+from zslabel.incremental import run_incremental
+from zslabel.runner import run_job
+
+from .conftest import make_texts
+
+
+def test_a_file_with_other_columns_is_named(
+    write_parquet: Callable[..., Path], fake_job: Callable[..., JobConfig]
+) -> None:
+    write_parquet({"text": ["a", "b"]}, name="data/a.parquet")
+    folder = write_parquet({"body": ["c"]}, name="data/b.parquet").parent
+    with pytest.raises(InputError, match=r"b\.parquet: its columns differ .*missing \['text'\]"):
+        run_job(fake_job(folder))
+    write_parquet({"text": ["c"], "extra": [1]}, name="data/b.parquet")
+    with pytest.raises(InputError, match=r"extra \['extra'\]"):
+        run_job(fake_job(folder))
+
+
+def test_incremental_relabels_a_same_size_rewrite_and_waits_for_empty_files(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(pa.table({"text": ["sports one", "finance two"]}), data / "a.parquet")
+    job = fake_job(data, incremental=True)
+    assert run_incremental(job) is not None
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), data / "empty.parquet")
+    assert run_incremental(job) is None  # nothing to label yet, and no error
+    pq.write_table(pa.table({"text": ["sports one", "finance twx"]}), data / "a.parquet")
+    outcome = run_incremental(job)
+    assert outcome is not None
+    assert [Path(f).name for f in outcome[0].files] == ["a.parquet"]
+
+
+def test_jsonl_writes_binary_text_as_text_and_nan_as_null(
+    write_parquet: Callable[..., Path], fake_job: Callable[..., JobConfig]
+) -> None:
+    path = write_parquet(
+        {
+            "text": pa.array([t.encode() for t in make_texts(9)], pa.binary()),
+            "x": [float("nan")] * 9,
+        }
+    )
+    result = run_job(
+        fake_job(path, output={"format": "jsonl"}, selection={"per_class_top_fraction": 1.0})
+    )
+    rows = [
+        json.loads(line) for line in (result.output_dir / "train.jsonl").read_text().splitlines()
+    ]
+    assert rows[0]["text"].startswith("news ")
+    assert rows[0]["x"] is None
+
+
+def test_a_damaged_cache_entry_is_scored_again(
+    texts_file: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    first = run_job(fake_job(texts_file))
+    entry = next((first.output_dir / ".zslabel" / "features").rglob("*.npy"))
+    entry.write_bytes(entry.read_bytes()[:40])
+    again = run_job(fake_job(texts_file))
+    assert again.run_info["shards"]["scored"] == 1
+    assert (again.output_dir / "labeled.parquet").read_bytes() == (
+        first.output_dir / "labeled.parquet"
+    ).read_bytes()
+
+
+def test_cleanup_never_touches_files_a_foreign_manifest_names(
+    texts_file: Path, fake_job: Callable[..., JobConfig], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "victim.txt").write_text("keep me")
+    (out / "notes.md").write_text("keep me too")
+    (out / "manifest.json").write_text(json.dumps({"files": {"../victim.txt": {}, "notes.md": {}}}))
+    run_job(fake_job(texts_file))
+    assert (tmp_path / "victim.txt").exists()
+    assert (out / "notes.md").exists()
+
+
+def test_outputs_inside_the_input_folder_are_refused(
+    write_parquet: Callable[..., Path], fake_job: Callable[..., JobConfig]
+) -> None:
+    folder = write_parquet({"text": ["a", "b"]}, name="data/a.parquet").parent
+    with pytest.raises(ConfigError, match="inside the input folder"):
+        run_job(fake_job(folder, output={"dir": str(folder / "out")}))
+
+
+def test_split_names_must_be_plain() -> None:
+    with pytest.raises(ConfigError, match=r"split name 'train/x'"):
+        JobConfig.from_dict(
+            {"input": {"path": "x"}, "labels": ["a", "b"],
+             "output": {"dir": "o", "splits": {"train/x": 0.5, "test": 0.5}}}
+        )  # fmt: skip
+
+
+def test_cli_refuses_flags_it_would_ignore(
+    texts_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        f"input: {{path: {texts_file}}}\nlabels: [a, b]\nsources: [{{kind: fake}}]\n"
+        "output: {dir: out}\n"
+    )
+    assert main(["label", str(job), "--labels", "x,y"]) == 2
+    assert "--labels applies without a job file" in capsys.readouterr().err
+    assert main(["label", str(job), "--model", "/nonexistent"]) == 2
+    assert "no embedding source" in capsys.readouterr().err
