@@ -82,17 +82,23 @@ def fake_job(tmp_path: Path) -> Callable[..., JobConfig]:
     return build
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised, BERT-shaped encoder saved like a hub checkpoint (safetensors)."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+def save_tiny_bert(
+    folder: Path, id2label: dict[int, str] | None = None, *, head: bool = True
+) -> Path:
+    """A randomly initialised, BERT-shaped model saved like a hub checkpoint (safetensors).
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    words = sorted({w for ws in WORDS.values() for w in ws} | set(LABELS) | {"news", "today"})
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *"0123456789:,"]
+    With ``id2label`` it is a sequence classifier (an NLI model when a label is "entailment"),
+    unless ``head`` is False: then a bare encoder whose config still names those labels.
+    """
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
+
+    words = sorted({w for ws in WORDS.values() for w in ws} | set(LABELS))
+    extra = ["news", "today", "this", "example", "is", "about", "text", "."]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *extra, *"0123456789:,"]
     # transformers 5 takes the vocabulary itself; a vocab_file argument is silently ignored.
-    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)})
-    tokenizer.save_pretrained(folder)
+    BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}).save_pretrained(folder)
+    labels = id2label or {}
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,
@@ -100,9 +106,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        **({"id2label": labels, "label2id": {n: i for i, n in labels.items()}} if labels else {}),
     )
-    import torch
-
     torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
+    network = BertForSequenceClassification(config) if labels and head else BertModel(config)
+    network.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random sentence encoder."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))

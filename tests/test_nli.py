@@ -15,35 +15,14 @@ from zslabel.runner import run_job
 from zslabel.sources.base import softmax
 from zslabel.sources.nli import NliSource
 
-from .conftest import LABELS, WORDS, make_texts
+from .conftest import LABELS, make_texts, save_tiny_bert
 
 NLI_LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}
 
 
 def save_classifier(folder: Path, id2label: dict[int, str], *, head: bool = True) -> Path:
     """A randomly initialised BERT classifier (or, without ``head``, a bare encoder)."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
-
-    words = sorted({w for ws in WORDS.values() for w in ws} | set(LABELS))
-    extra = ["news", "today", "this", "example", "is", "about", "text", "."]
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *extra, *"0123456789:,"]
-    # transformers 5 takes the vocabulary itself; a vocab_file argument is silently ignored.
-    BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}).save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        id2label=id2label,
-        label2id={name: index for index, name in id2label.items()},
-    )
-    torch.manual_seed(0)
-    network = BertForSequenceClassification(config) if head else BertModel(config)
-    network.save_pretrained(folder)
-    return folder
+    return save_tiny_bert(folder, id2label, head=head)
 
 
 @pytest.fixture(scope="session")
