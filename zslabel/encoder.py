@@ -16,6 +16,7 @@ import numpy as np
 from zslabel.errors import ConfigError, ModelError
 from zslabel.models import ResolvedModel
 
+CPU_BATCH_SIZE, GPU_BATCH_SIZE = 32, 256
 # all-MiniLM-L6-v2 was trained on 128 tokens and sentence-transformers cuts it at 256.
 FALLBACK_MAX_LENGTH = 256
 
@@ -27,13 +28,13 @@ class TextEncoder:
         self,
         model: ResolvedModel,
         *,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         max_length: int | None = None,
         pooling: str = "auto",
         device: str = "auto",
     ) -> None:
         self.model = model
-        self.batch_size = batch_size
+        self.requested_batch_size = batch_size
         self.max_length = max_length or _configured_max_length(model)
         self.pooling = _configured_pooling(model) if pooling == "auto" else pooling
         self.device = device
@@ -155,6 +156,20 @@ class TextEncoder:
         return out
 
     @property
+    def batch_size(self) -> int:
+        """As asked, else by device: 32 beat 64 and 128 on CPUs here, while a GPU at 32 was
+        slower than 16 CPU cores and 8x faster at 256 (bench/gpu_check.py)."""
+        if self.requested_batch_size:
+            return self.requested_batch_size
+        return GPU_BATCH_SIZE if self.device_in_use == "cuda" else CPU_BATCH_SIZE
+
+    @property
+    def device_in_use(self) -> str:
+        if self._loaded is None:
+            return "cpu" if self.device == "cpu" else "unknown"
+        return str(next(self._loaded[2].parameters()).device.type)
+
+    @property
     def dimension(self) -> int:
         config = self.model.read_json("config.json") or {}
         return int(config.get("hidden_size") or config.get("dim") or config.get("d_model") or 0)
@@ -162,7 +177,7 @@ class TextEncoder:
 
 @functools.lru_cache(maxsize=4)
 def shared_encoder(
-    model: ResolvedModel, batch_size: int, max_length: int | None, pooling: str, device: str
+    model: ResolvedModel, batch_size: int | None, max_length: int | None, pooling: str, device: str
 ) -> TextEncoder:
     """One encoder (so one loaded model) per process and setting, however many jobs use it."""
     return TextEncoder(
