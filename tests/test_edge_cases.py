@@ -120,3 +120,14 @@ def test_cli_refuses_flags_it_would_ignore(
     assert "--labels applies without a job file" in capsys.readouterr().err
     assert main(["label", str(job), "--model", "/nonexistent"]) == 2
     assert "no embedding source" in capsys.readouterr().err
+
+
+def test_a_dictionary_encoded_text_column_is_text(
+    write_parquet: Callable[..., Path], fake_job: Callable[..., JobConfig]
+) -> None:
+    texts = pa.array(make_texts(12)).dictionary_encode()
+    path = write_parquet({"text": texts})
+    result = run_job(fake_job(path, output={"format": "csv"}))
+    assert result.counts["rows"] == 12
+    assert result.counts["status"]["invalid"] == 0
+    assert len((result.output_dir / "train.csv").read_text().splitlines()) > 1

@@ -176,6 +176,8 @@ class InputDataset:
 
 
 def _is_text_type(dtype: pa.DataType) -> bool:
+    if pa.types.is_dictionary(dtype):  # e.g. a pandas categorical written to Parquet
+        return _is_text_type(dtype.value_type)
     return bool(
         pa.types.is_string(dtype)
         or pa.types.is_large_string(dtype)
