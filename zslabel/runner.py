@@ -232,12 +232,12 @@ class LabelingJob:
 
     # -- global steps: cheap, need every row's prediction -----------------------------------
 
-    def fit_combiner(self, scores: Sequence[ShardScore]) -> Combiner:
+    def fit_combiner(self, sample: Callable[[], np.ndarray]) -> Combiner:
         calibrators, report = self.fit_calibration()
         return fit_combiner(
             self.config.combine.method,
             [s.weight for s in self.sources],
-            lambda: self._sample(scores),
+            sample,
             calibrators,
             report,
         )
@@ -304,15 +304,15 @@ class LabelingJob:
             parts.append(Predictions.from_probabilities(combiner(per_source), has_text))
         return Predictions.concatenate(parts)
 
-    def diagnose(self, scores: Sequence[ShardScore], combiner: Combiner) -> dict[str, Any]:
+    def diagnose(self, sample: Callable[[], np.ndarray], combiner: Combiner) -> dict[str, Any]:
         """Snorkel-style coverage, overlap, conflict and agreement of each source (on a sample)."""
         if len(self.sources) < 2:
             return {}
-        sample = self._sample(scores)
-        combined = Predictions.from_probabilities(combiner(list(sample.transpose(1, 0, 2))))
+        rows = sample()
+        combined = Predictions.from_probabilities(combiner(list(rows.transpose(1, 0, 2))))
         return {
-            "rows": len(sample),
-            "sources": source_diagnostics(sample, [s.name for s in self.sources], combined.label),
+            "rows": len(rows),
+            "sources": source_diagnostics(rows, [s.name for s in self.sources], combined.label),
         }
 
     def select(self, predictions: Predictions) -> Selection:
@@ -329,12 +329,14 @@ class LabelingJob:
 
     def select_rows(self, scores: Sequence[ShardScore]) -> Selected:
         """Combine, predict, select and split every row: the cheap, global half of a run."""
-        combiner = self.fit_combiner(scores)
+        # The label model and the diagnostics read one row sample, drawn at most once.
+        sample = functools.cache(lambda: self._sample(scores))
+        combiner = self.fit_combiner(sample)
         predictions = self.predict(scores, combiner)
         selection = self.select(predictions)
         split_index = self.assign_splits(predictions, selection)
         return Selected(
-            combiner, predictions, selection, split_index, self.diagnose(scores, combiner)
+            combiner, predictions, selection, split_index, self.diagnose(sample, combiner)
         )
 
     def write_outputs(
