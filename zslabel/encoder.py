@@ -50,7 +50,7 @@ class TextEncoder:
             import torch
             from transformers import AutoModel, AutoTokenizer
 
-            device = _pick_device(self.device, torch)
+            device = pick_device(self.device, torch)
             try:
                 tokenizer = AutoTokenizer.from_pretrained(self.model.path)
                 network = AutoModel.from_pretrained(
@@ -192,7 +192,7 @@ def _pool(hidden: Any, mask: Any, pooling: str) -> Any:
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
 
 
-def _pick_device(requested: str, torch: Any) -> str:
+def pick_device(requested: str, torch: Any) -> str:
     if requested == "cuda" and not torch.cuda.is_available():
         raise ModelError("device: cuda was requested, but torch sees no CUDA device")
     if requested == "auto":

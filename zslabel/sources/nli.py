@@ -23,7 +23,7 @@ import numpy as np
 
 from zslabel.cache import FeatureCache
 from zslabel.config import Label, NliSourceSpec
-from zslabel.encoder import _pick_device
+from zslabel.encoder import pick_device
 from zslabel.errors import ConfigError, ModelError
 from zslabel.models import ResolvedModel, resolve_model
 from zslabel.sources.base import Source, softmax
@@ -312,7 +312,7 @@ class NliModel:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        device = _pick_device(self.device, torch)
+        device = pick_device(self.device, torch)
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.model.path)
             network, info = AutoModelForSequenceClassification.from_pretrained(
