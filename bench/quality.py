@@ -2,7 +2,7 @@
 
     python bench/quality.py ../shared/datasets/ag_news.parquet --job bench/jobs/ag_news.yaml \
         --gold-column label [--sample N --seed S] [--work-dir DIR] [--out DIR] \
-        [--combine METHOD] [--calibration-rows N]
+        [--combine METHOD] [--prior-accuracy P|none] [--calibration-rows N]
 
 The dataset is copied, without the gold column, to a temporary Parquet file; the job runs on that
 copy (its ``input.path`` overridden), and gold is joined back to ``labeled.parquet`` by ``zs_row``
@@ -48,7 +48,7 @@ from zslabel.config import JobConfig, load_job
 from zslabel.evaluate import score_labels
 from zslabel.runner import LABELED, RunResult, run_job
 
-COMBINE_METHODS = ("auto", "mean", "vote", "dawid_skene")
+COMBINE_METHODS = ("auto", "single", "mean", "vote", "dawid_skene")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -62,6 +62,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", help="output folder (default: the job's output.dir)")
     parser.add_argument(
         "--combine", choices=COMBINE_METHODS, help="override the job's combine.method"
+    )
+    parser.add_argument(
+        "--prior-accuracy",
+        help="override combine.prior_accuracy (a number in (0, 1), or 'none' for raw scores)",
     )
     parser.add_argument(
         "--calibration-rows",
@@ -186,6 +190,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         overrides: dict[str, Any] = {"output": output}
         if args.combine:
             overrides["combine"] = {"method": args.combine}
+        if args.prior_accuracy is not None:
+            prior = None if args.prior_accuracy == "none" else float(args.prior_accuracy)
+            overrides["combine"] = {**overrides.get("combine", {}), "prior_accuracy": prior}
         uncalibrated: dict[str, Any] | None = None
         if held_out is not None:
             text_column = load_job(args.job).input.text_column

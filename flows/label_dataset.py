@@ -34,6 +34,8 @@ from zslabel.config import JobConfig, load_job  # noqa: E402
 from zslabel.dataset import Shard  # noqa: E402
 from zslabel.errors import ZslabelError  # noqa: E402
 from zslabel.incremental import Increment, plan_increment, record_version  # noqa: E402
+from zslabel.lock import job_lock  # noqa: E402
+from zslabel.redact import redact  # noqa: E402
 from zslabel.runner import LabelingJob, RunClock, RunResult, Selected, ShardScore  # noqa: E402
 from zslabel.summary import format_run  # noqa: E402
 
@@ -115,7 +117,8 @@ def score_shards(job: JobRef, shards: list[Shard]) -> list[ShardScore]:
             scores[shard.index] = cast(ShardScore, outcome)
     if failed:
         listed = "; ".join(failed[index] for index in sorted(failed))
-        raise ShardsFailed(f"{len(failed)} of {len(shards)} shard(s) failed: {listed}")
+        # A library error is redacted already; an unexpected one may quote a URI with a secret.
+        raise ShardsFailed(redact(f"{len(failed)} of {len(shards)} shard(s) failed: {listed}"))
     return [scores[shard.index] for shard in shards]
 
 
@@ -144,8 +147,15 @@ def publish_version(root: str, increment: Increment, result: RunResult) -> dict[
 @flow(name="label-dataset")
 def label_dataset(job_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Label the job file's input into its output folder (a new version if incremental)."""
-    logger = get_run_logger()
     config = load_job(job_path, overrides)
+    # The flow's process holds the run lock from planning to publishing: tasks on other threads
+    # or workers never take it, and a second run of the same output fails at once.
+    with job_lock(config):
+        return _label(config)
+
+
+def _label(config: JobConfig) -> dict[str, Any]:
+    logger = get_run_logger()
     files: tuple[str, ...] | None = None
     increment = None
     if config.incremental:
@@ -153,8 +163,8 @@ def label_dataset(job_path: str, overrides: dict[str, Any] | None = None) -> dic
         if increment is None:
             logger.info("No new input files since the latest version in %s", config.output.dir)
             create_markdown_artifact(
-                f"No new input files: every file of `{config.input.path}` is in a version under "
-                f"`{config.output.dir}`.",
+                f"No new input files: every file of `{redact(config.input.path)}` is in a version "
+                f"under `{config.output.dir}`.",
                 key="zslabel-summary",
             )
             return {"output_dir": config.output.dir, "version": None, "new_files": 0}

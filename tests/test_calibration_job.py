@@ -66,5 +66,26 @@ def test_a_source_that_scores_too_few_gold_rows_stays_uncalibrated(
         calibration={"gold": str(gold_file(write_parquet))},
     )
     report = run_job(job).manifest["combine"]["calibration"]
-    assert report["rules"] == {"skipped": "scored 0 gold row(s), needs 2"}
+    assert report["rules"] == {"skipped": "scored 0 gold row(s), needs 2", "gold_accuracy": None}
     assert report["fake"]["temperature"] > 0
+
+
+def test_gold_accuracy_of_each_source_reaches_the_diagnostics_and_the_summary(
+    texts_file: Path, fake_job: Callable[..., JobConfig], write_parquet: Callable[..., Path]
+) -> None:
+    from zslabel.summary import format_run
+
+    # Gold says "finance" for every row: the fake source is right on a third of them, and a
+    # rule that always says finance (on the rows it fires on) is right wherever it fires.
+    gold = gold_file(write_parquet, labels=["finance"] * 30)
+    rules = {"kind": "rules", "rules": {"finance": {"keywords": ["finance"]}}}
+    result = run_job(
+        fake_job(texts_file, sources=[{"kind": "fake"}, rules], calibration={"gold": str(gold)})
+    )
+    diagnostics = result.manifest["source_diagnostics"]
+    assert diagnostics["accuracy_on"] == "the 30 calibration gold rows"
+    assert diagnostics["sources"]["rules"]["accuracy"] == 1.0
+    assert diagnostics["sources"]["fake"]["accuracy"] == pytest.approx(1 / 3, abs=0.01)
+    summary = format_run(result)
+    assert "gold acc." in summary
+    assert "rules" in summary.split("gold acc.")[1]

@@ -76,18 +76,18 @@ def test_only_the_shortlisted_labels_are_scored(
     assert isinstance(nli, NliSource)
     # Pairs run through the model, counted where their logits become scores.
     pairs: list[int] = []
-    score_logits = nli._score
+    score_logits = nli._pair_logits
 
     def counting(torch: Any, logits: Any) -> Any:
         pairs.append(int(logits.shape[0]))
         return score_logits(torch, logits)
 
-    monkeypatch.setattr(nli, "_score", counting)
+    monkeypatch.setattr(nli, "_pair_logits", counting)
     score = job.score_shard(job.dataset.shards[0])
     assert sum(pairs) == 20 * 2 * 2  # texts x k x descriptions per label
     features = nli_features(job, score.fingerprint)
-    assert features.shape == (20, 10)
-    assert np.isfinite(features).sum() == 20 * 2 * 2
+    assert features.shape == (20, 10, 2)
+    assert np.isfinite(features[..., 0]).sum() == 20 * 2 * 2
     cheap, probs = job.source_probabilities(score)
     shortlisted = shortlist_mask(cheap, 2)
     assert shortlisted.sum(axis=1).tolist() == [2] * 20
@@ -109,7 +109,7 @@ def test_rows_the_shortlist_source_abstains_on_get_every_label(
     assert not fired.all()
     # Fired: weather and, first by label order of the zeros, sports (2 labels x 2 descriptions);
     # abstained: all 5 labels.
-    scored = np.isfinite(nli_features(job, score.fingerprint)).sum(axis=1)
+    scored = np.isfinite(nli_features(job, score.fingerprint)[..., 0]).sum(axis=1)
     assert scored.tolist() == [4 if f else 10 for f in fired]
     _, probs = job.source_probabilities(score)
     assert (probs[fired][:, :2] > 0).all()
@@ -144,14 +144,15 @@ def test_unscored_hypotheses_are_left_out_of_the_aggregate(
 ) -> None:
     nli = three_label_source(cascade_nli, tmp_path, aggregate=aggregate)
     nan = np.nan
-    features = np.array(
+    entailment = np.array(
         [
             [1.0, nan, 2.0, nan, nan],  # a from a1 only, b, no c
             [nan, nan, nan, 3.0, 5.0],  # only c
             [nan] * 5,  # an invalid text
-        ],
-        dtype=np.float32,
+        ]
     )
+    # Single-label scores read the entailment logit; contradiction is NaN where it is.
+    features = np.stack([entailment, entailment * 0], axis=2).astype(np.float32)
     c = 5.0 if aggregate == "max" else 4.0
     np.testing.assert_allclose(
         nli.scores(features), [[1.0, 2.0, nan], [nan, nan, c], [nan, nan, nan]]
@@ -177,12 +178,11 @@ def test_featurize_candidates_scores_the_mask_and_reports_every_row(
     assert sum(done) == len(texts)
     assert len(done) > 1
     assert all(step > 0 for step in done)
-    np.testing.assert_array_equal(np.isfinite(features), candidates[:, [0, 0, 1, 2, 2]])
+    wanted = candidates[:, [0, 0, 1, 2, 2]]
+    np.testing.assert_array_equal(np.isfinite(features).all(axis=2), wanted)
     # A shortlisted pair scores what it scores without a shortlist.
     full = nli.featurize(texts)
-    np.testing.assert_allclose(
-        features[candidates[:, [0, 0, 1, 2, 2]]], full[np.isfinite(features)], atol=1e-4
-    )
+    np.testing.assert_allclose(features[wanted], full[wanted], atol=1e-4)
     with pytest.raises(ValueError, match=r"\(17, 3\) mask"):
         nli.featurize_candidates(texts, candidates[:, :2])
 

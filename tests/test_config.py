@@ -85,7 +85,10 @@ def test_bad_labels(labels: object, message: str) -> None:
         ({"selection": {"per_class_top_fraction": 0}}, r"per_class_top_fraction"),
         ({"selection": {"per_class_min_confidence": {"c": 0.5}}}, r"unknown label\(s\) \['c'\]"),
         ({"output": {"dir": "o", "splits": {"train": 0.8, "test": 0.1}}}, "sum to 1, got 0.9"),
-        ({"sources": [{"kind": "nope"}]}, r"sources\[0\].*'embedding', 'nli', 'rules', 'fake'"),
+        (
+            {"sources": [{"kind": "nope"}]},
+            r"sources\[0\].*'embedding', 'nli', 'clip', 'rules', 'fake'",
+        ),
         ({"sources": [{"kind": "embedding", "template": "about {topic}"}]}, "placeholder"),
         ({"sources": [{"kind": "embedding", "temperature": 0}]}, "temperature"),
     ],

@@ -74,7 +74,7 @@ def test_model_identity_and_pooling_are_read_from_the_folder(
     assert model.origin == "local"
     assert len(model.weights_sha256) == 64
     assert TextEncoder(model).pooling == "mean"
-    assert TextEncoder(model).max_length == 256
+    assert TextEncoder(model).max_length == 128  # its position embeddings, not 256
     provenance = source(tiny_model, tmp_path, template="{label}: {description}").provenance()
     assert provenance["prompts"]["sports"] == ["sports: sports news", "sports: sports"]
 
@@ -211,3 +211,16 @@ def test_an_overlap_wider_than_a_window_is_a_config_error(tiny_model: Path, tmp_
     chunked = source(tiny_model, tmp_path, long_texts="chunk", max_length=16, chunk_overlap=14)
     with pytest.raises(ConfigError, match=r"chunk_overlap \(14\) must be smaller than the 14"):
         chunked.featurize(["some text"])
+
+
+def test_texts_past_max_length_or_past_the_last_window_are_counted_as_cut(
+    tiny_model: Path,
+) -> None:
+    encoder = TextEncoder(resolve_model(str(tiny_model)), max_length=16)  # 14 text tokens
+    fits, cut = "rain " * 14, "rain " * 15
+    assert encoder.count_truncated([fits, cut, cut, "sunny"]) == 2  # duplicates count as rows
+    # Two windows of 14 tokens overlapping by 4 read 14 + 10 = 24 tokens.
+    windows = {"overlap": 4, "max_chunks": 2}
+    assert encoder.count_truncated(["rain " * 24], **windows) == 0
+    assert encoder.count_truncated(["rain " * 25], **windows) == 1
+    assert encoder.count_truncated([]) == 0

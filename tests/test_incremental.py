@@ -69,3 +69,14 @@ def test_run_job_refuses_an_incremental_job(
     write(tmp_path / "data", "a.parquet", make_texts(5))
     with pytest.raises(ConfigError, match="incremental"):
         run_job(fake_job(tmp_path / "data", incremental=True))
+
+
+def test_the_job_key_ignores_student_settings_and_spelled_out_defaults(
+    texts_file: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    from zslabel.incremental import job_key
+
+    base = fake_job(texts_file)
+    assert job_key(fake_job(texts_file, student={"rounds": 1})) == job_key(base)
+    assert job_key(fake_job(texts_file, combine={"prior_accuracy": 0.7})) == job_key(base)
+    assert job_key(fake_job(texts_file, combine={"prior_accuracy": 0.6})) != job_key(base)

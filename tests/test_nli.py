@@ -54,20 +54,20 @@ def source(
 def test_probabilities_are_rows_that_sum_to_one(tiny_nli: Path, tmp_path: Path) -> None:
     nli = source(tiny_nli, tmp_path, label_list=labels(2))
     features = nli.featurize(make_texts(10))
-    assert features.shape == (10, 6)
+    assert features.shape == (10, 6, 2)  # entailment and contradiction per hypothesis
     assert features.dtype == np.float32
     assert np.isfinite(features).all()
     probs = nli.probabilities(features)
     assert probs.shape == (10, 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
-    assert nli.featurize([]).shape == (0, 6)
+    assert nli.featurize([]).shape == (0, 6, 2)
 
 
 def test_nan_feature_rows_give_nan_probability_rows(tiny_nli: Path, tmp_path: Path) -> None:
     for aggregate in ("max", "mean"):
         nli = source(tiny_nli, tmp_path, label_list=labels(2), aggregate=aggregate)
         features = nli.featurize(make_texts(3))
-        features = np.vstack([features[:1], np.full((2, 6), np.nan, np.float32), features[1:]])
+        features = np.vstack([features[:1], np.full((2, 6, 2), np.nan, np.float32), features[1:]])
         probs = nli.probabilities(features)
         assert np.isnan(probs[1:3]).all()
         assert np.isfinite(probs[[0, 3, 4]]).all()
@@ -84,7 +84,7 @@ def test_batching_sorting_and_deduplication_match_pairs_scored_one_by_one(
     np.testing.assert_array_equal(batched[2], batched[9])
 
 
-def test_each_column_is_the_entailment_margin_of_its_own_hypothesis(
+def test_each_column_holds_the_entailment_and_contradiction_logits_of_its_hypothesis(
     tiny_nli: Path, tmp_path: Path
 ) -> None:
     import torch
@@ -102,7 +102,7 @@ def test_each_column_is_the_entailment_margin_of_its_own_hypothesis(
     with torch.inference_mode():
         batch = tokenizer([text] * 9, nli.hypotheses, return_tensors="pt", padding=True)
         logits = network(**batch).logits.numpy()
-    expected = logits[:, 2] - logits[:, 0]  # entailment minus contradiction
+    expected = logits[:, [2, 0]]  # entailment, contradiction
     np.testing.assert_allclose(nli.featurize([text])[0], expected, atol=1e-4)
 
 
@@ -123,10 +123,35 @@ def test_descriptions_are_aggregated_per_label_in_label_order(
         "This example is about c2.",
         "This example is about c3.",
     ]
-    features = np.array([[1.0, 5.0, 2.0, 0.0, 3.0, 9.0]], dtype=np.float32)
+    entailment = [1.0, 5.0, 2.0, 0.0, 3.0, 9.0]
+    features = np.stack([entailment, [0.0] * 6], axis=1)[None].astype(np.float32)
     np.testing.assert_allclose(by_max.scores(features), [[5.0, 2.0, 9.0]])
     np.testing.assert_allclose(by_mean.scores(features), [[3.0, 2.0, 4.0]])
     np.testing.assert_allclose(by_mean.probabilities(features), softmax(np.array([[3.0, 2, 4]])))
+
+
+def test_single_label_softmaxes_entailment_and_multi_label_weighs_it_against_contradiction(
+    tiny_nli: Path, tmp_path: Path
+) -> None:
+    # One text, three labels: (entailment, contradiction) logits per hypothesis.
+    features = np.array([[[2.0, 0.0], [1.0, -3.0], [0.0, 0.0]]], dtype=np.float32)
+    single = source(tiny_nli, tmp_path)
+    # As the transformers pipeline with one label per text: contradiction plays no part.
+    np.testing.assert_allclose(single.probabilities(features), softmax(np.array([[2.0, 1, 0]])))
+    multi = NliSource(
+        NliSourceSpec(name="nli", model=str(tiny_nli)),
+        labels(),
+        FeatureCache(tmp_path / "cache"),
+        multi_label=True,
+    )
+    expected = 1 / (1 + np.exp(-np.array([[2.0, 4.0, 0.0]])))
+    np.testing.assert_allclose(multi.probabilities(features), expected)
+    assert multi.provenance()["mode"] == "multi_label"
+    # An unscored hypothesis (a shortlisted-out label) is an abstain on that label only.
+    features[0, 2] = np.nan
+    probs = multi.probabilities(features)
+    assert np.isnan(probs[0, 2])
+    assert np.isfinite(probs[0, :2]).all()
 
 
 def test_progress_adds_up_to_the_texts(tiny_nli: Path, tmp_path: Path) -> None:
@@ -206,3 +231,12 @@ def test_run_job_with_an_nli_source(
     assert provenance["kind"] == "nli"
     assert provenance["hypotheses"]["sports"] == ["This example is about sports."]
     assert run_job(job).run_info["shards"]["reused"] == 1
+
+
+def test_texts_that_do_not_fit_beside_the_longest_hypothesis_are_counted(
+    tiny_nli: Path, tmp_path: Path
+) -> None:
+    nli = source(tiny_nli, tmp_path, label_list=labels(2), max_length=32)
+    hypothesis = max(len(h.split()) + 1 for h in nli.hypotheses)  # words and the full stop
+    room = 32 - 3 - hypothesis  # [CLS] text [SEP] hypothesis [SEP]
+    assert nli.count_truncated(["rain " * room, "rain " * (room + 1)]) == 1

@@ -13,6 +13,7 @@ from zslabel.labelmodel import NotFittedError
 
 __all__ = [
     "NotFittedError",
+    "PriorTemperatureScaler",
     "TemperatureScaler",
     "expected_calibration_error",
     "reliability_curve",
@@ -83,6 +84,50 @@ class TemperatureScaler:
 
     def fit_transform(self, probs: np.ndarray, gold: np.ndarray) -> np.ndarray:
         return self.fit(probs, gold).transform(probs)
+
+
+class PriorTemperatureScaler(TemperatureScaler):
+    """A temperature chosen without gold: the one that makes the mean top-class probability on
+    the given rows equal a prior accuracy.
+
+    This is how zslabel weighs several uncalibrated sources fairly: a sharp source (a rule's hard
+    vote, a low-temperature softmax) and a flat one both count as right ``target`` of the time on
+    average, as Snorkel's label model assumes of each source before it sees data (its
+    ``prec_init``, 0.7). The argmax of every row is kept. T is searched in [0.01, 100] by
+    bisection over log T (the mean top probability falls as T grows).
+
+    Attributes
+    ----------
+    temperature_, n_classes_ : as for :class:`TemperatureScaler`.
+    mean_confidence_before_, mean_confidence_after_ : the mean top probability at T = 1 and T.
+    """
+
+    LOG_BOUNDS = (math.log(0.01), math.log(100.0))
+
+    def __init__(self, target: float = 0.7) -> None:
+        self.target = target
+
+    def fit(self, probs: np.ndarray, gold: np.ndarray | None = None) -> PriorTemperatureScaler:
+        """Fit on (n, k) probabilities (NaN rows ignored); ``gold`` is not used."""
+        arr = _validate_probs(probs)
+        if not 0.0 < self.target < 1.0:
+            raise ValueError(f"target must lie in (0, 1), got {self.target}")
+        log_p = _compute_log_probs(arr[~np.isnan(arr).any(axis=1)])
+        if len(log_p) == 0:
+            raise ValueError("a prior temperature needs at least 1 scored row, got 0")
+
+        def mean_top(log_t: float) -> float:
+            return float(_compute_softmax(log_p / math.exp(log_t)).max(axis=1).mean())
+
+        lo, hi = self.LOG_BOUNDS
+        while hi - lo > LOG_T_TOL:
+            middle = (lo + hi) / 2
+            lo, hi = (middle, hi) if mean_top(middle) > self.target else (lo, middle)
+        self.temperature_ = math.exp((lo + hi) / 2)
+        self.n_classes_ = arr.shape[1]
+        self.mean_confidence_before_ = mean_top(0.0)
+        self.mean_confidence_after_ = mean_top(math.log(self.temperature_))
+        return self
 
 
 def expected_calibration_error(

@@ -16,6 +16,7 @@ from typing import Any
 
 from zslabel import __version__
 from zslabel.errors import ConfigError, InputError, ZslabelError
+from zslabel.redact import redact
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 JOB_SUFFIXES = (".yaml", ".yml")
@@ -34,9 +35,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ZslabelError as exc:
         print(f"zslabel: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:
+        # The machine, not the job: a full disk, a permission, a lost mount, met somewhere the
+        # library did not wrap. One line still, and redacted: it may quote a storage URI.
+        print(f"zslabel: error: {redact(_one_line(exc))}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("zslabel: interrupted; rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _one_line(exc: OSError) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     job_options.add_argument("--min-confidence", type=float)
     job_options.add_argument("--per-class-top-fraction", type=float)
     job_options.add_argument("--min-margin", type=float)
+    job_options.add_argument(
+        "--multi-label",
+        action="store_true",
+        default=None,
+        help="rows may carry any number of labels (independent scores, per-label thresholds)",
+    )
+    job_options.add_argument(
+        "--threshold", type=float, help="multi-label: probability at which a label is assigned"
+    )
     job_options.add_argument("--format", choices=["parquet", "jsonl", "csv"])
     job_options.add_argument("--seed", type=int, help="seed of the train/validation/test split")
     runner_options = argparse.ArgumentParser(add_help=False)
@@ -114,6 +134,64 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--gold-column", required=True, help="column holding the true labels")
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.set_defaults(handler=_eval)
+
+    report = commands.add_parser(
+        "report",
+        help="render report.html of an output folder again, optionally against gold labels",
+        description="Render DIR/report.html again: with --gold-column it adds accuracy, the "
+        "coverage-accuracy curve, the confusion matrix and a reliability diagram; "
+        "DIR/student/metrics.json, when present, adds the student's rounds.",
+    )
+    report.add_argument("dir", help="output folder of a 'zslabel label' run")
+    report.add_argument("--gold-column", help="column holding the true labels")
+    report.set_defaults(handler=_report)
+
+    reviews = commands.add_parser(
+        "import-reviews",
+        help="store human labels from Label Studio or Argilla exports for the next run",
+        description="Read Label Studio JSON exports or Argilla JSON/JSONL exports of the review "
+        "files a run wrote (review.label_studio.json, review.argilla.jsonl) and store their "
+        "labels in the job's work folder; the next run accepts those rows with the human label "
+        "and calibrates on them.",
+    )
+    reviews.add_argument("files", nargs="+", help="exported review file(s)")
+    where = reviews.add_mutually_exclusive_group(required=True)
+    where.add_argument("--job", help="the job file (.yaml) whose reviews these are")
+    where.add_argument("--out", help="or the job's output folder (read from its manifest)")
+    reviews.set_defaults(handler=_import_reviews)
+
+    train = commands.add_parser(
+        "train",
+        help="train a student model on a labeled output folder and evaluate it",
+        description="Fit a student on DIR's train split (logistic regression on frozen sentence "
+        "embeddings by default), self-train it for the job's student.rounds, evaluate every round "
+        "on the validation split (and against --gold-column), and save it to DIR/student/model.",
+    )
+    train.add_argument("dir", help="output folder of a 'zslabel label' run")
+    train.add_argument(
+        "--gold-column", help="column of true labels to score against (never trained on)"
+    )
+    train.add_argument("--kind", choices=["logistic", "finetune"], help="student kind")
+    train.add_argument("--rounds", type=int, help="self-training rounds after the first fit")
+    train.add_argument("--model", help="embedding / base model: default, a folder or a hub id")
+    train.add_argument("--out", help="folder for the saved student (default: DIR/student/model)")
+    train.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    train.set_defaults(handler=_train)
+
+    predict = commands.add_parser(
+        "predict",
+        help="label a Parquet input with a trained student",
+        description="Apply the student saved in MODEL to INPUT (a Parquet file or folder), "
+        "streaming, and write its rows with zs_student_label and zs_student_confidence to OUT.",
+    )
+    predict.add_argument("model", help="a student folder written by 'zslabel train'")
+    predict.add_argument("input", help="Parquet file or folder to label")
+    predict.add_argument("--out", required=True, help="output Parquet file")
+    predict.add_argument("--text-column", help="text column (default: the one it trained on)")
+    predict.add_argument(
+        "--embedding-model", help="where the student's embedding model is now (a moved folder)"
+    )
+    predict.set_defaults(handler=_predict)
 
     demo = commands.add_parser(
         "demo", help="generate example support tickets, label them and show the result"
@@ -251,13 +329,17 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         (args.min_confidence, "selection", "min_confidence"),
         (args.per_class_top_fraction, "selection", "per_class_top_fraction"),
         (args.min_margin, "selection", "min_margin"),
+        (args.threshold, "selection", "threshold"),
         (getattr(args, "runner", None), "runner", "kind"),
         (getattr(args, "address", None), "runner", "address"),
         (getattr(args, "workers", None), "runner", "workers"),
     ):
         if value is not None:
             spec[section][key] = value
-    return {k: v for k, v in spec.items() if v}
+    overrides: dict[str, Any] = {k: v for k, v in spec.items() if v}
+    if args.multi_label:
+        overrides["multi_label"] = True
+    return overrides
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -266,6 +348,67 @@ def _eval(args: argparse.Namespace) -> int:
 
     report = evaluate(args.dir, args.gold_column)
     print(json.dumps(report, indent=2) if args.json else format_evaluation(report))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from zslabel.report import write_report
+
+    print(f"Wrote {write_report(args.dir, args.gold_column)}")
+    return 0
+
+
+def _import_reviews(args: argparse.Namespace) -> int:
+    from zslabel.review import import_reviews
+
+    label_names, work_dir = _review_target(args)
+    summary = import_reviews(args.files, work_dir, label_names)
+    skipped = ", ".join(f"{why} {n:,}" for why, n in sorted(summary.skipped.items()))
+    print(
+        f"Stored {summary.stored:,} review(s)"
+        + (f" (skipped: {skipped})" if skipped else "")
+        + f"; {summary.total:,} in {summary.path}. The next run accepts them with their labels."
+    )
+    return 0
+
+
+def _review_target(args: argparse.Namespace) -> tuple[list[str], Path]:
+    """The job's label names and work folder, from --job or from --out's manifest."""
+    if args.job:
+        from zslabel.config import load_job
+
+        config = load_job(args.job)
+        work_dir = config.output.work_dir or Path(config.output.dir) / ".zslabel"
+        return list(config.label_names), Path(work_dir).expanduser()
+    manifest_path = Path(args.out) / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        labels = [label["name"] for label in manifest["labels"]]
+        configured = manifest["config"]["output"].get("work_dir")
+    except FileNotFoundError:
+        raise InputError(f"{manifest_path}: not found; give the job with --job instead") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{manifest_path}: not a zslabel manifest ({exc})") from None
+    return labels, Path(configured).expanduser() if configured else Path(args.out) / ".zslabel"
+
+
+def _train(args: argparse.Namespace) -> int:
+    from zslabel.student import job_student_spec, train
+    from zslabel.student.train import format_metrics
+
+    flags = {"kind": args.kind, "rounds": args.rounds, "model": args.model}
+    spec = job_student_spec(args.dir, {k: v for k, v in flags.items() if v is not None})
+    result = train(args.dir, spec, gold_column=args.gold_column, model_dir=args.out)
+    print(json.dumps(result.metrics, indent=2) if args.json else format_metrics(result))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from zslabel.student import StudentModel, predict_file
+
+    model = StudentModel.load(args.model, embedding_model=args.embedding_model)
+    rows = predict_file(model, args.input, args.out, text_column=args.text_column)
+    print(f"Wrote {rows} row(s) to {args.out}")
     return 0
 
 

@@ -18,6 +18,7 @@ STATUS = "zs_status"
 REASON = "zs_reason"
 SPLIT = "zs_split"
 SCORE_PREFIX = "zs_score_"
+LABELS = "zs_labels"  # multi-label mode: every assigned label
 
 
 def score_column(label: str) -> str:
@@ -35,7 +36,11 @@ def window_column(source: str) -> str:
 
 
 def output_fields(
-    label_names: Sequence[str], source_names: Sequence[str] = (), window_sources: Sequence[str] = ()
+    label_names: Sequence[str],
+    source_names: Sequence[str] = (),
+    window_sources: Sequence[str] = (),
+    *,
+    multi_label: bool = False,
 ) -> list[pa.Field]:
     per_source = [
         field
@@ -48,6 +53,7 @@ def output_fields(
     return [
         pa.field(ROW, pa.int64(), nullable=False),
         pa.field(LABEL, pa.string()),
+        *([pa.field(LABELS, pa.list_(pa.string()))] if multi_label else []),
         pa.field(CONFIDENCE, pa.float32()),
         pa.field(MARGIN, pa.float32()),
         pa.field(STATUS, pa.string(), nullable=False),
@@ -65,8 +71,10 @@ def output_schema(
     source_names: Sequence[str],
     window_sources: Sequence[str],
     origin: str,
+    *,
+    multi_label: bool = False,
 ) -> pa.Schema:
-    added = output_fields(label_names, source_names, window_sources)
+    added = output_fields(label_names, source_names, window_sources, multi_label=multi_label)
     clash = sorted(set(input_schema.names) & {f.name for f in added})
     if clash:
         raise InputError(
@@ -89,33 +97,46 @@ def zs_arrays(
     source_probs: Sequence[np.ndarray],
     windows: Sequence[np.ndarray],
     label_names: Sequence[str],
+    assigned: np.ndarray | None = None,
 ) -> list[pa.Array]:
     """The added columns for one batch, aligned with its rows.
 
-    ``source_probs`` holds each source's probabilities when several are combined, else nothing.
+    ``source_probs`` holds each source's probabilities when several are combined, else nothing;
+    ``assigned`` the (rows, k) label sets of a multi-label job (``zs_labels``), else None.
     """
     n = len(label)
     names = np.asarray(label_names, dtype=object)
     scored = label >= 0
     per_source: list[pa.Array] = []
     for own in source_probs:
-        own_scored = ~np.isnan(own).any(axis=1)
-        top = np.argmax(np.nan_to_num(own, nan=-1.0), axis=1)
+        # Multi-label sources may score some labels of a row and abstain on the others.
+        own_scored = ~np.isnan(own).all(axis=1)
+        filled = np.nan_to_num(own, nan=-1.0)
+        top = np.argmax(filled, axis=1)
         per_source.append(pa.array(np.where(own_scored, names[top], None), pa.string()))
         per_source.append(
-            pa.array(
-                np.nan_to_num(own.max(axis=1, initial=0.0)).astype(np.float32), mask=~own_scored
-            )
+            pa.array(filled.max(axis=1, initial=0.0).astype(np.float32), mask=~own_scored)
         )
     return [
         pa.array(np.arange(start_row, start_row + n, dtype=np.int64)),
         pa.array(np.where(scored, names[np.maximum(label, 0)], None), pa.string()),
+        *([_label_lists(assigned, scored, names)] if assigned is not None else []),
         pa.array(confidence.astype(np.float32), mask=~scored),
         pa.array(margin.astype(np.float32), mask=~scored),
         pa.array(np.asarray(STATUS_NAMES, dtype=object)[status], pa.string()),
         pa.array(list(reason), pa.string()),
         pa.array(list(split), pa.string()),
-        *(pa.array(probs[:, k].astype(np.float32), mask=~scored) for k in range(len(label_names))),
+        # A label a multi-label source left unscored has a null score, not a made-up one.
+        *(
+            pa.array(probs[:, k].astype(np.float32), mask=np.isnan(probs[:, k]))
+            for k in range(len(label_names))
+        ),
         *per_source,
         *(pa.array(w.astype(np.int16), mask=w < 0) for w in windows),
     ]
+
+
+def _label_lists(assigned: np.ndarray, scored: np.ndarray, names: np.ndarray) -> pa.Array:
+    """Each scored row's assigned labels in label order; null for rows without scores."""
+    lists = [list(names[row]) if ok else None for row, ok in zip(assigned, scored, strict=True)]
+    return pa.array(lists, pa.list_(pa.string()))

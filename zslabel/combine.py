@@ -1,4 +1,9 @@
-"""Combine per-source probabilities into one (n, k) array, abstain-aware."""
+"""Combine per-source probabilities into one (n, k) array, abstain-aware.
+
+A NaN cell is an abstain: a whole NaN row in single-label mode (a rule that did not fire), or a
+single label a source did not score in multi-label mode. Combining is cell by cell over the
+sources that scored each cell, so both modes share one code path.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +13,30 @@ from typing import Any
 
 import numpy as np
 
-from zslabel.calibration import TemperatureScaler
+from zslabel.calibration import PriorTemperatureScaler, TemperatureScaler
 from zslabel.labelmodel import DawidSkene, majority_vote
 
 
 def weighted_mean(probs: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
-    """Weighted mean over the sources that scored each row; NaN where none did.
+    """Weighted mean, cell by cell, over the sources that scored each cell; NaN where none did.
 
     With a single source this returns its probabilities unchanged.
     """
     if len(probs) == 1:
         return probs[0]
     stacked = np.stack(probs)  # (sources, n, k)
-    scored = ~np.isnan(stacked).any(axis=2)  # (sources, n)
-    w = np.asarray(weights, dtype=np.float64)[:, None] * scored
+    w = np.asarray(weights, dtype=np.float64)[:, None, None] * ~np.isnan(stacked)
     total = w.sum(axis=0)
-    summed = np.einsum("sn,snk->nk", w, np.nan_to_num(stacked))
+    summed = (w * np.nan_to_num(stacked)).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total[:, None] > 0, summed / total[:, None], np.nan)
+        return np.where(total > 0, summed / total, np.nan)
+
+
+def independent_vote(probs: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """Multi-label vote: per label, the weighted share of the scoring sources that assign it
+    (probability >= 0.5); NaN where no source scored the label."""
+    decisions = [np.where(np.isnan(p), np.nan, (p >= 0.5).astype(np.float64)) for p in probs]
+    return weighted_mean(decisions, weights)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,8 @@ class Combiner:
     calibrators: tuple[TemperatureScaler | None, ...]
     label_model: DawidSkene | None = None
     calibration: dict[str, Any] | None = None  # what calibrating showed, for the manifest
+    decider: int = 0  # for single: the one source that decides
+    multi_label: bool = False
 
     def calibrate(self, per_source: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [
@@ -46,7 +59,11 @@ class Combiner:
 
     def __call__(self, per_source: Sequence[np.ndarray]) -> np.ndarray:
         per_source = self.calibrate(per_source)
+        if self.method == "single":
+            return per_source[self.decider]
         if self.method == "vote":
+            if self.multi_label:
+                return independent_vote(per_source, self.weights)
             return majority_vote(per_source, self.weights)
         if self.label_model is not None:
             return self.label_model.predict_proba(np.stack(per_source, axis=1))
@@ -54,8 +71,23 @@ class Combiner:
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"method": self.method, "weights": list(self.weights)}
+        if self.method == "single":
+            described["decider"] = self.decider
         if self.calibration is not None:
             described["calibration"] = self.calibration
+        priors = [s for s in self.calibrators if isinstance(s, PriorTemperatureScaler)]
+        if priors:
+            described["prior_accuracy"] = priors[0].target
+            # One entry per source, in order; None where gold calibrated it (or none was fitted).
+            described["prior_temperatures"] = [
+                {
+                    "temperature": round(s.temperature_, 4),
+                    "mean_confidence_before": round(s.mean_confidence_before_, 4),
+                }
+                if isinstance(s, PriorTemperatureScaler)
+                else None
+                for s in self.calibrators
+            ]
         if self.label_model is not None:
             model = self.label_model
             described.update(
@@ -73,17 +105,44 @@ def fit_combiner(
     sample: Callable[[], np.ndarray],
     calibrators: Sequence[TemperatureScaler | None],
     calibration: dict[str, Any] | None = None,
+    *,
+    decider: int = 0,
+    multi_label: bool = False,
+    prior_accuracy: float | None = None,
 ) -> Combiner:
     """Resolve ``auto`` and fit the label model on the calibrated ``sample()``.
 
-    ``sample()`` gives (rows, sources, classes) raw source probabilities.
+    ``sample()`` gives (rows, sources, classes) raw source probabilities; ``decider`` is the
+    source that ``single`` keeps. Sources without a gold-fitted calibrator get a
+    :class:`PriorTemperatureScaler` at ``prior_accuracy`` (single-label jobs combining several).
     """
     weights = tuple(weights)
     if method == "auto":
         method = "single" if len(weights) == 1 else "mean"
-    combiner = Combiner(method, weights, tuple(calibrators), calibration=calibration)
+    if prior_accuracy is not None and method != "single" and not multi_label:
+        calibrators = _with_priors(calibrators, sample(), prior_accuracy)
+    combiner = Combiner(
+        method,
+        weights,
+        tuple(calibrators),
+        calibration=calibration,
+        decider=decider,
+        multi_label=multi_label,
+    )
     if method != "dawid_skene":
         return combiner
     raw = sample()
     calibrated = np.stack(combiner.calibrate(list(raw.transpose(1, 0, 2))), axis=1)
     return replace(combiner, label_model=DawidSkene().fit(calibrated))
+
+
+def _with_priors(
+    calibrators: Sequence[TemperatureScaler | None], sample: np.ndarray, target: float
+) -> list[TemperatureScaler | None]:
+    """Fill in a prior temperature for every source that gold did not calibrate."""
+    filled = list(calibrators)
+    for s, scaler in enumerate(filled):
+        probs = sample[:, s]
+        if scaler is None and (~np.isnan(probs).any(axis=1)).any():
+            filled[s] = PriorTemperatureScaler(target).fit(probs)
+    return filled

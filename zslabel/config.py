@@ -27,6 +27,10 @@ DEFAULT_TEMPLATE = "This text is about {description}."
 # softmax needs a small temperature; 0.05 had the lowest mean calibration error of 0.02-0.1.
 DEFAULT_TEMPERATURE = 0.05
 DEFAULT_SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
+# Multi-label mode: a label whose similarity is within this of the row's best gets probability
+# 0.5. Relative, because absolute cosines differ by domain: all-MiniLM-L6-v2 puts texts and their
+# own class's prompt at 0.17 on average on AG News and 0.53 on BANKING77 (README, "Multi-label").
+DEFAULT_WITHIN = 0.02
 
 
 def _check_template(template: str) -> str:
@@ -39,6 +43,20 @@ def _check_template(template: str) -> str:
     if not fields:
         raise ValueError("the template must contain {description} or {label}")
     return template
+
+
+# fp32: transformers in torch (fp16 on a GPU). int8: dynamically quantized weights run by ONNX
+# Runtime on the CPU, about twice as fast there; the labels it changes are measured in the README.
+Precision = Literal["fp32", "int8"]
+
+
+def _check_precision(precision: str, device: str) -> None:
+    """int8 is a CPU runtime: with a GPU, fp16 (what fp32 becomes there) is the fast path."""
+    if precision == "int8" and device == "cuda":
+        raise ValueError(
+            "precision: int8 runs on the CPU (ONNX Runtime); with device: cuda use precision: "
+            "fp32, which runs in fp16 on the GPU"
+        )
 
 
 class _Strict(BaseModel):
@@ -78,6 +96,8 @@ class EmbeddingSourceSpec(_Strict):
     max_length: Annotated[int, Field(gt=0)] | None = None
     pooling: Literal["auto", "mean", "cls"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # int8: ONNX Runtime with int8 weights on the CPU (the onnx extra); see README, Performance.
+    precision: Precision = "fp32"
     weight: Annotated[float, Field(gt=0)] = 1.0
     # Texts longer than max_length: cut them off, or score overlapping token windows and keep
     # the best (max) or average (mean) window per label.
@@ -85,11 +105,20 @@ class EmbeddingSourceSpec(_Strict):
     chunk_overlap: Annotated[int, Field(ge=0)] = 32
     max_chunks: Annotated[int, Field(gt=0)] = 8
     chunk_aggregate: Literal["max", "mean"] = "max"
+    # Multi-label mode only: each label's probability is sigmoid((similarity - c) / T), where c is
+    # the row's best similarity minus ``within``, or the fixed ``center`` when one is given.
+    within: Annotated[float, Field(ge=0.0, le=2.0)] = DEFAULT_WITHIN
+    center: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None
 
     @field_validator("template")
     @classmethod
     def _template_has_placeholder(cls, template: str) -> str:
         return _check_template(template)
+
+    @model_validator(mode="after")
+    def _int8_on_cpu(self) -> EmbeddingSourceSpec:
+        _check_precision(self.precision, self.device)
+        return self
 
 
 class FakeSourceSpec(_Strict):
@@ -122,6 +151,8 @@ class NliSourceSpec(_Strict):
     batch_size: Annotated[int, Field(gt=0)] = 16
     max_length: Annotated[int, Field(gt=0)] | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # int8: ONNX Runtime with int8 weights on the CPU (the onnx extra); see README, Performance.
+    precision: Precision = "fp32"
     weight: Annotated[float, Field(gt=0)] = 1.0
     # Cost grows with k instead of the number of labels (a cascade for large label sets).
     shortlist: Shortlist | None = None
@@ -130,6 +161,38 @@ class NliSourceSpec(_Strict):
     @classmethod
     def _hypothesis_has_placeholder(cls, hypothesis: str) -> str:
         return _check_template(hypothesis)
+
+    @model_validator(mode="after")
+    def _int8_on_cpu(self) -> NliSourceSpec:
+        _check_precision(self.precision, self.device)
+        return self
+
+
+class ClipSourceSpec(_Strict):
+    """Zero-shot image classification: CLIP similarity between each image and each label prompt."""
+
+    kind: Literal["clip"] = "clip"
+    name: str | None = None
+    # No CLIP weights ship offline: a hub id (openai/clip-vit-base-patch32) or a local folder.
+    model: str
+    # The image column: encoded image bytes, file paths (relative ones are relative to the Parquet
+    # file's folder), or {bytes, path} structs as Hugging Face datasets write them.
+    column: str = "image"
+    template: str = "a photo of a {description}."
+    # None: the model's own learned logit scale (about 100 for OpenAI CLIP), i.e. T = 1 / scale.
+    temperature: Annotated[float, Field(gt=0)] | None = None
+    aggregate: Literal["mean", "max"] = "max"
+    batch_size: Annotated[int, Field(gt=0)] = 32
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    weight: Annotated[float, Field(gt=0)] = 1.0
+    # Multi-label mode only, as for embedding sources (not measured for CLIP: no weights offline).
+    within: Annotated[float, Field(ge=0.0, le=2.0)] = DEFAULT_WITHIN
+    center: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None
+
+    @field_validator("template")
+    @classmethod
+    def _template_has_placeholder(cls, template: str) -> str:
+        return _check_template(template)
 
 
 class RuleSet(_Strict):
@@ -159,11 +222,11 @@ class RulesSourceSpec(_Strict):
 
 
 SourceSpec = Annotated[
-    EmbeddingSourceSpec | NliSourceSpec | RulesSourceSpec | FakeSourceSpec,
+    EmbeddingSourceSpec | NliSourceSpec | ClipSourceSpec | RulesSourceSpec | FakeSourceSpec,
     Field(discriminator="kind"),
 ]
 
-SOURCE_KINDS = ("embedding", "nli", "rules", "fake")
+SOURCE_KINDS = ("embedding", "nli", "clip", "rules", "fake")
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -171,8 +234,14 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 class CombineSpec(_Strict):
     """How several sources' probabilities become one."""
 
-    # auto: a single source as it is; several: their weighted mean.
-    method: Literal["auto", "mean", "vote", "dawid_skene"] = "auto"
+    # auto: a single source as it is; several: their weighted mean. single: only ``source``
+    # decides (the others are still scored, shown and diagnosed).
+    method: Literal["auto", "single", "mean", "vote", "dawid_skene"] = "auto"
+    source: str | None = None  # for single; default the first source
+    # Without a gold file, each of several sources gets the temperature that makes its mean
+    # confidence on the data equal this prior accuracy (Snorkel's prior, 0.7), so that a sharp
+    # source (a rule's hard vote) does not outvote a flat one by scale alone. null: raw scores.
+    prior_accuracy: Annotated[float, Field(gt=0.0, lt=1.0)] | None = 0.7
     # The Dawid-Skene label model and the source diagnostics use at most this many rows, spread
     # evenly over the input, so that memory stays bounded on large datasets.
     fit_rows: Annotated[int, Field(gt=0)] = 100_000
@@ -197,6 +266,9 @@ class SelectionSpec(_Strict):
     # accurate than the rest (AG News: 0.89 against 0.77 for every row).
     per_class_top_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
     min_margin: Fraction = 0.0
+    # Multi-label mode: a label is assigned where its probability reaches its threshold.
+    threshold: Fraction = 0.5
+    per_class_threshold: dict[str, Fraction] = Field(default_factory=dict)
 
 
 class OutputSpec(_Strict):
@@ -234,11 +306,45 @@ class RunnerSpec(_Strict):
     workers: Annotated[int, Field(gt=0)] | None = None
 
 
+class StudentSpec(_Strict):
+    """A supervised student fitted on the exported train split (``zslabel train``), optionally
+    improved by self-training rounds. Defaults measured on AG News, SST-2 and BANKING77 (README,
+    "Training a student model")."""
+
+    # logistic: logistic regression on frozen sentence embeddings (fast on a CPU); finetune: the
+    # encoder fine-tuned end to end with a linear head (wants a GPU).
+    kind: Literal["logistic", "finetune"] = "logistic"
+    # Embedding (or base) model; None: the job's first embedding source's model, else default.
+    model: str | None = None
+    # Self-training rounds after the first fit; each relabels the pool and retrains.
+    rounds: Annotated[int, Field(ge=0)] = 4
+    # The teacher's share of the probabilities that relabel the pool in each round.
+    teacher_weight: Fraction = 0.5
+    # Per class, the most confident share of the relabeled rows trained on; None: the job's
+    # selection.per_class_top_fraction.
+    top_fraction: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    # Stop early once a relabeling changes at most this share of the pool's labels.
+    tolerance: Fraction = 0.005
+    # Logistic regression: inverse L2 strength (scikit-learn's C) and class weighting. 0.3
+    # regularises more than scikit-learn's 1.0: pseudo-labels are noisy.
+    c: Annotated[float, Field(gt=0)] = 0.3
+    class_weight: Literal["balanced", "none"] = "balanced"
+    # finetune only.
+    epochs: Annotated[int, Field(gt=0)] = 2
+    learning_rate: Annotated[float, Field(gt=0)] = 2e-5
+    batch_size: Annotated[int, Field(gt=0)] = 16
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+
+
 class JobConfig(_Strict):
     """A whole labeling job. Build it with :func:`load_job` or :meth:`from_dict`."""
 
     input: InputSpec
     labels: tuple[Label, ...]
+    # Each row may have any number of the labels: independent per-label probabilities and
+    # thresholds, and a list column of assigned labels.
+    multi_label: bool = False
     sources: Annotated[tuple[SourceSpec, ...], Field(validate_default=True)] = (
         EmbeddingSourceSpec(),
     )
@@ -249,6 +355,8 @@ class JobConfig(_Strict):
     runner: RunnerSpec = RunnerSpec()
     # Label only input files that no earlier run of this job labeled, into a new version folder.
     incremental: bool = False
+    # A student model trained on the labeled output (zslabel train), optionally self-trained.
+    student: StudentSpec | None = None
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -279,7 +387,10 @@ class JobConfig(_Strict):
 
     @model_validator(mode="after")
     def _settings_name_known_labels(self) -> JobConfig:
-        named = {"selection.per_class_min_confidence": set(self.selection.per_class_min_confidence)}
+        named = {
+            "selection.per_class_min_confidence": set(self.selection.per_class_min_confidence),
+            "selection.per_class_threshold": set(self.selection.per_class_threshold),
+        }
         for i, source in enumerate(self.sources):
             if isinstance(source, RulesSourceSpec):
                 named[f"sources[{i}].rules"] = set(source.rules)
@@ -316,6 +427,48 @@ class JobConfig(_Strict):
                     f"{where}.k: {shortlist.k} is not fewer than the {len(self.labels)} labels, "
                     "so every label would be scored; lower k or drop the shortlist"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _combine_fits_sources(self) -> JobConfig:
+        combine = self.combine
+        names = [source.name for source in self.sources]
+        if combine.source is not None:
+            if combine.method != "single":
+                raise ValueError("combine.source only applies to method 'single'")
+            if combine.source not in names:
+                raise ValueError(
+                    f"combine.source names unknown source {combine.source!r}; sources are {names}"
+                )
+        if self.multi_label and combine.method == "dawid_skene":
+            raise ValueError(
+                "combine.method 'dawid_skene' models one label per row; with multi_label use "
+                "mean, vote or single"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _selection_fits_mode(self) -> JobConfig:
+        # Compared with the defaults rather than fields_set, so that a dumped job validates back.
+        selection, default = self.selection, SelectionSpec()
+        if self.multi_label:
+            if selection.per_class_top_fraction != default.per_class_top_fraction:
+                raise ValueError(
+                    "selection.per_class_top_fraction ranks one label per row; with multi_label "
+                    "use selection.threshold and per_class_threshold"
+                )
+            if self.calibration is not None:
+                raise ValueError(
+                    "calibration fits one temperature per single-label source; it is not "
+                    "available with multi_label yet"
+                )
+        else:
+            for key in ("threshold", "per_class_threshold"):
+                if getattr(selection, key) != getattr(default, key):
+                    raise ValueError(
+                        f"selection.{key} applies to multi_label jobs; for one label per row "
+                        "use min_confidence and per_class_min_confidence"
+                    )
         return self
 
     @property

@@ -19,6 +19,7 @@ import pyarrow.fs as pafs
 
 from zslabel.config import InputSpec
 from zslabel.errors import InputError
+from zslabel.images import ShardImages, is_image_type, read_shard_images
 
 # Why a row cannot be labeled; these become ``zs_reason`` of invalid rows.
 NULL_TEXT = "null_text"
@@ -48,9 +49,21 @@ class ShardTexts:
 class InputDataset:
     """A validated Parquet input: one file, a folder, or a (hive) partitioned dataset."""
 
-    def __init__(self, spec: InputSpec, files: Collection[str] | None = None) -> None:
-        """Open ``spec.path``; with ``files``, only those files of it (paths as in ``files``)."""
+    def __init__(
+        self,
+        spec: InputSpec,
+        files: Collection[str] | None = None,
+        *,
+        needs_text: bool = True,
+        image_columns: Sequence[str] = (),
+    ) -> None:
+        """Open ``spec.path``; with ``files``, only those files of it (paths as in ``files``).
+
+        ``needs_text`` is False for jobs whose sources all read images (``image_columns``).
+        """
         self.spec = spec
+        self.needs_text = needs_text
+        self.image_columns = tuple(image_columns)
         self._only = set(files) if files is not None else None
         self._dataset = _open(spec.path)
         self.schema: pa.Schema = self._dataset.schema
@@ -81,12 +94,24 @@ class InputDataset:
 
     def _check_columns(self) -> None:
         names = self.schema.names
-        for role, column in (("text", self.spec.text_column), ("id", self.spec.id_column)):
+        roles = [("id", self.spec.id_column), *(("image", c) for c in self.image_columns)]
+        if self.needs_text:
+            roles.insert(0, ("text", self.spec.text_column))
+        for role, column in roles:
             if column is not None and column not in names:
                 raise InputError(
                     f"{self.spec.path}: {role} column {column!r} not found; "
                     f"columns are {', '.join(names)}"
                 )
+        for column in self.image_columns:
+            image_type = self.schema.field(column).type
+            if not is_image_type(image_type):
+                raise InputError(
+                    f"{self.spec.path}: image column {column!r} has type {image_type}, expected "
+                    "binary (encoded images), string (file paths) or a {bytes, path} struct"
+                )
+        if not self.needs_text:
+            return
         text_type = self.schema.field(self.spec.text_column).type
         if not _is_text_type(text_type):
             raise InputError(
@@ -105,6 +130,31 @@ class InputDataset:
                 f"{path}: its columns differ from the rest of the dataset (missing "
                 f"{sorted(missing)}, extra {sorted(extra)}); all files must share one schema"
             )
+        self._check_file_types(path, physical)
+
+    def _check_file_types(self, path: str, physical: pa.Schema) -> None:
+        """Every file's columns must read as the dataset's types (those of its first file).
+
+        Checked here, before any scoring, rather than failing mid-run on a cast. A text column
+        that is binary in some files and string in others is read as binary everywhere: string
+        to binary always casts, while binary to string fails the whole run on one row of invalid
+        UTF-8 that should only be an invalid row.
+        """
+        for name in physical.names:
+            have, want = physical.field(name).type, self.schema.field(name).type
+            if name == self.spec.text_column and _is_text_type(have) and _is_text_type(want):
+                if _is_binary_type(have) and not _is_binary_type(want):
+                    binary = pa.large_binary() if pa.types.is_large_binary(have) else pa.binary()
+                    i = self.schema.get_field_index(name)
+                    self.schema = self.schema.set(i, self.schema.field(i).with_type(binary))
+                continue
+            if name == self.spec.text_column or pa.types.is_null(have):
+                continue  # the text check below names it; a column of nulls reads as any type
+            if _type_family(have) != _type_family(want):
+                raise InputError(
+                    f"{path}: column {name!r} has type {have}, but {want} in the rest of the "
+                    "dataset; all files must share one schema"
+                )
 
     def _plan(self, shard_rows: int) -> Iterator[Shard]:
         fragments = sorted(self._dataset.get_fragments(), key=lambda f: f.path)
@@ -120,7 +170,7 @@ class InputDataset:
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{fragment.path}: not a readable Parquet file ({exc})") from None
             self._check_file_columns(fragment, physical)
-            if not _is_text_type(physical.field(self.spec.text_column).type):
+            if self.needs_text and not _is_text_type(physical.field(self.spec.text_column).type):
                 raise InputError(
                     f"{fragment.path}: text column {self.spec.text_column!r} has type "
                     f"{physical.field(self.spec.text_column).type}, expected a string column"
@@ -174,6 +224,16 @@ class InputDataset:
                 position += 1
         return ShardTexts(texts, valid_rows, invalid, digest.hexdigest())
 
+    def read_images(self, shard: Shard, column: str) -> ShardImages:
+        """A shard's image column; relative paths are relative to the file's folder."""
+        base_dir = Path(shard.path).parent if "://" not in self.spec.path else None
+        values = (
+            value
+            for batch in self.iter_batches(shard, [column])
+            for value in batch.column(0).to_pylist()
+        )
+        return read_shard_images(values, base_dir)
+
 
 def _is_text_type(dtype: pa.DataType) -> bool:
     if pa.types.is_dictionary(dtype):  # e.g. a pandas categorical written to Parquet
@@ -185,6 +245,31 @@ def _is_text_type(dtype: pa.DataType) -> bool:
         or pa.types.is_binary(dtype)
         or pa.types.is_large_binary(dtype)
     )
+
+
+def _is_binary_type(dtype: pa.DataType) -> bool:
+    if pa.types.is_dictionary(dtype):
+        return _is_binary_type(dtype.value_type)
+    binary = (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view)
+    return any(test(dtype) for test in binary)
+
+
+def _type_family(dtype: pa.DataType) -> str:
+    """What a type reads as for the same-schema check: int32 and int64 are both "integer"."""
+    if pa.types.is_dictionary(dtype):
+        return _type_family(dtype.value_type)
+    families = (
+        ("text", _is_text_type),
+        ("integer", pa.types.is_integer),
+        ("float", pa.types.is_floating),
+        ("boolean", pa.types.is_boolean),
+        ("timestamp", pa.types.is_timestamp),
+        ("date", pa.types.is_date),
+    )
+    for family, test in families:
+        if test(dtype):
+            return family
+    return str(dtype)
 
 
 def _framed(value: str | bytes | None) -> bytes:

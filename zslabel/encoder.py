@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from zslabel.errors import ConfigError, ModelError
-from zslabel.models import ResolvedModel
+from zslabel.models import ResolvedModel, max_input_tokens
 
 CPU_BATCH_SIZE, GPU_BATCH_SIZE = 32, 256
 # all-MiniLM-L6-v2 was trained on 128 tokens and sentence-transformers cuts it at 256.
@@ -32,8 +32,10 @@ class TextEncoder:
         max_length: int | None = None,
         pooling: str = "auto",
         device: str = "auto",
+        precision: str = "fp32",
     ) -> None:
         self.model = model
+        self.precision = precision
         self.requested_batch_size = batch_size
         self.max_length = max_length or _configured_max_length(model)
         self.pooling = _configured_pooling(model) if pooling == "auto" else pooling
@@ -50,9 +52,18 @@ class TextEncoder:
             import torch
             from transformers import AutoModel, AutoTokenizer
 
-            device = pick_device(self.device, torch)
+            # int8 is a CPU runtime (ONNX Runtime); config refuses int8 with device: cuda.
+            device = "cpu" if self.precision == "int8" else pick_device(self.device, torch)
             try:
                 tokenizer = AutoTokenizer.from_pretrained(self.model.path)
+                if self.precision == "int8":
+                    from zslabel.onnx import int8_network
+
+                    network = int8_network(
+                        self.model, "last_hidden_state", tokenizer.model_input_names
+                    )
+                    self._loaded = (torch, tokenizer, network)
+                    return self._loaded
                 network = AutoModel.from_pretrained(
                     self.model.path,
                     trust_remote_code=False,
@@ -82,6 +93,22 @@ class TextEncoder:
         ids = tokenizer(list(unique), truncation=True, max_length=self.max_length)["input_ids"]
         report = None if on_batch is None else (lambda rows: on_batch(int(counts[rows].sum())))
         return self._embed(ids, report)[inverse]
+
+    def count_truncated(
+        self, texts: Sequence[str], *, overlap: int = 0, max_chunks: int = 1
+    ) -> int:
+        """How many of ``texts`` do not fit, so that part of them is never read: longer than
+        ``max_length`` tokens for :meth:`encode`, or than ``max_chunks`` overlapping windows for
+        :meth:`encode_chunks`."""
+        if not texts:
+            return 0
+        _, tokenizer, _ = self._load()
+        room = self.max_length - len(tokenizer("")["input_ids"])  # minus special tokens
+        readable = room + (max_chunks - 1) * (room - overlap)
+        unique, counts = np.unique(np.asarray(texts, dtype=object), return_counts=True)
+        lengths = tokenizer(list(unique), add_special_tokens=False, truncation=False)["input_ids"]
+        too_long = np.asarray([len(ids) > readable for ids in lengths], dtype=bool)
+        return int(counts[too_long].sum())
 
     def encode_chunks(
         self,
@@ -140,7 +167,7 @@ class TextEncoder:
         torch, tokenizer, network = self._load()
         order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.empty((len(ids), self.dimension), dtype=np.float32)
-        device = next(network.parameters()).device
+        device = network.device
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
@@ -167,7 +194,7 @@ class TextEncoder:
     def device_in_use(self) -> str:
         if self._loaded is None:
             return "cpu" if self.device == "cpu" else "unknown"
-        return str(next(self._loaded[2].parameters()).device.type)
+        return str(self._loaded[2].device.type)
 
     @property
     def dimension(self) -> int:
@@ -177,11 +204,21 @@ class TextEncoder:
 
 @functools.lru_cache(maxsize=4)
 def shared_encoder(
-    model: ResolvedModel, batch_size: int | None, max_length: int | None, pooling: str, device: str
+    model: ResolvedModel,
+    batch_size: int | None,
+    max_length: int | None,
+    pooling: str,
+    device: str,
+    precision: str = "fp32",
 ) -> TextEncoder:
     """One encoder (so one loaded model) per process and setting, however many jobs use it."""
     return TextEncoder(
-        model, batch_size=batch_size, max_length=max_length, pooling=pooling, device=device
+        model,
+        batch_size=batch_size,
+        max_length=max_length,
+        pooling=pooling,
+        device=device,
+        precision=precision,
     )
 
 
@@ -207,5 +244,7 @@ def _configured_pooling(model: ResolvedModel) -> str:
 
 
 def _configured_max_length(model: ResolvedModel) -> int:
+    """sentence-transformers' max_seq_length, else 256, never past what the model can read."""
     config = model.read_json("sentence_bert_config.json") or {}
-    return int(config.get("max_seq_length") or FALLBACK_MAX_LENGTH)
+    wanted = int(config.get("max_seq_length") or FALLBACK_MAX_LENGTH)
+    return min(wanted, max_input_tokens(model))

@@ -9,13 +9,24 @@
 Each subclasses a built-in as well, so callers that do not know zslabel can still catch
 ``ValueError`` or ``OSError``. Messages are one line, name the file, column, key or row, and say
 what was expected: the CLI prints them as they are, without a traceback.
+
+Messages are redacted when the error is made (``s3://KEY:SECRET@bucket`` becomes
+``s3://***@bucket``), so that no log, Prefect state or traceback shows a credential that was
+part of a path.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from zslabel.redact import redact
+
 
 class ZslabelError(Exception):
     """Base class of every error zslabel raises on purpose."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(ZslabelError, ValueError):

@@ -28,6 +28,14 @@ def evaluate(output_dir: str | Path, gold_column: str) -> dict[str, Any]:
         raise InputError(
             f"{path}: gold column {gold_column!r} not found; columns are {', '.join(schema.names)}"
         )
+    if columns.LABELS in schema.names:
+        sets = pq.read_table(path, columns=[gold_column, columns.LABELS, columns.STATUS])
+        return score_label_sets(
+            gold=sets.column(0).to_pylist(),
+            predicted=sets.column(1).to_pylist(),
+            status=sets.column(2).to_pylist(),
+            label_names=_label_names(schema.names),
+        )
     table = pq.read_table(path, columns=[gold_column, columns.LABEL, columns.STATUS])
     return score_labels(
         gold=table.column(0).to_pylist(),
@@ -59,6 +67,79 @@ def score_labels(
         "accepted": _metrics(gold_array[accepted], predicted_array[accepted], label_names),
         "forced": _metrics(gold_array[valid], predicted_array[valid], label_names),
         "gold_labels_not_in_job": sorted(set(gold_array[has_gold]) - set(label_names)),
+    }
+
+
+def score_label_sets(
+    gold: Sequence[object],
+    predicted: Sequence[Sequence[str] | None],
+    status: Sequence[str],
+    label_names: Sequence[str],
+) -> dict[str, Any]:
+    """Multi-label figures: gold is a list of labels per row (a plain string is one label).
+
+    ``accuracy`` is subset accuracy (the exact set), ``per_class`` and ``macro_f1`` treat each
+    label as its own yes/no decision, ``micro_f1`` pools them.
+    """
+    names = list(label_names)
+    has_gold = np.asarray([g is not None for g in gold], dtype=bool)
+    gold_matrix = _indicator([_as_set(g) for g in gold], names)
+    predicted_matrix = _indicator([set(p or ()) for p in predicted], names)
+    status_array = np.asarray(status, dtype=object)
+    valid = ((status_array == "accepted") | (status_array == "abstained")) & has_gold
+    accepted = (status_array == "accepted") & has_gold
+    unknown = sorted({label for g in gold for label in _as_set(g)} - set(names))
+    return {
+        "rows": len(gold),
+        "rows_with_gold": int(has_gold.sum()),
+        "valid_rows": int(valid.sum()),
+        "accepted_rows": int(accepted.sum()),
+        "coverage": _ratio(accepted.sum(), valid.sum()),
+        "multi_label": True,
+        "accepted": _set_metrics(gold_matrix[accepted], predicted_matrix[accepted], names),
+        "forced": _set_metrics(gold_matrix[valid], predicted_matrix[valid], names),
+        "gold_labels_not_in_job": unknown,
+    }
+
+
+def _as_set(value: object) -> set[str]:
+    if value is None:
+        return set()
+    if isinstance(value, str):
+        return {value}
+    return {str(v) for v in value}  # type: ignore[attr-defined]
+
+
+def _indicator(sets: Sequence[set[str]], names: Sequence[str]) -> np.ndarray:
+    return np.asarray([[name in labels for name in names] for labels in sets], dtype=bool).reshape(
+        len(sets), len(names)
+    )
+
+
+def _set_metrics(gold: np.ndarray, predicted: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    per_class = {}
+    f1s = []
+    for k, name in enumerate(names):
+        tp = int(np.sum(gold[:, k] & predicted[:, k]))
+        predicted_as, actual = int(predicted[:, k].sum()), int(gold[:, k].sum())
+        precision, recall = _ratio(tp, predicted_as), _ratio(tp, actual)
+        f1 = 2 * tp / (predicted_as + actual) if predicted_as + actual else 0.0
+        if actual or predicted_as:
+            f1s.append(f1)
+        per_class[name] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": round(f1, 4),
+            "support": actual,
+            "predicted": predicted_as,
+        }
+    tp_all = int(np.sum(gold & predicted))
+    return {
+        "rows": len(gold),
+        "accuracy": _ratio(np.sum((gold == predicted).all(axis=1)), len(gold)),
+        "macro_f1": round(float(np.mean(f1s)), 4) if f1s else None,
+        "micro_f1": _ratio(2 * tp_all, int(gold.sum() + predicted.sum())),
+        "per_class": per_class,
     }
 
 

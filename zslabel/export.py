@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -24,9 +25,16 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from zslabel.errors import OutputError
+from zslabel.redact import redact_value
 
 FORMATS = ("parquet", "jsonl", "csv")
 MANIFEST = "manifest.json"
+STAGING_PREFIX = ".staging-"
+# The previous run's manifest while a commit replaces its files.
+PREVIOUS_MANIFEST = ".manifest.previous.json"
+# Rows per Parquet row group of every output file. Large enough for good compression and fast
+# scans, small enough that buffering a group of each output file stays in memory.
+ROW_GROUP_ROWS = 16_384
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
@@ -40,27 +48,57 @@ class TableWriter(Protocol):
 
 
 class ParquetTableWriter:
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    """Parquet in row groups of exactly ``row_group_rows`` rows (the last one excepted).
+
+    Batches are buffered and cut into fixed row groups, each one contiguous chunk, so that the
+    file's bytes depend on its rows only: not on the input's row groups, ``input.batch_rows``,
+    ``input.shard_rows`` or how a filter split the batches. Without this, every batch became a row
+    group of its own, and the same rows gave different files.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS) -> None:
         self.path, self.rows = path, 0
+        self._schema = schema
+        self._row_group_rows = row_group_rows
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
         # No timestamps or writer ids in the file: the same rows give the same bytes.
-        self._writer = pq.ParquetWriter(path, schema, compression="zstd")
+        with _naming_failures(path):
+            self._writer = pq.ParquetWriter(path, schema, compression="zstd")
 
     def write(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch)
-        self.rows += batch.num_rows
+        if batch.num_rows:
+            self._pending.append(batch)
+            self._pending_rows += batch.num_rows
+            self.rows += batch.num_rows
+        while self._pending_rows >= self._row_group_rows:
+            self._flush(self._row_group_rows)
 
     def close(self) -> None:
-        self._writer.close()
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        with _naming_failures(self.path):
+            self._writer.close()
+
+    def _flush(self, rows: int) -> None:
+        table = pa.Table.from_batches(self._pending, schema=self._schema)
+        group, rest = table.slice(0, rows), table.slice(rows)
+        self._pending = rest.to_batches()
+        self._pending_rows = rest.num_rows
+        with _naming_failures(self.path):
+            self._writer.write_table(group.combine_chunks(), row_group_size=rows)
 
 
 class CsvTableWriter:
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path, self.rows = path, 0
-        self._writer = pacsv.CSVWriter(path, schema)
+        with _naming_failures(path):
+            self._writer = pacsv.CSVWriter(path, schema)
 
     def write(self, batch: pa.RecordBatch) -> None:
         try:
-            self._writer.write_batch(batch)
+            with _naming_failures(self.path):
+                self._writer.write_batch(batch)
         except pa.ArrowNotImplementedError as exc:
             raise OutputError(
                 f"{self.path.name}: a column cannot be written as CSV ({exc}); use format: parquet"
@@ -68,24 +106,52 @@ class CsvTableWriter:
         self.rows += batch.num_rows
 
     def close(self) -> None:
-        self._writer.close()
+        with _naming_failures(self.path):
+            self._writer.close()
 
 
 class JsonlTableWriter:
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path, self.rows = path, 0
-        self._handle: IO[str] = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        with _naming_failures(path):
+            self._handle: IO[str] = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
 
     def write(self, batch: pa.RecordBatch) -> None:
-        for row in batch.to_pylist():
-            # NaN is not JSON: write null, as for a missing value.
-            row = {k: None if isinstance(v, float) and v != v else v for k, v in row.items()}
-            self._handle.write(json.dumps(row, ensure_ascii=False, default=_json_default))
-            self._handle.write("\n")
+        with _naming_failures(self.path):
+            for row in batch.to_pylist():
+                # NaN is not JSON: write null, as for a missing value.
+                row = {k: None if isinstance(v, float) and v != v else v for k, v in row.items()}
+                self._handle.write(json.dumps(row, ensure_ascii=False, default=_json_default))
+                self._handle.write("\n")
         self.rows += batch.num_rows
 
     def close(self) -> None:
-        self._handle.close()
+        with _naming_failures(self.path):
+            self._handle.close()
+
+
+@contextlib.contextmanager
+def _naming_failures(path: Path) -> Iterator[None]:
+    """Turn a failed write (disk full, quota, I/O error) into one line naming the file.
+
+    ``path`` lies in the staging folder; the message names the output folder and the file, and
+    says that the previous outputs are intact (the caller removes the staging folder).
+    """
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        output_dir = path.parent.parent
+        reason = exc.strerror or _first_line(exc)
+        raise OutputError(
+            f"{output_dir}: cannot write {path.name} ({reason}); the previous outputs are untouched"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _json_default(value: Any) -> Any:
@@ -116,7 +182,7 @@ class StagedOutput:
 
     def __init__(self, output_dir: Path, run_id: str) -> None:
         self.output_dir = output_dir
-        self.staging = output_dir / f".staging-{run_id}"
+        self.staging = output_dir / f"{STAGING_PREFIX}{run_id}"
         try:
             self.staging.mkdir(parents=True, exist_ok=False)
         except OSError as exc:
@@ -129,6 +195,9 @@ class StagedOutput:
         return writer
 
     def write_json(self, name: str, payload: Any) -> None:
+        # Redacted as a whole, so that a path the caller did not think of (a gold file's URI in
+        # the calibration report, say) cannot carry a credential into the output folder either.
+        payload = redact_value(payload)
         text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, default=str)
         (self.staging / name).write_text(text + "\n", encoding="utf-8")
 
@@ -141,18 +210,28 @@ class StagedOutput:
         return files
 
     def commit(self, manifest: dict[str, Any], extra_json: dict[str, Any]) -> None:
-        """Move every staged file into place, the manifest last, and drop stale outputs."""
-        previous = _previous_files(self.output_dir)
+        """Move every staged file into place, the manifest last, and drop stale outputs.
+
+        The previous manifest is moved aside first: while files of two runs sit side by side (or
+        after a crash right then) the folder has no manifest.json, so a reader never sees one
+        that does not describe the files beside it. The moved-aside copy still tells the next
+        commit which of the files are stale, should this one die halfway.
+        """
+        previous = _previous_files(self.output_dir / MANIFEST)
+        previous |= _previous_files(self.output_dir / PREVIOUS_MANIFEST)
         for name, payload in extra_json.items():
             self.write_json(name, payload)
         self.write_json(MANIFEST, manifest)
         staged = sorted(p.name for p in self.staging.iterdir() if p.name != MANIFEST)
+        if (self.output_dir / MANIFEST).exists():
+            os.replace(self.output_dir / MANIFEST, self.output_dir / PREVIOUS_MANIFEST)
         for name in [*staged, MANIFEST]:
             os.replace(self.staging / name, self.output_dir / name)
-        for stale in previous - set(staged):
+        for stale in previous - {*staged, MANIFEST}:
             # A file the last run wrote and this one did not (say train.csv after a switch to
             # parquet) would otherwise sit beside a manifest that does not describe it.
             (self.output_dir / stale).unlink(missing_ok=True)
+        (self.output_dir / PREVIOUS_MANIFEST).unlink(missing_ok=True)
         self.staging.rmdir()
 
     def abort(self) -> None:
@@ -163,10 +242,10 @@ class StagedOutput:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
-def _previous_files(output_dir: Path) -> set[str]:
+def _previous_files(manifest_path: Path) -> set[str]:
     """Files an earlier zslabel run wrote here: plain names only, never paths elsewhere."""
     try:
-        manifest = json.loads((output_dir / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return set()
     if not isinstance(manifest, dict) or "zslabel_version" not in manifest:

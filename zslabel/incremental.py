@@ -28,6 +28,7 @@ from typing import Any
 from zslabel.config import JobConfig
 from zslabel.dataset import InputDataset
 from zslabel.errors import OutputError
+from zslabel.lock import job_lock
 from zslabel.runner import RunResult, run_job
 
 INDEX = "versions.json"
@@ -45,7 +46,13 @@ class Increment:
 
 
 def job_key(config: JobConfig) -> str:
-    settings = config.model_dump(mode="json", exclude={"output", "runner", "incremental"})
+    """What decides the labels of a version: the job less where and how it runs. Defaults are left
+    out, so a new setting with a default does not relabel every earlier version."""
+    settings = config.model_dump(
+        mode="json",
+        exclude={"output", "runner", "incremental", "student"},
+        exclude_defaults=True,
+    )
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -130,9 +137,12 @@ def run_incremental(
     config: JobConfig, *, progress: bool = False
 ) -> tuple[Increment, RunResult] | None:
     """Label the new files of an incremental job into a new version; None if nothing is new."""
-    increment = plan_increment(config)
-    if increment is None:
-        return None
-    result = run_job(increment.config, progress=progress, files=increment.files)
-    record_version(config.output.dir, increment, result)
-    return increment, result
+    # Held from planning to recording: two runs planning at once would both label the same new
+    # files into the same version folder.
+    with job_lock(config):
+        increment = plan_increment(config)
+        if increment is None:
+            return None
+        result = run_job(increment.config, progress=progress, files=increment.files)
+        record_version(config.output.dir, increment, result)
+        return increment, result

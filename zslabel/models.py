@@ -20,7 +20,17 @@ DEFAULT_MODEL = "default"
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 # "name" or "org/name", optionally "@revision"; anything else must be a local folder.
 _HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?(@[\w./-]+)?")
-WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+# Only safetensors weights are loaded: a pickled checkpoint (pytorch_model.bin, *.pt, *.ckpt)
+# can run arbitrary code when it is unpickled. transformers prefers safetensors when a folder
+# holds both, so refusing folders without them is enough to never unpickle weights.
+WEIGHT_PATTERNS = ("*.safetensors",)
+PICKLE_PATTERNS = ("pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+# Files a hub download skips: pickled or other frameworks' weights zslabel never loads.
+HUB_IGNORE_PATTERNS = [*PICKLE_PATTERNS, "*.h5", "*.msgpack", "*.onnx", "*.ot", "*.tflite"]
+
+
+# Common encoders and cross-encoders read at most 512 tokens.
+MAX_TOKENS_CAP = 512
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,9 @@ def _from_hub(name: str) -> ResolvedModel:
             "pip install 'zslabel[hub]'"
         ) from None
     try:
-        folder = snapshot_download(repo_id, revision=revision or None)
+        folder = snapshot_download(
+            repo_id, revision=revision or None, ignore_patterns=HUB_IGNORE_PATTERNS
+        )
     except Exception as exc:  # the hub client raises many unrelated types
         raise ModelError(
             f"model {name!r} is not a local folder and could not be fetched from the Hugging Face "
@@ -110,8 +122,18 @@ def _local(name: str, path: Path, origin: str, revision: str | None) -> Resolved
 
 
 def weights_hash(folder: str) -> str:
+    """sha256 of the folder's safetensors weights: the model's identity in caches and manifests."""
     files = sorted({p for pattern in WEIGHT_PATTERNS for p in Path(folder).glob(pattern)})
     if not files:
+        pickled = sorted(
+            {p.name for pattern in PICKLE_PATTERNS for p in Path(folder).glob(pattern)}
+        )
+        if pickled:
+            raise ModelError(
+                f"model folder {folder!r} holds only pickled weights ({', '.join(pickled)}), "
+                "which can run code when loaded; convert them to safetensors "
+                "(model.save_pretrained(folder, safe_serialization=True))"
+            )
         raise ModelError(f"model folder {folder!r} holds no weights (*.safetensors)")
     stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     return _hash_files(stats)
@@ -126,6 +148,22 @@ def _hash_files(stats: tuple[tuple[str, int, int], ...]) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def max_input_tokens(model: ResolvedModel, cap: int = MAX_TOKENS_CAP) -> int:
+    """The most tokens the model can read: min(tokenizer's model_max_length, position
+    embeddings, ``cap``), read from its files without loading anything.
+
+    Tokenizers that set no real limit (a huge sentinel, or none) defer to the position
+    embeddings, so that a long text is never fed past them.
+    """
+    tokenizer = model.read_json("tokenizer_config.json") or {}
+    config = model.read_json("config.json") or {}
+    limits = [cap]
+    for limit in (tokenizer.get("model_max_length"), config.get("max_position_embeddings")):
+        if isinstance(limit, int | float) and 0 < limit <= 1_000_000:
+            limits.append(int(limit))
+    return min(limits)
 
 
 def _first_line(exc: BaseException) -> str:

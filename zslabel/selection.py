@@ -2,6 +2,10 @@
 
 A row is accepted only when it passes every configured test; otherwise it is abstained with the
 first test it failed as its reason. Rows that could not be scored are invalid and stay invalid.
+
+Multi-label rows carry the set of labels whose probability reached their threshold; a row's
+confidence is that of its least certain label decision (p for an assigned label, 1 - p for one
+left out) and its margin the smallest distance of a label's probability to its threshold.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +28,33 @@ BELOW_MIN_CONFIDENCE = "below_min_confidence"
 BELOW_CLASS_MIN_CONFIDENCE = "below_class_min_confidence"
 BELOW_MIN_MARGIN = "below_min_margin"
 OUTSIDE_CLASS_TOP_FRACTION = "outside_class_top_fraction"
+NO_LABEL_ASSIGNED = "no_label_above_threshold"
+# A row a person labeled (zslabel.review): accepted, with this reason.
+HUMAN_REVIEW = "human_review"
+# Every reason a row can carry, by code; code 0 is no reason. A row keeps a one-byte code: an
+# object array of the strings held an 8-byte pointer a row, which grew peak memory with the input.
+REASON_NAMES: tuple[str | None, ...] = (
+    None,
+    NO_SOURCE_SCORED,
+    BELOW_MIN_CONFIDENCE,
+    BELOW_CLASS_MIN_CONFIDENCE,
+    BELOW_MIN_MARGIN,
+    OUTSIDE_CLASS_TOP_FRACTION,
+    NO_LABEL_ASSIGNED,
+    HUMAN_REVIEW,
+)
+_REASON_CODES = {name: code for code, name in enumerate(REASON_NAMES)}
+_REASON_ARRAY = np.asarray(REASON_NAMES, dtype=object)
+
+
+def reason_code(reason: str | None) -> int:
+    """The code of a reason in ``REASON_NAMES``."""
+    return _REASON_CODES[reason]
+
+
+def label_dtype(classes: int) -> np.dtype[Any]:
+    """The smallest signed integer type that holds a class index and -1 (no label)."""
+    return np.dtype(np.min_scalar_type(-max(classes, 1)))
 
 
 @dataclass(frozen=True)
@@ -33,6 +65,8 @@ class Predictions:
     confidence: np.ndarray  # float64, NaN for rows without scores
     margin: np.ndarray  # top probability minus the runner-up's
     has_text: np.ndarray  # bool: the row had a usable text (scored, or abstained on by all)
+    # Multi-label mode: (n, k) bool, the labels each row is assigned; None in single-label mode.
+    assigned: np.ndarray | None = None
 
     @classmethod
     def from_probabilities(
@@ -54,33 +88,91 @@ class Predictions:
         return cls(label, confidence, margin, scored if has_text is None else has_text | scored)
 
     @classmethod
+    def from_independent(
+        cls, probs: np.ndarray, thresholds: np.ndarray, has_text: np.ndarray | None = None
+    ) -> Predictions:
+        """Multi-label predictions from (n, k) independent probabilities (NaN: not scored)."""
+        scored_cells = ~np.isnan(probs)
+        scored = scored_cells.any(axis=1)
+        filled = np.where(scored_cells, probs, -np.inf)
+        assigned = filled >= thresholds[None, :]
+        decision = np.where(assigned, probs, 1.0 - probs)
+        distance = np.abs(probs - thresholds[None, :])
+        label = np.where(scored, filled.argmax(axis=1), -1).astype(np.int64)
+        confidence = np.where(scored, np.where(scored_cells, decision, np.inf).min(axis=1), np.nan)
+        margin = np.where(scored, np.where(scored_cells, distance, np.inf).min(axis=1), np.nan)
+        return cls(
+            label,
+            confidence,
+            margin,
+            scored if has_text is None else has_text | scored,
+            assigned,
+        )
+
+    @classmethod
     def concatenate(cls, parts: Sequence[Predictions]) -> Predictions:
+        assigned = [p.assigned for p in parts if p.assigned is not None]
         return cls(
             np.concatenate([p.label for p in parts]) if parts else np.zeros(0, np.int64),
             np.concatenate([p.confidence for p in parts]) if parts else np.zeros(0),
             np.concatenate([p.margin for p in parts]) if parts else np.zeros(0),
             np.concatenate([p.has_text for p in parts]) if parts else np.zeros(0, bool),
+            np.concatenate(assigned) if assigned and len(assigned) == len(parts) else None,
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Selection:
     status: np.ndarray  # int8: ACCEPTED, ABSTAINED or INVALID
-    reason: np.ndarray  # object: abstain reason or None (invalid reasons come from the input)
+    # int8 codes into REASON_NAMES: abstain reason or none (invalid reasons come from the input).
+    reason_code: np.ndarray
     class_cutoffs: dict[str, float | None]  # the confidence each class's top fraction ended at
+
+    def __init__(
+        self,
+        status: np.ndarray,
+        reason: Sequence[str | None] | np.ndarray | None = None,
+        class_cutoffs: dict[str, float | None] | None = None,
+        *,
+        reason_code: np.ndarray | None = None,
+    ) -> None:
+        """``reason``: each row's reason as a string or None; or ``reason_code``, their codes."""
+        if reason_code is None:
+            names = [] if reason is None else reason
+            reason_code = np.fromiter((_REASON_CODES[r] for r in names), np.int8, len(names))
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "reason_code", reason_code)
+        object.__setattr__(self, "class_cutoffs", {} if class_cutoffs is None else class_cutoffs)
+
+    @property
+    def reason(self) -> np.ndarray:
+        """Every row's reason (object: a string or None); ``reasons`` reads a slice of them."""
+        reasons: np.ndarray = _REASON_ARRAY[self.reason_code]
+        return reasons
+
+    def reasons(self, rows: slice) -> list[str | None]:
+        """The reasons of ``rows``, as strings or None."""
+        return list(_REASON_ARRAY[self.reason_code[rows]])
+
+
+def thresholds(spec: SelectionSpec, label_names: Sequence[str]) -> np.ndarray:
+    """Multi-label mode: the probability at which each label is assigned."""
+    return np.array([spec.per_class_threshold.get(name, spec.threshold) for name in label_names])
 
 
 def select(predictions: Predictions, spec: SelectionSpec, label_names: Sequence[str]) -> Selection:
+    if predictions.assigned is not None:
+        return _select_multi_label(predictions, spec, label_names)
     label, confidence, margin = predictions.label, predictions.confidence, predictions.margin
     n = len(label)
     valid = label >= 0
     status = np.where(predictions.has_text, ACCEPTED, INVALID).astype(np.int8)
-    reason = np.full(n, None, dtype=object)
+    reason = np.zeros(n, dtype=np.int8)
 
     def abstain(mask: np.ndarray, why: str) -> None:
         hit = mask & (status == ACCEPTED)
         status[hit] = ABSTAINED
-        reason[hit] = why
+        reason[hit] = _REASON_CODES[why]
 
     # A usable text that every source abstained on (no rule fired, say) goes to review.
     abstain(~valid, NO_SOURCE_SCORED)
@@ -92,9 +184,32 @@ def select(predictions: Predictions, spec: SelectionSpec, label_names: Sequence[
     abstain(valid & ~in_top, OUTSIDE_CLASS_TOP_FRACTION)
     return Selection(
         status=status,
-        reason=reason,
+        reason_code=reason,
         class_cutoffs={name: cutoffs.get(k) for k, name in enumerate(label_names)},
     )
+
+
+def _select_multi_label(
+    predictions: Predictions, spec: SelectionSpec, label_names: Sequence[str]
+) -> Selection:
+    """Accept rows with at least one label whose every label decision is confident enough."""
+    assert predictions.assigned is not None
+    valid = predictions.label >= 0
+    status = np.where(predictions.has_text, ACCEPTED, INVALID).astype(np.int8)
+    reason = np.zeros(len(valid), dtype=np.int8)
+
+    def abstain(mask: np.ndarray, why: str) -> None:
+        hit = mask & (status == ACCEPTED)
+        status[hit] = ABSTAINED
+        reason[hit] = _REASON_CODES[why]
+
+    abstain(~valid, NO_SOURCE_SCORED)
+    abstain(valid & ~predictions.assigned.any(axis=1), NO_LABEL_ASSIGNED)
+    abstain(valid & (predictions.confidence < spec.min_confidence), BELOW_MIN_CONFIDENCE)
+    abstain(valid & (predictions.margin < spec.min_margin), BELOW_MIN_MARGIN)
+    cut = thresholds(spec, label_names)
+    cutoffs: dict[str, float | None] = {name: float(cut[k]) for k, name in enumerate(label_names)}
+    return Selection(status, None, cutoffs, reason_code=reason)
 
 
 def _class_top_fraction(

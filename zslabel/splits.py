@@ -8,7 +8,7 @@ seed, its key and its class's rows, never on shard boundaries or batch sizes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -31,6 +31,40 @@ def assign_splits(
         ordered = rows[np.lexsort((rows, keys))]
         counts = split_counts(len(rows), weights)
         out[ordered] = np.repeat(np.arange(len(weights), dtype=np.int8), counts)
+    return out
+
+
+def assign_splits_streamed(
+    label: np.ndarray,
+    accepted: np.ndarray,
+    key_batches: Iterable[tuple[int, Sequence[object]]],
+    fractions: Mapping[str, float],
+    seed: int,
+) -> np.ndarray:
+    """``assign_splits`` with the row keys read batch by batch: ``(first row, keys)`` in order.
+
+    Only accepted rows' hashes are kept (16 bytes a row), never every key; the result is the
+    same array ``assign_splits`` returns for the same keys.
+    """
+    hashes, rows = [], []
+    for start, keys in key_batches:
+        local = np.flatnonzero(accepted[start : start + len(keys)])
+        rows.append(local + start)
+        hashes.append(
+            np.fromiter((_hash(seed, keys[int(i)]) for i in local), np.uint64, len(local))
+        )
+    every_row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    every_hash = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
+    out = np.full(len(label), NOT_IN_SPLIT, dtype=np.int8)
+    weights = np.asarray(list(fractions.values()), dtype=np.float64)
+    classes = label[every_row]
+    for k in np.unique(classes):
+        mine = classes == k
+        class_rows, keys = every_row[mine], every_hash[mine]
+        ordered = class_rows[np.lexsort((class_rows, keys))]
+        out[ordered] = np.repeat(
+            np.arange(len(weights), dtype=np.int8), split_counts(len(class_rows), weights)
+        )
     return out
 
 

@@ -18,7 +18,11 @@ def format_run(result: RunResult) -> str:
         f"{shards['reused']} reused from cache)",
         "",
     ]
-    reasons = {"abstained": counts["abstain_reasons"], "invalid": counts["invalid_reasons"]}
+    reasons = {
+        "accepted": counts.get("accepted_reasons", {}),
+        "abstained": counts["abstain_reasons"],
+        "invalid": counts["invalid_reasons"],
+    }
     for status, n in counts["status"].items():
         why = ", ".join(f"{r} {c:,}" for r, c in reasons.get(status, {}).items())
         lines.append(f"  {status:<10}{n:>9,}  {_pct(n, total):>6}   {why}".rstrip())
@@ -33,18 +37,56 @@ def format_run(result: RunResult) -> str:
         )
     selection = manifest["selection"]
     per_class = selection["per_class_min_confidence"]
+    if manifest["config"].get("multi_label"):
+        per_label = selection.get("per_class_threshold") or {}
+        ranking = f"multi-label threshold {selection.get('threshold')}" + (
+            f", per_class_threshold {per_label}" if per_label else ""
+        )
+    else:
+        ranking = f"per_class_top_fraction {selection['per_class_top_fraction']}"
     lines += [
         "",
         "  thresholds: "
         f"min_confidence {selection['min_confidence']}, "
-        f"per_class_top_fraction {selection['per_class_top_fraction']}, "
+        f"{ranking}, "
         f"min_margin {selection['min_margin']}"
         + (f", per_class_min_confidence {per_class}" if per_class else ""),
         "  splits: " + ", ".join(f"{k} {v:,}" for k, v in counts["splits"].items()),
+        *_truncation_lines(counts.get("truncated_texts") or {}),
+        *_source_lines(manifest),
         f"  model: {_models(manifest['sources'])}",
         f"  outputs: {result.output_dir}/ ({', '.join(manifest['files'])}, manifest.json)",
     ]
     return "\n".join(lines)
+
+
+def _truncation_lines(truncated: dict[str, int | None]) -> list[str]:
+    """Texts a model read only in part: worth knowing before trusting their labels."""
+    cut = {name: n for name, n in truncated.items() if n}
+    if not cut:
+        return []
+    listed = ", ".join(f"{name} {n:,}" for name, n in cut.items())
+    return [f"  texts cut at max_length: {listed} (long_texts: chunk reads them in windows)"]
+
+
+def _source_lines(manifest: dict[str, Any]) -> list[str]:
+    """With several sources: each one's coverage, conflict, agreement and gold accuracy."""
+    diagnostics = manifest.get("source_diagnostics") or {}
+    per_source = diagnostics.get("sources") or {}
+    if not per_source:
+        return []
+    width = max(12, *(len(name) for name in per_source))
+    lines = [
+        "",
+        f"  {'source':<{width}}{'coverage':>10}{'conflict':>10}{'agreement':>11}"
+        f"{'gold acc.':>11}   (combine: {manifest['combine']['method']})",
+    ]
+    for name, figures in per_source.items():
+        lines.append(
+            f"  {name:<{width}}{_fmt(figures['coverage']):>10}{_fmt(figures['conflict']):>10}"
+            f"{_fmt(figures['agreement']):>11}{_fmt(figures.get('accuracy')):>11}"
+        )
+    return lines
 
 
 def _models(sources: list[dict[str, Any]]) -> str:

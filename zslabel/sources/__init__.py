@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from zslabel.cache import FeatureCache
 from zslabel.config import (
+    ClipSourceSpec,
     EmbeddingSourceSpec,
     FakeSourceSpec,
     Label,
@@ -19,16 +20,30 @@ from zslabel.sources.fake import FakeSource
 from zslabel.sources.nli import NliSource
 from zslabel.sources.rules import RulesSource
 
-__all__ = ["EmbeddingSource", "FakeSource", "NliSource", "RulesSource", "Source", "build_source"]
+__all__ = [
+    "EmbeddingSource",
+    "FakeSource",
+    "NliSource",
+    "RulesSource",
+    "Source",
+    "build_source",
+]
 
 
-def build_source(spec: SourceSpec, labels: Sequence[Label], cache: FeatureCache) -> Source:
+def build_source(
+    spec: SourceSpec, labels: Sequence[Label], cache: FeatureCache, *, multi_label: bool = False
+) -> Source:
     if isinstance(spec, EmbeddingSourceSpec):
-        return EmbeddingSource(spec, labels, cache)
+        return EmbeddingSource(spec, labels, cache, multi_label=multi_label)
     if isinstance(spec, NliSourceSpec):
-        return NliSource(spec, labels, cache)
+        return NliSource(spec, labels, cache, multi_label=multi_label)
+    if isinstance(spec, ClipSourceSpec):
+        # Imported here: only image jobs need Pillow.
+        from zslabel.sources.clip import ClipSource
+
+        return ClipSource(spec, labels, cache, multi_label=multi_label)
     if isinstance(spec, FakeSourceSpec):
-        return FakeSource(spec, labels)
+        return FakeSource(spec, labels, multi_label=multi_label)
     if isinstance(spec, RulesSourceSpec):
-        return RulesSource(spec, labels)
+        return RulesSource(spec, labels, multi_label=multi_label)
     raise TypeError(f"no source for spec {type(spec).__name__}")  # pragma: no cover

@@ -11,23 +11,32 @@ from zslabel.cache import FeatureCache, cache_key
 from zslabel.config import EmbeddingSourceSpec, Label
 from zslabel.encoder import shared_encoder
 from zslabel.models import resolve_model
-from zslabel.sources.base import softmax
+from zslabel.onnx import int8_identity, require_onnxruntime
+from zslabel.sources.base import independent_probabilities, softmax
 
 
 class EmbeddingSource:
     """Cosine similarity of each text to each label's descriptions, softmaxed over labels."""
 
     def __init__(
-        self, spec: EmbeddingSourceSpec, labels: Sequence[Label], cache: FeatureCache
+        self,
+        spec: EmbeddingSourceSpec,
+        labels: Sequence[Label],
+        cache: FeatureCache,
+        *,
+        multi_label: bool = False,
     ) -> None:
         assert spec.name is not None  # JobConfig names every source
         self.name = spec.name
         self.weight = spec.weight
         self.spec = spec
+        self.multi_label = multi_label
         self.labels = tuple(labels)
+        if spec.precision == "int8":
+            require_onnxruntime()  # fail when the job is built, not after other sources scored
         self.model = resolve_model(spec.model)
         self.encoder = shared_encoder(
-            self.model, spec.batch_size, spec.max_length, spec.pooling, spec.device
+            self.model, spec.batch_size, spec.max_length, spec.pooling, spec.device, spec.precision
         )
         self._cache = cache
         self.prompts = [
@@ -61,6 +70,8 @@ class EmbeddingSource:
         }
         if self.spec.long_texts == "chunk":
             identity["chunks"] = [self.spec.chunk_overlap, self.spec.max_chunks]
+        if self.spec.precision == "int8":  # absent for fp32, so fp32 caches keep their keys
+            identity["int8"] = int8_identity()
         return identity
 
     def featurize(
@@ -75,6 +86,14 @@ class EmbeddingSource:
                 on_batch=on_batch,
             )
         return self.encoder.encode(texts, on_batch)
+
+    def count_truncated(self, texts: Sequence[str]) -> int:
+        """Texts cut at ``max_length`` tokens, or past ``max_chunks`` windows when chunking."""
+        if self.chunks_long_texts:
+            return self.encoder.count_truncated(
+                texts, overlap=self.spec.chunk_overlap, max_chunks=self.spec.max_chunks
+            )
+        return self.encoder.count_truncated(texts)
 
     def reference_embeddings(self) -> np.ndarray:
         """One row per prompt, then one prototype per label with examples (their mean, unit)."""
@@ -127,7 +146,13 @@ class EmbeddingSource:
         return np.where(np.isfinite(filled).any(axis=1), filled.argmax(axis=1), -1)
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        return softmax(self.similarities(features) / self.spec.temperature)
+        similarities = self.similarities(features)
+        if self.multi_label:
+            spec = self.spec
+            return independent_probabilities(
+                similarities, spec.temperature, spec.within, spec.center
+            )
+        return softmax(similarities / self.spec.temperature)
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -146,9 +171,15 @@ class EmbeddingSource:
             "examples_per_label": {self.labels[k].name: len(ex) for k, ex in self.examples},
             "aggregate": self.spec.aggregate,
             "temperature": self.spec.temperature,
+            **(
+                {"within": self.spec.within, "center": self.spec.center} if self.multi_label else {}
+            ),
             "max_length": self.encoder.max_length,
             "pooling": self.encoder.pooling,
             "long_texts": self.spec.long_texts,
+            # Only when not the default, so fp32 manifests (and keys built from them) keep
+            # their bytes.
+            **({"precision": "int8"} if self.spec.precision == "int8" else {}),
             "weight": self.weight,
         }
 

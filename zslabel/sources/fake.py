@@ -13,16 +13,20 @@ from typing import Any
 import numpy as np
 
 from zslabel.config import FakeSourceSpec, Label
-from zslabel.sources.base import softmax
+from zslabel.sources.base import sigmoid, softmax
 
 NAME_BONUS = 3.0
+MULTI_LABEL_CENTER = 2.5
 
 
 class FakeSource:
-    def __init__(self, spec: FakeSourceSpec, labels: Sequence[Label]) -> None:
+    def __init__(
+        self, spec: FakeSourceSpec, labels: Sequence[Label], *, multi_label: bool = False
+    ) -> None:
         assert spec.name is not None  # JobConfig names every source
         self.name = spec.name
         self.weight = spec.weight
+        self.multi_label = multi_label
         self.seed = spec.seed
         self.label_names = [label.name for label in labels]
 
@@ -45,6 +49,9 @@ class FakeSource:
         return logits
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
+        if self.multi_label:
+            # Noise alone (0-2) stays below 0.5; a label named in the text (+3) goes above.
+            return sigmoid(features.astype(np.float64) - MULTI_LABEL_CENTER)
         return softmax(features.astype(np.float64))
 
     def provenance(self) -> dict[str, Any]:

@@ -3,9 +3,14 @@
 Every (text, hypothesis) pair is one forward pass, so the pairs of all texts are batched
 together: texts are deduplicated, each pair is tokenised once without padding (the text is
 truncated, never the hypothesis), pairs are sorted by length and cut into batches that pad only
-to their own longest pair. A feature is one number per pair, the entailment logit minus the
-contradiction logit; ``probabilities`` aggregates them per label and softmaxes over labels, so a
-changed temperature or aggregation never re-runs the model.
+to their own longest pair. The features of a pair are its entailment and contradiction logits;
+``probabilities`` aggregates them per label, so a changed temperature, aggregation or mode never
+re-runs the model:
+
+- single-label: a softmax over the labels' entailment logits (as the transformers zero-shot
+  pipeline does with one label per text);
+- multi-label: each label on its own, sigmoid(entailment - contradiction), i.e. a softmax over
+  the two logits of each pair.
 
 With a ``shortlist`` (a cascade for large label sets), the runner passes each text's candidate
 labels, the top k of a cheaper source, to ``featurize_candidates``: only their hypotheses are
@@ -25,8 +30,9 @@ from zslabel.cache import FeatureCache
 from zslabel.config import Label, NliSourceSpec
 from zslabel.encoder import pick_device
 from zslabel.errors import ConfigError, ModelError
-from zslabel.models import ResolvedModel, resolve_model
-from zslabel.sources.base import Source, softmax
+from zslabel.models import ResolvedModel, max_input_tokens, resolve_model
+from zslabel.onnx import int8_identity, int8_network, require_onnxruntime
+from zslabel.sources.base import Source, sigmoid, softmax
 
 # Cross-encoders are trained on short pairs; 512 tokens is the most any common NLI model reads.
 MAX_LENGTH_CAP = 512
@@ -40,12 +46,22 @@ EXAMPLE_MODEL = "facebook/bart-large-mnli"
 class NliSource:
     """Entailment of one hypothesis per (label, description), aggregated and softmaxed."""
 
-    def __init__(self, spec: NliSourceSpec, labels: Sequence[Label], cache: FeatureCache) -> None:
+    def __init__(
+        self,
+        spec: NliSourceSpec,
+        labels: Sequence[Label],
+        cache: FeatureCache,
+        *,
+        multi_label: bool = False,
+    ) -> None:
         assert spec.name is not None  # JobConfig names every source
         self.name = spec.name
         self.weight = spec.weight
         self.spec = spec
+        self.multi_label = multi_label
         self.labels = tuple(labels)
+        if spec.precision == "int8":
+            require_onnxruntime()  # fail when the job is built, not after other sources scored
         self.model = resolve_model(spec.model)
         # Checked from config.json before any weights load, so a wrong model fails the job early.
         self.entailment_index, self.contradiction_index = entailment_indices(self.model)
@@ -60,7 +76,7 @@ class NliSource:
         self._owner = np.repeat(
             np.arange(len(self.labels)), [len(label.descriptions) for label in self.labels]
         )
-        self._network = shared_nli_model(self.model, spec.device)
+        self._network = shared_nli_model(self.model, spec.device, spec.precision)
         self._hypotheses_fit = False
         self._shortlist_source: Source | None = None
 
@@ -75,9 +91,12 @@ class NliSource:
             "weights_sha256": self.model.weights_sha256,
             "max_length": self.max_length,
             "hypotheses": list(self.hypotheses),
+            "features": "entailment_and_contradiction_logits",
         }
         if self.spec.shortlist is not None:
             identity["shortlist"] = self._shortlist_identity()
+        if self.spec.precision == "int8":  # absent for fp32, so fp32 caches keep their keys
+            identity["int8"] = int8_identity()
         return identity
 
     def _shortlist_identity(self) -> dict[str, Any]:
@@ -109,7 +128,8 @@ class NliSource:
     def featurize(
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """(n, hypotheses) float32 entailment scores; ``on_batch`` is told texts done."""
+        """(n, hypotheses, 2) float32 entailment and contradiction logits; ``on_batch`` is told
+        texts done."""
         return self.featurize_candidates(texts, None, on_batch)
 
     def featurize_candidates(
@@ -121,11 +141,11 @@ class NliSource:
         """Like ``featurize``, scoring only each text's candidate labels.
 
         ``candidates`` is an (n, labels) boolean mask (see :func:`shortlist_mask`), or None for
-        every label; the hypotheses of other labels are NaN in the (n, hypotheses) result.
+        every label; the hypotheses of other labels are NaN in the (n, hypotheses, 2) result.
         """
         n_hyp = len(self.hypotheses)
         if not texts:
-            return np.zeros((0, n_hyp), dtype=np.float32)
+            return np.zeros((0, n_hyp, 2), dtype=np.float32)
         torch, tokenizer, network = self._network.load()
         self._check_hypotheses_fit(tokenizer)
         unique, inverse, counts = np.unique(
@@ -146,11 +166,11 @@ class NliSource:
             wanted = np.zeros((len(unique), n_hyp), dtype=bool)
             np.logical_or.at(wanted, inverse, row_wanted)
         text_of, hyp_of = np.nonzero(wanted)  # the pairs, text by text
-        scores = np.full((len(unique), n_hyp), np.nan, dtype=np.float32)
+        scores = np.full((len(unique), n_hyp, 2), np.nan, dtype=np.float32)
         # Each pair is its share of the rows its text stands for.
         share = counts / np.maximum(wanted.sum(axis=1), 1)
         progress = _Progress(on_batch)
-        device = next(network.parameters()).device
+        device = network.device
         with torch.inference_mode():
             for first in range(0, len(text_of), PAIRS_PER_CHUNK):
                 chunk_texts = text_of[first : first + PAIRS_PER_CHUNK]
@@ -172,7 +192,7 @@ class NliSource:
                         return_tensors="pt",
                     ).to(device)
                     logits = network(**batch).logits.float()
-                    scored = self._score(torch, logits).cpu().numpy()
+                    scored = self._pair_logits(torch, logits).cpu().numpy()
                     scores[chunk_texts[rows], chunk_hyps[rows]] = scored
                     progress.add(float(share[chunk_texts[rows]].sum()))
         progress.finish(len(texts))
@@ -181,12 +201,29 @@ class NliSource:
             features[~row_wanted] = np.nan
         return features
 
-    def _score(self, torch: Any, logits: Any) -> Any:
+    def _pair_logits(self, torch: Any, logits: Any) -> Any:
+        """(pairs, 2): entailment, and contradiction (or every non-entailment class pooled)."""
         entail = logits[:, self.entailment_index]
         if self.contradiction_index is not None:
-            return entail - logits[:, self.contradiction_index]
-        others = [i for i in range(logits.shape[1]) if i != self.entailment_index]
-        return entail - torch.logsumexp(logits[:, others], dim=1)
+            against = logits[:, self.contradiction_index]
+        else:
+            others = [i for i in range(logits.shape[1]) if i != self.entailment_index]
+            against = torch.logsumexp(logits[:, others], dim=1)
+        return torch.stack([entail, against], dim=1)
+
+    def count_truncated(self, texts: Sequence[str]) -> int:
+        """Texts cut to fit beside the longest hypothesis within ``max_length`` tokens."""
+        if not texts:
+            return 0
+        _, tokenizer, _ = self._network.load()
+        longest = max(
+            len(tokenizer(h, add_special_tokens=False)["input_ids"]) for h in self.hypotheses
+        )
+        room = self.max_length - longest - tokenizer.num_special_tokens_to_add(pair=True)
+        unique, counts = np.unique(np.asarray(texts, dtype=object), return_counts=True)
+        encoded = tokenizer(list(unique), add_special_tokens=False, truncation=False)
+        too_long = np.asarray([len(ids) > room for ids in encoded["input_ids"]], dtype=bool)
+        return int(counts[too_long].sum())
 
     def _check_hypotheses_fit(self, tokenizer: Any) -> None:
         if self._hypotheses_fit:
@@ -203,11 +240,13 @@ class NliSource:
         self._hypotheses_fit = True
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        """(n, k) per-label score: each label's scored hypotheses aggregated by max or mean.
+        """(n, k) per-label logit: each label's scored hypotheses aggregated by max or mean.
 
-        NaN where a label has no scored hypothesis (not shortlisted, or an invalid text).
+        Single-label: the entailment logit; multi-label: entailment minus contradiction. NaN
+        where a label has no scored hypothesis (not shortlisted, or an invalid text).
         """
-        per_hypothesis = features.astype(np.float64)
+        logits = features.astype(np.float64)
+        per_hypothesis = logits[..., 0] - logits[..., 1] if self.multi_label else logits[..., 0]
         if len(self._owner) == len(self.labels):
             return per_hypothesis
         scored = ~np.isnan(per_hypothesis)
@@ -226,6 +265,9 @@ class NliSource:
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         logits = self.scores(features) / self.spec.temperature
+        if self.multi_label:
+            # Unscored labels stay NaN: the source abstains on them, others may decide.
+            return sigmoid(logits)
         # Labels left out of a row's shortlist get probability 0; rows with no score at all
         # (invalid texts) stay NaN rows.
         unscored = np.isnan(logits)
@@ -246,7 +288,9 @@ class NliSource:
             "contradiction_label": self.contradiction_index,
             "aggregate": self.spec.aggregate,
             "temperature": self.spec.temperature,
+            "mode": "multi_label" if self.multi_label else "single_label",
             "max_length": self.max_length,
+            **({"precision": "int8"} if self.spec.precision == "int8" else {}),
             "weight": self.weight,
             "shortlist": (
                 None if self.spec.shortlist is None else self.spec.shortlist.model_dump(mode="json")
@@ -296,9 +340,10 @@ class _Progress:
 class NliModel:
     """A sequence-classification model and its tokenizer, loaded on first use."""
 
-    def __init__(self, model: ResolvedModel, device: str) -> None:
+    def __init__(self, model: ResolvedModel, device: str, precision: str = "fp32") -> None:
         self.model = model
         self.device = device
+        self.precision = precision
         self._loaded: tuple[Any, Any, Any] | None = None
         self._lock = threading.Lock()  # task runners may share one model between threads
 
@@ -312,7 +357,8 @@ class NliModel:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        device = pick_device(self.device, torch)
+        # int8 is a CPU runtime (ONNX Runtime); config refuses int8 with device: cuda.
+        device = "cpu" if self.precision == "int8" else pick_device(self.device, torch)
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.model.path)
             network, info = AutoModelForSequenceClassification.from_pretrained(
@@ -332,14 +378,24 @@ class NliModel:
                 f"model {self.model.name!r} has no trained classification head (missing "
                 f"{', '.join(head)}): it is not an NLI model; use e.g. {EXAMPLE_MODEL}"
             )
+        if self.precision == "int8":
+            # Loaded in torch first all the same: that is where a missing head is caught.
+            del network
+            return torch, tokenizer, int8_network(self.model, "logits", _pair_inputs(tokenizer))
         network.to(device).eval()
         return torch, tokenizer, network
 
 
+def _pair_inputs(tokenizer: Any) -> list[str]:
+    """What a padded pair batch carries: ids, mask, and token types where the model has them."""
+    names = ["input_ids", "attention_mask"]
+    return [*names, "token_type_ids"] if "token_type_ids" in tokenizer.model_input_names else names
+
+
 @functools.lru_cache(maxsize=4)
-def shared_nli_model(model: ResolvedModel, device: str) -> NliModel:
-    """One loaded model per process and device, however many sources or jobs use it."""
-    return NliModel(model, device)
+def shared_nli_model(model: ResolvedModel, device: str, precision: str = "fp32") -> NliModel:
+    """One loaded model per process, device and precision, however many sources or jobs use it."""
+    return NliModel(model, device, precision)
 
 
 def entailment_indices(model: ResolvedModel) -> tuple[int, int | None]:
@@ -371,16 +427,5 @@ def _label_names(config: Mapping[str, Any]) -> dict[int, str]:
 
 
 def configured_max_length(model: ResolvedModel) -> int:
-    """min(tokenizer's model_max_length, 512), read from the files without loading anything.
-
-    Tokenizers that set no real limit (a huge sentinel, or none) fall back to the model's
-    position embeddings, so that a long text is never fed past them.
-    """
-    tokenizer = model.read_json("tokenizer_config.json") or {}
-    config = model.read_json("config.json") or {}
-    limit = tokenizer.get("model_max_length")
-    if not isinstance(limit, int | float) or limit > 1_000_000:
-        limit = config.get("max_position_embeddings")
-    if not isinstance(limit, int | float) or limit <= 0:
-        return MAX_LENGTH_CAP
-    return min(int(limit), MAX_LENGTH_CAP)
+    """Cross-encoders are trained on short pairs: the most tokens the model reads, at most 512."""
+    return max_input_tokens(model, MAX_LENGTH_CAP)

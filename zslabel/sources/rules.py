@@ -1,7 +1,9 @@
 """Keyword and regex labeling functions: cheap, precise, and silent where they do not fire.
 
 A rule that matches votes for its label; a row's probabilities are its votes normalised, and a
-row that no rule matches is abstained on (a NaN row), so other sources decide it.
+row that no rule matches is abstained on (a NaN row), so other sources decide it. In multi-label
+mode every label whose rules match gets probability 1 and the others are abstained on (NaN): a
+rule for one label says nothing about the rest.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from zslabel.config import Label, RulesSourceSpec
 
 
 class RulesSource:
-    def __init__(self, spec: RulesSourceSpec, labels: Sequence[Label]) -> None:
+    def __init__(
+        self, spec: RulesSourceSpec, labels: Sequence[Label], *, multi_label: bool = False
+    ) -> None:
         assert spec.name is not None  # JobConfig names every source
         self.name = spec.name
         self.weight = spec.weight
         self.spec = spec
+        self.multi_label = multi_label
         self.label_names = [label.name for label in labels]
         flags = 0 if spec.case_sensitive else re.IGNORECASE
         self._patterns: list[list[re.Pattern[str]]] = []
@@ -56,6 +61,8 @@ class RulesSource:
         return votes
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
+        if self.multi_label:
+            return np.where(features > 0, 1.0, np.nan)
         total = features.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             probs: np.ndarray = np.where(total > 0, features / total, np.nan)

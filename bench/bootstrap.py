@@ -1,0 +1,202 @@
+"""Measure what a student adds to zero-shot labels, against gold the pipeline never sees.
+
+    python bench/bootstrap.py ../shared/datasets/ag_news.parquet --job bench/jobs/ag_news.yaml \
+        --gold-column label [--eval-fraction 0.2 --seed 0] [--rounds N] [--kind logistic] \
+        [--student KEY=VALUE ...] [--out DIR]
+
+The dataset is split, stratified by gold and seeded, into a pool and an evaluation part. The
+pool, with its gold column dropped, is labeled by the job (the teacher) through zslabel's
+library, as bench/quality.py does; a student is trained on the export (``zslabel.student.train``,
+with self-training rounds) and the teacher and every round's student are scored on the
+evaluation part. The teacher's figure there is full coverage: every row at its top label.
+
+Prints one JSON object: per round, the student's accuracy and macro-F1 on the evaluation part,
+and on the pool (transductive: the rows the student relabels, gold joined back by ``zs_row``)
+beside the estimates ``zslabel train`` makes without gold, to show how far those can be trusted.
+
+Feature caches live under the output folder (default: the job's ``output.dir`` + ``-bootstrap``),
+so a rerun encodes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from zslabel import columns
+from zslabel.config import StudentSpec, load_job
+from zslabel.runner import LABELED, run_job
+from zslabel.student import GoldSet, job_student_spec, train
+from zslabel.student.metrics import classification
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("dataset", type=Path, help="Parquet file with a text and a gold column")
+    parser.add_argument("--job", type=Path, required=True, help="YAML job file (the teacher)")
+    parser.add_argument("--gold-column", default="label")
+    parser.add_argument("--eval-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the pool / evaluation split")
+    parser.add_argument("--rounds", type=int, help="override the student's self-training rounds")
+    parser.add_argument("--kind", choices=["logistic", "finetune"], help="override student kind")
+    parser.add_argument(
+        "--student",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a student setting (e.g. epochs=3); repeatable",
+    )
+    parser.add_argument("--out", type=Path, help="output folder of the pool's labeling run")
+    args = parser.parse_args(argv)
+    if not 0.0 < args.eval_fraction < 1.0:
+        parser.error("--eval-fraction must be between 0 and 1")
+    return args
+
+
+def evaluation_rows(gold: Sequence[object], fraction: float, seed: int) -> np.ndarray:
+    """A bool mask of ``fraction`` of each gold class (seeded), the evaluation part."""
+    rng = np.random.default_rng(seed)
+    values = np.asarray([str(g) for g in gold], dtype=object)
+    mask = np.zeros(len(values), dtype=bool)
+    for label in sorted(set(values)):
+        rows = rng.permutation(np.flatnonzero(values == label))
+        mask[rows[: round(fraction * len(rows))]] = True
+    return mask
+
+
+def label(job: Path, table: pa.Table, folder: Path, work_dir: Path, tmp: Path) -> Path:
+    """Label ``table`` (gold already dropped) with the job into ``folder``."""
+    path = tmp / f"{folder.name}.parquet"
+    pq.write_table(table, path)
+    overrides = {
+        "input": {"path": str(path)},
+        "output": {"dir": str(folder), "work_dir": str(work_dir)},
+    }
+    return run_job(load_job(job, overrides)).output_dir
+
+
+def teacher_probs(folder: Path, label_names: Sequence[str]) -> np.ndarray:
+    """The teacher's probabilities per input row (NaN rows where it could not score)."""
+    names = [columns.score_column(name) for name in label_names]
+    table = pq.read_table(folder / LABELED, columns=names)
+    return np.column_stack([table.column(n).to_numpy(zero_copy_only=False) for n in names])
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    table = pq.read_table(args.dataset)
+    if args.gold_column not in table.column_names:
+        raise SystemExit(f"{args.dataset}: no gold column {args.gold_column!r}")
+    config = load_job(args.job)
+    text_column = config.input.text_column
+    if text_column == args.gold_column:
+        raise SystemExit("the job's text column is the gold column")
+    gold = table.column(args.gold_column).to_pylist()
+    held = evaluation_rows(gold, args.eval_fraction, args.seed)
+    pool_table = table.filter(pa.array(~held))
+    eval_table = table.filter(pa.array(held))
+    pool_gold = np.asarray([str(g) for g in pool_table.column(args.gold_column).to_pylist()])
+    out = (args.out or Path(f"{config.output.dir}-bootstrap")).resolve()
+    work_dir = out / ".zslabel"
+    label_names = list(config.label_names)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="zsboot-") as tmp:
+        hidden = pool_table.drop_columns([args.gold_column])
+        pool_dir = label(args.job, hidden, out / "pool", work_dir, Path(tmp))
+        # The teacher on the evaluation part: the same job, scored the same way.
+        eval_hidden = eval_table.drop_columns([args.gold_column])
+        eval_dir = label(args.job, eval_hidden, out / "evaluation", work_dir, Path(tmp))
+    labeled_seconds = time.perf_counter() - started
+    overrides = {"rounds": args.rounds, "kind": args.kind}
+    for setting in args.student:
+        key, _, value = setting.partition("=")
+        overrides[key.strip()] = yaml.safe_load(value)
+    spec: StudentSpec = job_student_spec(
+        pool_dir, {k: v for k, v in overrides.items() if v is not None}
+    )
+    evaluation = GoldSet(
+        "evaluation",
+        [str(t) for t in eval_table.column(text_column).to_pylist()],
+        eval_table.column(args.gold_column).to_pylist(),
+        teacher_probs(eval_dir, label_names),
+    )
+    result = train(pool_dir, spec, evaluation_sets=[evaluation])
+    trained_seconds = time.perf_counter() - started - labeled_seconds
+
+    index = {name: k for k, name in enumerate(label_names)}
+    k = len(label_names)
+    truth = np.asarray([index.get(g, k) for g in pool_gold[result.pool.rows]])
+    teacher_on_pool = classification(truth, result.pool.teacher_label, k)
+    rounds = []
+    for figures, fitted in zip(result.metrics["rounds"], result.rounds, strict=True):
+        scored = figures["evaluation"]["evaluation"]
+        on_pool = classification(truth, fitted.student_probs.argmax(axis=1), k)
+        rounds.append(
+            {
+                "round": figures["round"],
+                "train_rows": figures["train_rows"],
+                "labels_changed": _rounded(figures["labels_changed"]),
+                "student": _figures(scored["student"]),
+                "pool": {
+                    "student_accuracy": on_pool["accuracy"],
+                    "student_mean_confidence": figures["estimates"]["student_mean_confidence"],
+                    "teacher_student_agreement": figures["estimates"]["teacher_student_agreement"],
+                },
+            }
+        )
+    teacher = result.metrics["rounds"][0]["evaluation"]["evaluation"]["teacher"]
+    final = rounds[-1]["student"]
+    return {
+        "dataset": str(args.dataset),
+        "job": str(args.job),
+        "rows": table.num_rows,
+        "pool_rows": pool_table.num_rows,
+        "evaluation_rows": eval_table.num_rows,
+        "seed": args.seed,
+        "student": {"kind": spec.kind, **spec.model_dump(mode="json", exclude={"kind"})},
+        "teacher": _figures(teacher),
+        "teacher_on_pool": {
+            "accuracy": teacher_on_pool["accuracy"],
+            "expected_accuracy": result.metrics["rounds"][0]["estimates"][
+                "teacher_expected_accuracy"
+            ],
+        },
+        "rounds": rounds,
+        "stopped": result.metrics["stopped"],
+        "student_minus_teacher": {
+            "accuracy": _difference(final["accuracy"], teacher["accuracy"]),
+            "macro_f1": _difference(final["macro_f1"], teacher["macro_f1"]),
+        },
+        "seconds": {"label": round(labeled_seconds, 1), "train": round(trained_seconds, 1)},
+    }
+
+
+def _figures(scored: dict[str, Any]) -> dict[str, Any]:
+    return {"accuracy": scored["accuracy"], "macro_f1": scored["macro_f1"]}
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 4)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    print(json.dumps(measure(parse_args(argv))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

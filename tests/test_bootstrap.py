@@ -1,0 +1,90 @@
+"""bench/bootstrap.py end to end on a small dataset: fake teacher, tiny-model student."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+from .conftest import LABELS, WORDS
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "bootstrap.py"
+
+
+@pytest.fixture(scope="module")
+def bootstrap() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_bootstrap", BENCH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def half_named(n: int) -> tuple[list[str], list[str]]:
+    """Texts of topic words; only every other one names its label, which the fake teacher
+    gets right (the rest it guesses)."""
+    import random
+
+    rng = random.Random(4)
+    texts, gold = [], []
+    for i in range(n):
+        label = LABELS[i % len(LABELS)]
+        first, second = rng.sample(WORDS[label], 2)
+        named = f"{label} today, " if (i // len(LABELS)) % 2 else ""
+        texts.append(f"news {i}: {named}{first} and {second}")
+        gold.append(label)
+    return texts, gold
+
+
+def test_bootstrap_reports_teacher_and_student_per_round_on_the_held_out_part(
+    bootstrap: ModuleType,
+    write_parquet: Callable[..., Path],
+    tiny_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    texts, gold = half_named(200)
+    dataset = write_parquet({"text": texts, "gold": gold}, name="data.parquet")
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        yaml.safe_dump(
+            {
+                "input": {"path": "unused.parquet", "text_column": "text"},
+                "labels": LABELS,
+                "sources": [{"kind": "fake"}],
+                "output": {"dir": str(tmp_path / "out")},
+                "student": {"model": str(tiny_model), "rounds": 2},
+            }
+        )
+    )
+    args = [str(dataset), "--job", str(job), "--gold-column", "gold", "--eval-fraction", "0.25"]
+    assert bootstrap.main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["evaluation_rows"] == 50  # a quarter of each class, rounded
+    assert report["pool_rows"] == 150
+    assert set(report["teacher"]) == {"accuracy", "macro_f1"}
+    assert [r["round"] for r in report["rounds"]] == list(range(len(report["rounds"])))
+    final = report["rounds"][-1]
+    # The texts are separable, the fake teacher is not: the student beats it on unseen rows.
+    assert final["student"]["accuracy"] >= 0.9
+    assert report["student_minus_teacher"]["accuracy"] > 0
+    # The pipeline never saw gold: the labeled pool has no gold column.
+    labeled = tmp_path / "out-bootstrap" / "pool" / "labeled.parquet"
+    import pyarrow.parquet as pq
+
+    assert "gold" not in pq.read_schema(labeled).names
+
+
+def test_evaluation_rows_are_stratified_and_seeded(bootstrap: ModuleType) -> None:
+    gold = ["a"] * 50 + ["b"] * 30
+    mask = bootstrap.evaluation_rows(gold, 0.2, seed=0)
+    assert mask[:50].sum() == 10
+    assert mask[50:].sum() == 6
+    assert (bootstrap.evaluation_rows(gold, 0.2, seed=0) == mask).all()
+    assert not (bootstrap.evaluation_rows(gold, 0.2, seed=1) == mask).all()

@@ -1,0 +1,251 @@
+"""Small inline-SVG charts for the HTML report: strings in, an ``<svg>`` string out.
+
+Hand-written SVG keeps the report one self-contained file that works offline (no JavaScript, no
+CDN). Every chart is an ``<svg class="plot" data-plot=KIND>`` so that tests and readers can find
+it; colours come from CSS classes in the report's stylesheet. Every text that came from the user
+(label names, source names) is escaped here, at the point it enters markup.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+WIDTH = 640
+LEFT, RIGHT, TOP, BOTTOM = 150, 20, 28, 44
+SHOWN_CHARS = 22
+
+
+@dataclass(frozen=True)
+class Series:
+    """One named set of values; ``css`` picks its colour (``s0`` .. ``s5`` in the stylesheet)."""
+
+    name: str
+    values: Sequence[float]
+    css: str = "s0"
+    xs: Sequence[float] = ()  # for line charts: the x of each value
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def short(text: str) -> str:
+    """Long label names are cut on the axis; the full name stays in a tooltip."""
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "\u2026"
+
+
+def num(value: float) -> str:
+    """Coordinates with one decimal: enough for a screen, and the same bytes on every run."""
+    return f"{value:.1f}"
+
+
+def _open(kind: str, height: float, title: str) -> str:
+    return (
+        f'<svg class="plot" data-plot="{esc(kind)}" role="img" aria-label="{esc(title)}" '
+        f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {num(height)}" '
+        f'width="{WIDTH}" height="{num(height)}"><title>{esc(title)}</title>'
+    )
+
+
+def _legend(series: Sequence[Series], y: float) -> str:
+    parts, x = [], float(LEFT)
+    for s in series:
+        parts.append(
+            f'<rect class="{esc(s.css)}" x="{num(x)}" y="{num(y - 9)}" width="10" height="10"/>'
+            f'<text x="{num(x + 14)}" y="{num(y)}">{esc(s.name)}</text>'
+        )
+        x += 24 + 7 * len(s.name)
+    return "".join(parts)
+
+
+def bar_chart(categories: Sequence[str], series: Sequence[Series], title: str) -> str:
+    """Horizontal bars, one row per category, the series side by side within a row."""
+    row = 10 + 14 * len(series)
+    height = TOP + row * len(categories) + BOTTOM
+    top = max((v for s in series for v in s.values), default=0.0) or 1.0
+    span = WIDTH - LEFT - RIGHT - 50
+    parts = [_open("bar", height, title)]
+    for i, category in enumerate(categories):
+        y0 = TOP + i * row
+        parts.append(
+            f'<text class="axis" x="{LEFT - 6}" y="{num(y0 + row / 2 + 4)}" text-anchor="end">'
+            f"<title>{esc(category)}</title>{esc(short(category))}</text>"
+        )
+        for j, s in enumerate(series):
+            value = float(s.values[i])
+            width = span * value / top
+            y = y0 + 5 + 14 * j
+            parts.append(
+                f'<rect class="{esc(s.css)}" x="{LEFT}" y="{num(y)}" width="{num(width)}" '
+                f'height="12"><title>{esc(category)}, {esc(s.name)}: {value:g}</title></rect>'
+                f'<text x="{num(LEFT + width + 4)}" y="{num(y + 10)}">{value:g}</text>'
+            )
+    parts.append(_legend(series, height - 12))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def histogram(
+    edges: Sequence[float],
+    series: Sequence[Series],
+    title: str,
+    marker: float | None = None,
+    marker_name: str = "",
+) -> str:
+    """Stacked bars over the bins ``edges[i]..edges[i+1]`` of [edges[0], edges[-1]]."""
+    height = 190.0
+    left, plot_w, plot_h = 50.0, WIDTH - 50.0 - RIGHT, height - TOP - BOTTOM
+    lo, hi = edges[0], edges[-1]
+    bins = len(edges) - 1
+    totals = [sum(float(s.values[b]) for s in series) for b in range(bins)]
+    top = max(totals, default=0.0) or 1.0
+
+    def x_of(value: float) -> float:
+        return left + plot_w * (value - lo) / (hi - lo)
+
+    parts = [_open("histogram", height, title), _axes(left, plot_w, plot_h)]
+    for b in range(bins):
+        base = 0.0
+        for s in series:
+            value = float(s.values[b])
+            if value <= 0:
+                continue
+            h = plot_h * value / top
+            y = TOP + plot_h - plot_h * base / top - h
+            parts.append(
+                f'<rect class="{esc(s.css)}" x="{num(x_of(edges[b]) + 0.5)}" y="{num(y)}" '
+                f'width="{num(x_of(edges[b + 1]) - x_of(edges[b]) - 1)}" height="{num(h)}">'
+                f"<title>{esc(s.name)} {edges[b]:.2f}-{edges[b + 1]:.2f}: {value:g}</title></rect>"
+            )
+            base += value
+    if marker is not None:
+        x = x_of(min(max(marker, lo), hi))
+        parts.append(
+            f'<line class="marker" x1="{num(x)}" x2="{num(x)}" y1="{TOP}" y2="{num(TOP + plot_h)}">'
+            f"<title>{esc(marker_name)} {marker:.3f}</title></line>"
+        )
+    for tick in (lo, (lo + hi) / 2, hi):
+        parts.append(
+            f'<text class="axis" x="{num(x_of(tick))}" y="{num(TOP + plot_h + 14)}" '
+            f'text-anchor="middle">{tick:g}</text>'
+        )
+    parts.append(
+        f'<text class="axis" x="{num(left - 6)}" y="{TOP + 4}" text-anchor="end">{top:g}</text>'
+    )
+    parts.append(_legend(series, height - 8))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def line_chart(
+    series: Sequence[Series],
+    title: str,
+    x_label: str,
+    y_label: str,
+    x_range: tuple[float, float] = (0.0, 1.0),
+    y_range: tuple[float, float] = (0.0, 1.0),
+    diagonal: bool = False,
+    points: Sequence[tuple[float, float, str]] = (),
+) -> str:
+    """Lines with dots through each series' (xs, values); optional y = x reference and points."""
+    height = 300.0
+    left, plot_w, plot_h = 60.0, WIDTH - 60.0 - RIGHT, height - TOP - BOTTOM - 14
+    (x0, x1), (y0, y1) = x_range, y_range
+    x_span, y_span = (x1 - x0) or 1.0, (y1 - y0) or 1.0
+
+    def px(x: float) -> float:
+        return left + plot_w * (x - x0) / x_span
+
+    def py(y: float) -> float:
+        return TOP + plot_h * (1 - (y - y0) / y_span)
+
+    def at(x: float, y: float) -> str:
+        return f"{num(px(x))},{num(py(y))}"
+
+    parts = [_open("line", height, title), _axes(left, plot_w, plot_h)]
+    if diagonal:
+        parts.append(f'<polyline class="reference" points="{at(x0, y0)} {at(x1, y1)}"/>')
+    for s in series:
+        pairs = [(float(x), float(y)) for x, y in zip(s.xs, s.values, strict=True)]
+        if not pairs:
+            continue
+        line = " ".join(at(x, y) for x, y in pairs)
+        parts.append(f'<polyline class="line {esc(s.css)}" points="{line}"/>')
+        parts.extend(
+            f'<circle class="{esc(s.css)}" cx="{num(px(x))}" cy="{num(py(y))}" r="2.5">'
+            f"<title>{esc(s.name)}: {x:.3g}, {y:.3g}</title></circle>"
+            for x, y in pairs
+        )
+    parts.extend(
+        f'<circle class="point" cx="{num(px(x))}" cy="{num(py(y))}" r="5"><title>{esc(name)}: '
+        f"{x:.3f}, {y:.3f}</title></circle>"
+        for x, y, name in points
+    )
+    parts.extend(
+        f'<text class="axis" x="{num(px(tick))}" y="{num(TOP + plot_h + 14)}" '
+        f'text-anchor="middle">{tick:g}</text>'
+        for tick in (x0, (x0 + x1) / 2, x1)
+    )
+    parts.extend(
+        f'<text class="axis" x="{num(left - 6)}" y="{num(py(tick) + 4)}" '
+        f'text-anchor="end">{tick:g}</text>'
+        for tick in (y0, (y0 + y1) / 2, y1)
+    )
+    parts.append(
+        f'<text class="axis" x="{num(left + plot_w / 2)}" y="{num(TOP + plot_h + 30)}" '
+        f'text-anchor="middle">{esc(x_label)}</text>'
+        f'<text class="axis" x="14" y="{num(TOP + plot_h / 2)}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {num(TOP + plot_h / 2)})">{esc(y_label)}</text>'
+    )
+    parts.append(_legend(series, height - 8))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def heatmap(
+    rows: Sequence[str], cols: Sequence[str], matrix: Sequence[Sequence[int]], title: str
+) -> str:
+    """A count matrix (rows: gold, columns: predicted), shaded by each cell's share of its row."""
+    cell = max(18.0, min(48.0, (WIDTH - LEFT - RIGHT) / max(1, len(cols))))
+    top = 90.0
+    height = top + cell * len(rows) + 20
+    parts = [_open("heatmap", height, title)]
+    for j, name in enumerate(cols):
+        x = LEFT + cell * (j + 0.5)
+        parts.append(
+            f'<text class="axis" x="{num(x)}" y="{num(top - 6)}" '
+            f'transform="rotate(-45 {num(x)} {num(top - 6)})"><title>{esc(name)}</title>'
+            f"{esc(short(name))}</text>"
+        )
+    for i, name in enumerate(rows):
+        y = top + cell * i
+        parts.append(
+            f'<text class="axis" x="{LEFT - 6}" y="{num(y + cell / 2 + 4)}" text-anchor="end">'
+            f"<title>{esc(name)}</title>{esc(short(name))}</text>"
+        )
+        total = sum(matrix[i]) or 1
+        for j, count in enumerate(matrix[i]):
+            share = count / total
+            parts.append(
+                f'<rect class="cell" x="{num(LEFT + cell * j)}" y="{num(y)}" width="{num(cell)}" '
+                f'height="{num(cell)}" fill-opacity="{0.08 + 0.92 * share:.3f}"><title>gold '
+                f"{esc(name)}, predicted {esc(cols[j])}: {count}</title></rect>"
+            )
+            if cell >= 26:
+                parts.append(
+                    f'<text class="{"cell-dark" if share > 0.5 else "cell-light"}" '
+                    f'x="{num(LEFT + cell * (j + 0.5))}" y="{num(y + cell / 2 + 4)}" '
+                    f'text-anchor="middle">{count}</text>'
+                )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _axes(left: float, plot_w: float, plot_h: float) -> str:
+    bottom = TOP + plot_h
+    return (
+        f'<polyline class="frame" points="{num(left)},{TOP} {num(left)},{num(bottom)} '
+        f'{num(left + plot_w)},{num(bottom)}"/>'
+    )
