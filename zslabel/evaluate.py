@@ -28,16 +28,12 @@ def evaluate(output_dir: str | Path, gold_column: str) -> dict[str, Any]:
         raise InputError(
             f"{path}: gold column {gold_column!r} not found; columns are {', '.join(schema.names)}"
         )
-    if columns.LABELS in schema.names:
-        sets = pq.read_table(path, columns=[gold_column, columns.LABELS, columns.STATUS])
-        return score_label_sets(
-            gold=sets.column(0).to_pylist(),
-            predicted=sets.column(1).to_pylist(),
-            status=sets.column(2).to_pylist(),
-            label_names=_label_names(schema.names),
-        )
-    table = pq.read_table(path, columns=[gold_column, columns.LABEL, columns.STATUS])
-    return score_labels(
+    # Multi-label outputs are scored on their label sets, others on their top label.
+    multi_label = columns.LABELS in schema.names
+    predicted = columns.LABELS if multi_label else columns.LABEL
+    table = pq.read_table(path, columns=[gold_column, predicted, columns.STATUS])
+    score = score_label_sets if multi_label else score_labels
+    return score(
         gold=table.column(0).to_pylist(),
         predicted=table.column(1).to_pylist(),
         status=table.column(2).to_pylist(),

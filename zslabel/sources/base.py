@@ -9,9 +9,12 @@ never re-runs the model on the texts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from zslabel.config import Label
 
 
 class Source(Protocol):
@@ -64,3 +67,38 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         probs: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
     return probs
+
+
+def label_prompts(template: str, labels: Sequence[Label]) -> tuple[list[str], np.ndarray]:
+    """One prompt per (label, description), and which label each belongs to (its owner)."""
+    prompts = [
+        template.format(label=label.name, description=description)
+        for label in labels
+        for description in label.descriptions
+    ]
+    owner = np.repeat(np.arange(len(labels)), [len(label.descriptions) for label in labels])
+    return prompts, owner
+
+
+def aggregate_per_label(
+    values: np.ndarray, owner: np.ndarray, n_labels: int, how: str
+) -> np.ndarray:
+    """(n, columns) -> (n, n_labels): each label's columns (``owner``) reduced by max or mean.
+
+    NaN cells are left out; a label with no non-NaN column in a row is NaN there.
+    """
+    if len(owner) == n_labels:
+        return values
+    scored = ~np.isnan(values)
+    per_label = np.empty((len(values), n_labels))
+    for k in range(n_labels):
+        columns = owner == k
+        own, present = values[:, columns], scored[:, columns]
+        count = present.sum(axis=1)
+        if how == "max":
+            reduced = np.where(present, own, -np.inf).max(axis=1)
+        else:
+            total = np.where(present, own, 0.0).sum(axis=1)
+            reduced = np.divide(total, count, out=np.zeros(len(total)), where=count > 0)
+        per_label[:, k] = np.where(count > 0, reduced, np.nan)
+    return per_label

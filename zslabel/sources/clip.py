@@ -24,7 +24,12 @@ from zslabel.encoder import pick_device
 from zslabel.errors import ModelError
 from zslabel.images import load_image, require_pillow
 from zslabel.models import ResolvedModel, resolve_model
-from zslabel.sources.base import independent_probabilities, softmax
+from zslabel.sources.base import (
+    aggregate_per_label,
+    independent_probabilities,
+    label_prompts,
+    softmax,
+)
 
 EXAMPLE_MODEL = "openai/clip-vit-base-patch32"
 
@@ -51,14 +56,7 @@ class ClipSource:
         self.model = resolve_model(spec.model)
         _check_is_clip(self.model)
         self._cache = cache
-        self.prompts = [
-            spec.template.format(label=label.name, description=description)
-            for label in self.labels
-            for description in label.descriptions
-        ]
-        self._owner = np.repeat(
-            np.arange(len(self.labels)), [len(label.descriptions) for label in self.labels]
-        )
+        self.prompts, self._owner = label_prompts(spec.template, self.labels)
         self._network = shared_clip_model(self.model, spec.device)
         self._references: np.ndarray | None = None
 
@@ -102,13 +100,7 @@ class ClipSource:
     def similarities(self, features: np.ndarray) -> np.ndarray:
         """(n, k) cosine similarity of each image to each label (its prompts aggregated)."""
         per_prompt: np.ndarray = features.astype(np.float64) @ self.reference_embeddings()[:-1].T
-        if len(self._owner) == len(self.labels):
-            return per_prompt
-        reduce = np.max if self.spec.aggregate == "max" else np.mean
-        return np.stack(
-            [reduce(per_prompt[:, self._owner == k], axis=1) for k in range(len(self.labels))],
-            axis=1,
-        )
+        return aggregate_per_label(per_prompt, self._owner, len(self.labels), self.spec.aggregate)
 
     def temperature(self) -> float:
         if self.spec.temperature is not None:

@@ -12,7 +12,12 @@ from zslabel.config import EmbeddingSourceSpec, Label
 from zslabel.encoder import shared_encoder
 from zslabel.models import resolve_model
 from zslabel.onnx import int8_identity, require_onnxruntime
-from zslabel.sources.base import independent_probabilities, softmax
+from zslabel.sources.base import (
+    aggregate_per_label,
+    independent_probabilities,
+    label_prompts,
+    softmax,
+)
 
 
 class EmbeddingSource:
@@ -39,20 +44,13 @@ class EmbeddingSource:
             self.model, spec.batch_size, spec.max_length, spec.pooling, spec.device, spec.precision
         )
         self._cache = cache
-        self.prompts = [
-            spec.template.format(label=label.name, description=description)
-            for label in self.labels
-            for description in label.descriptions
-        ]
+        self.prompts, prompt_owner = label_prompts(spec.template, self.labels)
         self.examples = [
             (k, label.examples) for k, label in enumerate(self.labels) if label.examples
         ]
         # Column j of the reference matrix (prompts, then example prototypes) is label owner[j].
         self._owner = np.concatenate(
-            [
-                np.repeat(np.arange(len(self.labels)), [len(x.descriptions) for x in self.labels]),
-                np.asarray([k for k, _ in self.examples], dtype=np.int64),
-            ]
+            [prompt_owner, np.asarray([k for k, _ in self.examples], dtype=np.int64)]
         )
         self._references: np.ndarray | None = None
 
@@ -127,12 +125,8 @@ class EmbeddingSource:
         return self._label_similarities(flat).reshape(n, windows, len(self.labels))
 
     def _label_similarities(self, per_reference: np.ndarray) -> np.ndarray:
-        if len(self._owner) == len(self.labels):
-            return per_reference
-        reduce = np.max if self.spec.aggregate == "max" else np.mean
-        return np.stack(
-            [reduce(per_reference[:, self._owner == k], axis=1) for k in range(len(self.labels))],
-            axis=1,
+        return aggregate_per_label(
+            per_reference, self._owner, len(self.labels), self.spec.aggregate
         )
 
     def deciding_window(self, features: np.ndarray) -> np.ndarray:

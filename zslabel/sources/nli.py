@@ -32,7 +32,13 @@ from zslabel.encoder import pick_device
 from zslabel.errors import ConfigError, ModelError
 from zslabel.models import ResolvedModel, max_input_tokens, resolve_model
 from zslabel.onnx import int8_identity, int8_network, require_onnxruntime
-from zslabel.sources.base import Source, sigmoid, softmax
+from zslabel.sources.base import (
+    Source,
+    aggregate_per_label,
+    label_prompts,
+    sigmoid,
+    softmax,
+)
 
 # Cross-encoders are trained on short pairs; 512 tokens is the most any common NLI model reads.
 MAX_LENGTH_CAP = 512
@@ -67,17 +73,10 @@ class NliSource:
         self.entailment_index, self.contradiction_index = entailment_indices(self.model)
         self.max_length = spec.max_length or configured_max_length(self.model)
         self._cache = cache  # unused: NLI features depend on the hypotheses, not shared prompts
-        self.hypotheses = [
-            spec.hypothesis.format(label=label.name, description=description)
-            for label in self.labels
-            for description in label.descriptions
-        ]
         # Column j of the feature matrix belongs to label owner[j].
-        self._owner = np.repeat(
-            np.arange(len(self.labels)), [len(label.descriptions) for label in self.labels]
-        )
+        self.hypotheses, self._owner = label_prompts(spec.hypothesis, self.labels)
         self._network = shared_nli_model(self.model, spec.device, spec.precision)
-        self._hypotheses_fit = False
+        self._room: int | None = None  # text tokens beside the longest hypothesis
         self._shortlist_source: Source | None = None
 
     def shortlist_from(self, source: Source) -> None:
@@ -147,7 +146,7 @@ class NliSource:
         if not texts:
             return np.zeros((0, n_hyp, 2), dtype=np.float32)
         torch, tokenizer, network = self._network.load()
-        self._check_hypotheses_fit(tokenizer)
+        self._text_room(tokenizer)  # fails before scoring when a hypothesis leaves no room
         unique, inverse, counts = np.unique(
             np.asarray(texts, dtype=object), return_inverse=True, return_counts=True
         )
@@ -216,28 +215,27 @@ class NliSource:
         if not texts:
             return 0
         _, tokenizer, _ = self._network.load()
-        longest = max(
-            len(tokenizer(h, add_special_tokens=False)["input_ids"]) for h in self.hypotheses
-        )
-        room = self.max_length - longest - tokenizer.num_special_tokens_to_add(pair=True)
+        room = self._text_room(tokenizer)
         unique, counts = np.unique(np.asarray(texts, dtype=object), return_counts=True)
         encoded = tokenizer(list(unique), add_special_tokens=False, truncation=False)
         too_long = np.asarray([len(ids) > room for ids in encoded["input_ids"]], dtype=bool)
         return int(counts[too_long].sum())
 
-    def _check_hypotheses_fit(self, tokenizer: Any) -> None:
-        if self._hypotheses_fit:
-            return
-        longest = max(
-            len(tokenizer(h, add_special_tokens=False)["input_ids"]) for h in self.hypotheses
-        )
-        needed = longest + tokenizer.num_special_tokens_to_add(pair=True) + 1
-        if needed > self.max_length:
-            raise ConfigError(
-                f"source {self.name!r}: a hypothesis is {longest} tokens, which leaves no room for "
-                f"the text within max_length {self.max_length}; shorten it or raise max_length"
+    def _text_room(self, tokenizer: Any) -> int:
+        """Text tokens that fit beside the longest hypothesis; an error when there are none."""
+        if self._room is None:
+            longest = max(
+                len(tokenizer(h, add_special_tokens=False)["input_ids"]) for h in self.hypotheses
             )
-        self._hypotheses_fit = True
+            room = self.max_length - longest - tokenizer.num_special_tokens_to_add(pair=True)
+            if room < 1:
+                raise ConfigError(
+                    f"source {self.name!r}: a hypothesis is {longest} tokens, which leaves no "
+                    f"room for the text within max_length {self.max_length}; shorten it or "
+                    "raise max_length"
+                )
+            self._room = room
+        return self._room
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """(n, k) per-label logit: each label's scored hypotheses aggregated by max or mean.
@@ -247,21 +245,9 @@ class NliSource:
         """
         logits = features.astype(np.float64)
         per_hypothesis = logits[..., 0] - logits[..., 1] if self.multi_label else logits[..., 0]
-        if len(self._owner) == len(self.labels):
-            return per_hypothesis
-        scored = ~np.isnan(per_hypothesis)
-        per_label = np.empty((len(features), len(self.labels)))
-        for k in range(len(self.labels)):
-            columns = self._owner == k
-            values, present = per_hypothesis[:, columns], scored[:, columns]
-            count = present.sum(axis=1)
-            if self.spec.aggregate == "max":
-                reduced = np.where(present, values, -np.inf).max(axis=1)
-            else:
-                total = np.where(present, values, 0.0).sum(axis=1)
-                reduced = np.divide(total, count, out=np.zeros(len(total)), where=count > 0)
-            per_label[:, k] = np.where(count > 0, reduced, np.nan)
-        return per_label
+        return aggregate_per_label(
+            per_hypothesis, self._owner, len(self.labels), self.spec.aggregate
+        )
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         logits = self.scores(features) / self.spec.temperature
