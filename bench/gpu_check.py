@@ -110,7 +110,7 @@ def main() -> dict[str, Any]:
             result.update(
                 device=torch.cuda.get_device_name(0),
                 gpu_dtype=str(next(gpu_encoder._load()[2].parameters()).dtype),
-                gpu_batch_size=gpu_encoder.batch_size,
+                gpu_batch_limits=list(gpu_encoder.batch_limits),
                 gpu_texts_per_s=round(gpu_rate, 1),
                 gpu_batch32_texts_per_s=round(small_rate, 1),
                 ratio_gpu_to_cpu=round(gpu_rate / cpu_rate, 2),

@@ -24,6 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+# As a user's program does: zslabel first, so that it sets pyarrow's allocator up before pyarrow
+# loads (zslabel/allocator.py).
+import zslabel  # noqa: F401
+
+# isort: split
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq

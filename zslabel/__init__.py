@@ -8,6 +8,9 @@
 
 __version__ = "0.1.0"
 
+from zslabel import allocator  # noqa: F401 - before anything imports pyarrow
+
+# isort: split
 from zslabel.config import JobConfig, load_job
 from zslabel.errors import ConfigError, InputError, ModelError, OutputError, ZslabelError
 from zslabel.evaluate import evaluate

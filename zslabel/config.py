@@ -91,8 +91,10 @@ class EmbeddingSourceSpec(_Strict):
     temperature: Annotated[float, Field(gt=0)] = DEFAULT_TEMPERATURE
     # How several descriptions of one label become one score.
     aggregate: Literal["mean", "max"] = "max"
-    # None: 32 texts on a CPU, 256 on a GPU (measured; see README).
+    # Most texts, and most padded tokens, a batch; None: 128 texts and 2,048 tokens on a CPU,
+    # 256 texts and 65,536 tokens on a GPU (measured; README, Performance).
     batch_size: Annotated[int, Field(gt=0)] | None = None
+    batch_tokens: Annotated[int, Field(gt=0)] | None = None
     max_length: Annotated[int, Field(gt=0)] | None = None
     pooling: Literal["auto", "mean", "cls"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -148,7 +150,9 @@ class NliSourceSpec(_Strict):
     hypothesis: str = "This example is about {description}."
     temperature: Annotated[float, Field(gt=0)] = 1.0
     aggregate: Literal["mean", "max"] = "max"
-    batch_size: Annotated[int, Field(gt=0)] = 16
+    # Most (text, hypothesis) pairs, and most padded tokens, a batch; None: as for embedding.
+    batch_size: Annotated[int, Field(gt=0)] | None = None
+    batch_tokens: Annotated[int, Field(gt=0)] | None = None
     max_length: Annotated[int, Field(gt=0)] | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # int8: ONNX Runtime with int8 weights on the CPU (the onnx extra); see README, Performance.

@@ -1,7 +1,8 @@
 """Sentence embeddings with transformers, batched the way that is fast on a CPU.
 
-Texts are deduplicated, tokenised once without padding, sorted by length and cut into batches, so
-that each batch pads only to its own longest text (padding unsorted batches cost 171 % here).
+Texts are deduplicated, tokenised once without padding, sorted by length and cut into batches of
+about equal padded size (:mod:`zslabel.batching`), so that each batch pads only to its own
+longest text.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from zslabel.batching import batch_limits, length_batches
 from zslabel.errors import ConfigError, ModelError
 from zslabel.models import ResolvedModel, max_input_tokens
 
-CPU_BATCH_SIZE, GPU_BATCH_SIZE = 32, 256
 # all-MiniLM-L6-v2 was trained on 128 tokens and sentence-transformers cuts it at 256.
 FALLBACK_MAX_LENGTH = 256
 
@@ -33,10 +34,12 @@ class TextEncoder:
         pooling: str = "auto",
         device: str = "auto",
         precision: str = "fp32",
+        batch_tokens: int | None = None,
     ) -> None:
         self.model = model
         self.precision = precision
         self.requested_batch_size = batch_size
+        self.requested_batch_tokens = batch_tokens
         self.max_length = max_length or _configured_max_length(model)
         self.pooling = _configured_pooling(model) if pooling == "auto" else pooling
         self.device = device
@@ -165,12 +168,11 @@ class TextEncoder:
     ) -> np.ndarray:
         """Embed token id lists in length-sorted batches; ``report`` gets each batch's rows."""
         torch, tokenizer, network = self._load()
-        order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.empty((len(ids), self.dimension), dtype=np.float32)
         device = network.device
+        lengths = [len(x) for x in ids]
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
+            for rows in length_batches(lengths, *self.batch_limits):
                 batch = tokenizer.pad(
                     {"input_ids": [ids[i] for i in rows]}, return_tensors="pt"
                 ).to(device)
@@ -183,12 +185,11 @@ class TextEncoder:
         return out
 
     @property
-    def batch_size(self) -> int:
-        """As asked, else by device: 32 beat 64 and 128 on CPUs here, while a GPU at 32 was
-        slower than 16 CPU cores and 8x faster at 256 (bench/gpu_check.py)."""
-        if self.requested_batch_size:
-            return self.requested_batch_size
-        return GPU_BATCH_SIZE if self.device_in_use == "cuda" else CPU_BATCH_SIZE
+    def batch_limits(self) -> tuple[int, int]:
+        """(most rows, most padded tokens) of a batch: as asked, else by device."""
+        return batch_limits(
+            self.device_in_use, self.requested_batch_size, self.requested_batch_tokens
+        )
 
     @property
     def device_in_use(self) -> str:
@@ -210,6 +211,7 @@ def shared_encoder(
     pooling: str,
     device: str,
     precision: str = "fp32",
+    batch_tokens: int | None = None,
 ) -> TextEncoder:
     """One encoder (so one loaded model) per process and setting, however many jobs use it."""
     return TextEncoder(
@@ -219,6 +221,7 @@ def shared_encoder(
         pooling=pooling,
         device=device,
         precision=precision,
+        batch_tokens=batch_tokens,
     )
 
 

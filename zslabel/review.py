@@ -57,7 +57,8 @@ HUMAN_REVIEW = "human_review"
 QUESTION = "label"
 TEXT_FIELD = "text"
 KEY_FIELD = "zs_key"
-BATCH_ROWS = 16_384
+# Rows read at a time; each row for review becomes a Python dict of every column (~2 KB).
+BATCH_ROWS = 2048
 REVIEWS_SCHEMA = pa.schema(
     [
         pa.field("key", pa.string(), nullable=False),

@@ -498,10 +498,13 @@ class LabelingJob:
         )
         _return_freed_memory()
         split_index = self.assign_splits(predictions, selection)
-        # Every decision is made: the margin is only written now, as float32, so it is kept as
-        # float32 (the same bytes out, half the memory). The confidence stays float64: the
-        # manifest averages it.
-        predictions = replace(predictions, margin=predictions.margin.astype(np.float32))
+        # Every decision is made: the confidence and margin are only written now, as float32,
+        # so they are kept as float32 (the same bytes out, half the memory).
+        predictions = replace(
+            predictions,
+            confidence=predictions.confidence.astype(np.float32),
+            margin=predictions.margin.astype(np.float32),
+        )
         _return_freed_memory()
         return Selected(
             combiner, predictions, selection, split_index, self.diagnose(sample, combiner)
@@ -648,7 +651,7 @@ class LabelingJob:
                 "accepted": int(accepted.sum()),
                 "abstained": int(np.sum(predicted & (selection.status == ABSTAINED))),
                 "mean_confidence_accepted": (
-                    round(float(predictions.confidence[accepted].mean()), 4)
+                    round(float(predictions.confidence[accepted].mean(dtype=np.float64)), 4)
                     if accepted.any()
                     else None
                 ),

@@ -21,7 +21,7 @@ HISTOGRAM_BINS = 20
 RELIABILITY_BINS = 10
 # The coverage-accuracy curve is exact up to this confidence resolution.
 CURVE_BINS = 1000
-BATCH_ROWS = 65_536
+BATCH_ROWS = 16_384
 OTHER = "(not a job label)"
 
 

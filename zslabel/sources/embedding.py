@@ -41,7 +41,13 @@ class EmbeddingSource:
             require_onnxruntime()  # fail when the job is built, not after other sources scored
         self.model = resolve_model(spec.model)
         self.encoder = shared_encoder(
-            self.model, spec.batch_size, spec.max_length, spec.pooling, spec.device, spec.precision
+            self.model,
+            spec.batch_size,
+            spec.max_length,
+            spec.pooling,
+            spec.device,
+            spec.precision,
+            spec.batch_tokens,
         )
         self._cache = cache
         self.prompts, prompt_owner = label_prompts(spec.template, self.labels)

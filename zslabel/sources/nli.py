@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from zslabel.batching import batch_limits, length_batches
 from zslabel.cache import FeatureCache
 from zslabel.config import Label, NliSourceSpec
 from zslabel.encoder import pick_device
@@ -170,6 +171,7 @@ class NliSource:
         share = counts / np.maximum(wanted.sum(axis=1), 1)
         progress = _Progress(on_batch)
         device = network.device
+        limits = batch_limits(device.type, self.spec.batch_size, self.spec.batch_tokens)
         with torch.inference_mode():
             for first in range(0, len(text_of), PAIRS_PER_CHUNK):
                 chunk_texts = text_of[first : first + PAIRS_PER_CHUNK]
@@ -183,9 +185,8 @@ class NliSource:
                     return_attention_mask=False,
                 )
                 fields = [key for key in ("input_ids", "token_type_ids") if key in encoded]
-                order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
-                for start in range(0, len(order), self.spec.batch_size):
-                    rows = order[start : start + self.spec.batch_size]
+                lengths = [len(ids) for ids in encoded["input_ids"]]
+                for rows in length_batches(lengths, *limits):
                     batch = tokenizer.pad(
                         {key: [encoded[key][i] for i in rows] for key in fields},
                         return_tensors="pt",
