@@ -137,3 +137,35 @@ def test_labels_take_the_smallest_type_that_holds_every_class(
     assert label_dtype(classes) == np.dtype(dtype)
     held = np.asarray([-1, classes - 1], dtype=label_dtype(classes))
     assert held.tolist() == [-1, classes - 1]
+
+
+def test_the_export_recomputes_each_rows_margin_from_its_scores(tmp_path: Path) -> None:
+    """The margin is not held in memory after selection: the export recomputes it per shard,
+    and it must be the top score minus the runner-up as before, over shards of any size."""
+    import pyarrow.parquet as pq
+
+    from zslabel.config import JobConfig
+    from zslabel.runner import LABELED, run_job
+
+    texts = [f"text number {i} about {'sports' if i % 3 else 'money'}" for i in range(50)]
+    texts[7] = ""  # an invalid row has no margin
+    data = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"text": texts}), data, row_group_size=10)
+    config = JobConfig.from_dict(
+        {
+            "input": {"path": str(data), "text_column": "text", "shard_rows": 20},
+            "labels": ["sports", "money", "weather"],
+            "sources": [{"kind": "fake"}],
+            "output": {"dir": str(tmp_path / "out")},
+        }
+    )
+    table = pq.read_table(run_job(config).output_dir / LABELED)
+    scores = np.column_stack(
+        [table.column(f"zs_score_{name}").to_numpy() for name in ("sports", "money", "weather")]
+    )
+    top = -np.sort(-scores, axis=1)
+    margin = table.column("zs_margin").to_numpy(zero_copy_only=False)
+    scored = ~np.isnan(scores).any(axis=1)
+    assert not scored[7]
+    assert np.isnan(margin[7])
+    np.testing.assert_allclose(margin[scored], (top[:, 0] - top[:, 1])[scored], atol=1e-6)

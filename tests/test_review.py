@@ -151,6 +151,7 @@ def test_reviewed_rows_come_back_accepted_with_the_human_label(
     assert reviewed["zs_status"] == "accepted"
     assert reviewed["zs_label"] == human
     assert reviewed["zs_confidence"] == 1.0
+    assert reviewed["zs_margin"] == 1.0
     assert reviewed["zs_reason"] == HUMAN_REVIEW
     assert reviewed["zs_split"] in {"train", "validation", "test"}
     split = pq.read_table(second.output_dir / f"{reviewed['zs_split']}.parquet").to_pylist()

@@ -43,12 +43,14 @@ from zslabel.review import apply_reviews, load_reviews, review_gold
 from zslabel.selection import (
     ABSTAINED,
     ACCEPTED,
+    HUMAN_REVIEW,
     INVALID,
     REASON_NAMES,
     STATUS_NAMES,
     Predictions,
     Selection,
     label_dtype,
+    reason_code,
     select,
     thresholds,
 )
@@ -99,7 +101,11 @@ class RunResult:
 
 
 class Selected(NamedTuple):
-    """The global decisions: how sources combine, every row's prediction, status and split."""
+    """The global decisions: how sources combine, every row's prediction, status and split.
+
+    ``predictions.margin`` is empty: every decision that reads it is made, and the export
+    recomputes it shard by shard from the combined probabilities (4 bytes a row less to hold).
+    """
 
     combiner: Combiner
     predictions: Predictions
@@ -498,12 +504,12 @@ class LabelingJob:
         )
         _return_freed_memory()
         split_index = self.assign_splits(predictions, selection)
-        # Every decision is made: the confidence and margin are only written now, as float32,
-        # so they are kept as float32 (the same bytes out, half the memory).
+        # Every decision is made: the confidence is only written now, as float32, so it is kept
+        # as float32 (the same bytes out, half the memory), and the margin is not kept at all.
         predictions = replace(
             predictions,
             confidence=predictions.confidence.astype(np.float32),
-            margin=predictions.margin.astype(np.float32),
+            margin=np.empty(0, dtype=np.float32),
         )
         _return_freed_memory()
         return Selected(
@@ -562,6 +568,7 @@ class LabelingJob:
             for score in scores:
                 per_source = self.source_probabilities(score)
                 probs = combiner(per_source)
+                margins = self._margins(probs, selection, score.shard)
                 windows = [
                     source.deciding_window(self._features(source, score))
                     for source in self.window_sources
@@ -583,7 +590,7 @@ class LabelingJob:
                                 start_row=offset,
                                 label=predictions.label[rows],
                                 confidence=predictions.confidence[rows],
-                                margin=predictions.margin[rows],
+                                margin=margins[local],
                                 status=selection.status[rows],
                                 reason=reasons,
                                 split=split_labels[split_index[rows]],
@@ -616,6 +623,14 @@ class LabelingJob:
             staged.abort()
             raise
         return {"files": files, "invalid_reasons": dict(sorted(invalid_reasons.items()))}, staged
+
+    def _margins(self, probs: np.ndarray, selection: Selection, shard: Shard) -> np.ndarray:
+        """A shard's margins as ``predict`` computed them from the same probabilities; a row a
+        person labeled has margin 1.0, as ``apply_reviews`` gave it."""
+        margins = self._predictions(probs).margin.astype(np.float32)
+        rows = slice(shard.start_row, shard.start_row + shard.num_rows)
+        margins[selection.reason_code[rows] == reason_code(HUMAN_REVIEW)] = 1.0
+        return margins
 
     def _invalid_reason(self, batch: pa.RecordBatch, row: int) -> str:
         """Why no source could score a row: its text, else its image, else the model."""
