@@ -224,3 +224,20 @@ def test_texts_past_max_length_or_past_the_last_window_are_counted_as_cut(
     assert encoder.count_truncated(["rain " * 24], **windows) == 0
     assert encoder.count_truncated(["rain " * 25], **windows) == 1
     assert encoder.count_truncated([]) == 0
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_the_int8_paths_numpy_pooling_equals_torch_pooling(pooling: str) -> None:
+    import torch
+
+    from zslabel.encoder import _normalized, _pool, _pool_numpy
+
+    rng = np.random.default_rng(0)
+    hidden = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]])
+    expected = torch.nn.functional.normalize(
+        _pool(torch.from_numpy(hidden), torch.from_numpy(mask), pooling), dim=-1
+    ).numpy()
+    np.testing.assert_allclose(
+        _normalized(_pool_numpy(hidden, mask, pooling)), expected, rtol=1e-5, atol=1e-6
+    )

@@ -177,6 +177,14 @@ class TextEncoder:
                     {"input_ids": [ids[i] for i in rows]}, return_tensors="pt"
                 ).to(device)
                 hidden = network(**batch).last_hidden_state
+                if self.precision == "int8":
+                    # In numpy: a torch op this size wakes torch's OpenMP threads, which then
+                    # spin against ONNX Runtime's on the same cores (int8 ran 15-20 % slower).
+                    mask = batch["attention_mask"].numpy()
+                    out[rows] = _normalized(_pool_numpy(hidden.numpy(), mask, self.pooling))
+                    if report is not None:
+                        report(rows)
+                    continue
                 pooled = _pool(hidden, batch["attention_mask"], self.pooling)
                 pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
                 out[rows] = pooled.cpu().numpy()
@@ -230,6 +238,21 @@ def _pool(hidden: Any, mask: Any, pooling: str) -> Any:
         return hidden[:, 0]
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+
+
+def _pool_numpy(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
+    """``_pool`` for numpy arrays (the int8 path)."""
+    if pooling == "cls":
+        return np.asarray(hidden[:, 0])
+    weights = mask[..., None].astype(hidden.dtype)
+    summed = (hidden * weights).sum(axis=1)
+    return np.asarray(summed / np.maximum(weights.sum(axis=1), 1e-9))
+
+
+def _normalized(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, as ``torch.nn.functional.normalize`` does."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
 def pick_device(requested: str, torch: Any) -> str:
