@@ -182,12 +182,10 @@ class TextEncoder:
                     # spin against ONNX Runtime's on the same cores (int8 ran 15-20 % slower).
                     mask = batch["attention_mask"].numpy()
                     out[rows] = _normalized(_pool_numpy(hidden.numpy(), mask, self.pooling))
-                    if report is not None:
-                        report(rows)
-                    continue
-                pooled = _pool(hidden, batch["attention_mask"], self.pooling)
-                pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
-                out[rows] = pooled.cpu().numpy()
+                else:
+                    pooled = _pool(hidden, batch["attention_mask"], self.pooling)
+                    pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
+                    out[rows] = pooled.cpu().numpy()
                 if report is not None:
                     report(rows)
         return out
