@@ -19,13 +19,13 @@ import argparse
 import json
 import os
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from timing import interleaved_rates
 
 from zslabel.cache import FeatureCache
 from zslabel.config import EmbeddingSourceSpec, Label, NliSourceSpec
@@ -158,17 +158,7 @@ def measure(n: int, rounds: int, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         model = build_model(Path(scratch) / "model")
         runs = contenders(model, Path(scratch))
-        warm = texts_for(8, seed + 1)
-        for run in runs.values():
-            run(warm)
-        seconds = dict.fromkeys(runs, 0.0)
-        for part in np.array_split(np.arange(n), rounds):
-            chunk = [texts[i] for i in part]
-            for name, run in runs.items():
-                start = time.perf_counter()
-                run(chunk)
-                seconds[name] += time.perf_counter() - start
-    speed = {name: round(n / s, 2) for name, s in seconds.items()}
+        speed = interleaved_rates(runs, texts, texts_for(8, seed + 1), rounds, digits=2)
     ratios = []
     for name, figure in speed.items():
         count = name.rsplit("_", 2)[-2]

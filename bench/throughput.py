@@ -16,13 +16,13 @@ import argparse
 import json
 import os
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from timing import interleaved_rates
 
 from zslabel.cache import FeatureCache
 from zslabel.config import EmbeddingSourceSpec, Label
@@ -137,17 +137,7 @@ def measure(n: int, rounds: int, seed: int) -> dict[str, Any]:
     texts = generate_texts(n, seed)
     with tempfile.TemporaryDirectory() as scratch:
         runs, skipped = contenders(Path(scratch))
-        warm = generate_texts(96, seed + 1)
-        for encode in runs.values():  # first batches in a process are slow; int8 exports here
-            encode(warm)
-        seconds = dict.fromkeys(runs, 0.0)
-        for part in np.array_split(np.arange(n), rounds):
-            chunk = [texts[i] for i in part]
-            for name, encode in runs.items():
-                start = time.perf_counter()
-                encode(chunk)
-                seconds[name] += time.perf_counter() - start
-    speed = {name: round(n / s, 1) for name, s in seconds.items()}
+        speed = interleaved_rates(runs, texts, generate_texts(96, seed + 1), rounds)
     rows = []
     for name, figure in speed.items():
         for baseline in ("pipeline_one_per_call", "sentence_transformers_batch32"):
