@@ -166,7 +166,7 @@ def select(predictions: Predictions, spec: SelectionSpec, label_names: Sequence[
     label, confidence, margin = predictions.label, predictions.confidence, predictions.margin
     n = len(label)
     valid = label >= 0
-    status = np.where(predictions.has_text, ACCEPTED, INVALID).astype(np.int8)
+    status = _initial_status(predictions.has_text)
     reason = np.zeros(n, dtype=np.int8)
 
     def abstain(mask: np.ndarray, why: str) -> None:
@@ -197,7 +197,7 @@ def _select_multi_label(
     """Accept rows with at least one label whose every label decision is confident enough."""
     assert predictions.assigned is not None
     valid = predictions.label >= 0
-    status = np.where(predictions.has_text, ACCEPTED, INVALID).astype(np.int8)
+    status = _initial_status(predictions.has_text)
     reason = np.zeros(len(valid), dtype=np.int8)
 
     def abstain(mask: np.ndarray, why: str) -> None:
@@ -214,6 +214,13 @@ def _select_multi_label(
     return Selection(status, None, cutoffs, reason_code=reason)
 
 
+def _initial_status(has_text: np.ndarray) -> np.ndarray:
+    """ACCEPTED where a row has a text, else INVALID; built in int8 (np.where makes int64)."""
+    status = np.full(len(has_text), INVALID, dtype=np.int8)
+    status[has_text] = ACCEPTED
+    return status
+
+
 def _class_top_fraction(
     label: np.ndarray, confidence: np.ndarray, fraction: float
 ) -> tuple[np.ndarray, dict[int, float]]:
@@ -223,8 +230,11 @@ def _class_top_fraction(
     for k in np.unique(label[label >= 0]):
         rows = np.flatnonzero(label == k)
         count = math.ceil(fraction * len(rows) - 1e-9)
-        # Most confident first; ties by row order, so the cut is the same on every run.
-        ranked = rows[np.lexsort((rows, -confidence[rows]))][:count]
+        # Most confident first; ties by row order (a stable sort of ascending rows), so the cut
+        # is the same on every run.
+        negated = np.negative(confidence[rows])
+        ranked = rows[np.argsort(negated, kind="stable")[:count]]
+        del negated
         keep[ranked] = True
         cutoffs[int(k)] = float(confidence[ranked[-1]])
     return keep, cutoffs

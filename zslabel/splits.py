@@ -43,27 +43,28 @@ def assign_splits_streamed(
 ) -> np.ndarray:
     """``assign_splits`` with the row keys read batch by batch: ``(first row, keys)`` in order.
 
-    Only accepted rows' hashes are kept (16 bytes a row), never every key; the result is the
-    same array ``assign_splits`` returns for the same keys.
+    Only accepted rows' positions and hashes are kept (16 bytes a row, filled in place), never
+    every key; the result is the same array ``assign_splits`` returns for the same keys.
     """
-    hashes, rows = [], []
+    rows = np.flatnonzero(accepted)
+    hashes = np.empty(len(rows), dtype=np.uint64)
+    filled = 0
     for start, keys in key_batches:
         local = np.flatnonzero(accepted[start : start + len(keys)])
-        rows.append(local + start)
-        hashes.append(
-            np.fromiter((_hash(seed, keys[int(i)]) for i in local), np.uint64, len(local))
+        hashes[filled : filled + len(local)] = np.fromiter(
+            (_hash(seed, keys[int(i)]) for i in local), np.uint64, len(local)
         )
-    every_row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    every_hash = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
+        filled += len(local)
+    # By class, then key; ties keep row order (the sort is stable and rows ascend).
+    classes = label[rows]
+    rows = rows[np.lexsort((hashes, classes))]
+    del hashes
     out = np.full(len(label), NOT_IN_SPLIT, dtype=np.int8)
     weights = np.asarray(list(fractions.values()), dtype=np.float64)
-    classes = label[every_row]
-    for k in np.unique(classes):
-        mine = classes == k
-        class_rows, keys = every_row[mine], every_hash[mine]
-        ordered = class_rows[np.lexsort((class_rows, keys))]
-        out[ordered] = np.repeat(
-            np.arange(len(weights), dtype=np.int8), split_counts(len(class_rows), weights)
+    _, sizes = np.unique(classes, return_counts=True)
+    for end, size in zip(np.cumsum(sizes), sizes, strict=True):
+        out[rows[end - size : end]] = np.repeat(
+            np.arange(len(weights), dtype=np.int8), split_counts(int(size), weights)
         )
     return out
 
