@@ -128,9 +128,9 @@ def test_probabilities_are_clip_logits_per_image_softmaxed(tiny_clip: Path, tmp_
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     labels = [Label(name=n, descriptions=(n,)) for n in LABELS]
-    source = ClipSource(
-        ClipSourceSpec(name="clip", model=str(tiny_clip)), labels, FeatureCache(tmp_path / "c")
-    )
+    # fp32 against the model's own fp32 logits (auto may pick bf16 on this machine).
+    spec = ClipSourceSpec(name="clip", model=str(tiny_clip), precision="fp32")
+    source = ClipSource(spec, labels, FeatureCache(tmp_path / "c"))
     raw = [png((240, 20, 20)), png((20, 20, 240), size=(64, 64))]
     probs = source.probabilities(source.featurize(raw))
     model = CLIPModel.from_pretrained(tiny_clip).eval()

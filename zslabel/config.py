@@ -45,9 +45,11 @@ def _check_template(template: str) -> str:
     return template
 
 
-# fp32: transformers in torch (fp16 on a GPU). int8: dynamically quantized weights run by ONNX
-# Runtime on the CPU, about twice as fast there; the labels it changes are measured in the README.
-Precision = Literal["fp32", "int8"]
+# fp32: transformers in torch (fp16 on a GPU). bf16: torch in bfloat16, the fastest on a CPU with
+# AMX. int8: dynamically quantized weights run by ONNX Runtime on the CPU, about twice as fast as
+# fp32 there. auto: bf16 for embedding sources on a CPU with bfloat16 units, else fp32.
+# zslabel.precision says more; the labels each changes are measured in the README.
+Precision = Literal["auto", "fp32", "bf16", "int8"]
 
 
 def _check_precision(precision: str, device: str) -> None:
@@ -98,8 +100,8 @@ class EmbeddingSourceSpec(_Strict):
     max_length: Annotated[int, Field(gt=0)] | None = None
     pooling: Literal["auto", "mean", "cls"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # int8: ONNX Runtime with int8 weights on the CPU (the onnx extra); see README, Performance.
-    precision: Precision = "fp32"
+    # auto, bf16, fp32 or int8 (ONNX Runtime, the onnx extra); see zslabel.precision and README.
+    precision: Precision = "auto"
     weight: Annotated[float, Field(gt=0)] = 1.0
     # Texts longer than max_length: cut them off, or score overlapping token windows and keep
     # the best (max) or average (mean) window per label.
@@ -155,8 +157,8 @@ class NliSourceSpec(_Strict):
     batch_tokens: Annotated[int, Field(gt=0)] | None = None
     max_length: Annotated[int, Field(gt=0)] | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # int8: ONNX Runtime with int8 weights on the CPU (the onnx extra); see README, Performance.
-    precision: Precision = "fp32"
+    # auto, bf16, fp32 or int8 (ONNX Runtime, the onnx extra); see zslabel.precision and README.
+    precision: Precision = "auto"
     weight: Annotated[float, Field(gt=0)] = 1.0
     # Cost grows with k instead of the number of labels (a cascade for large label sets).
     shortlist: Shortlist | None = None
@@ -188,6 +190,8 @@ class ClipSourceSpec(_Strict):
     aggregate: Literal["mean", "max"] = "max"
     batch_size: Annotated[int, Field(gt=0)] = 32
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # As for text sources, less int8.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     weight: Annotated[float, Field(gt=0)] = 1.0
     # Multi-label mode only, as for embedding sources (not measured for CLIP: no weights offline).
     within: Annotated[float, Field(ge=0.0, le=2.0)] = DEFAULT_WITHIN

@@ -17,6 +17,7 @@ import numpy as np
 from zslabel.batching import batch_limits, length_batches
 from zslabel.errors import ConfigError, ModelError
 from zslabel.models import ResolvedModel, max_input_tokens
+from zslabel.precision import torch_dtype
 
 # all-MiniLM-L6-v2 was trained on 128 tokens and sentence-transformers cuts it at 256.
 FALLBACK_MAX_LENGTH = 256
@@ -70,8 +71,7 @@ class TextEncoder:
                 network = AutoModel.from_pretrained(
                     self.model.path,
                     trust_remote_code=False,
-                    # fp16 halves memory traffic on a GPU; on a CPU it is slower than fp32.
-                    dtype=torch.float16 if device == "cuda" else torch.float32,
+                    dtype=torch_dtype(self.precision, device, torch),
                 ).to(device)
             except (OSError, ValueError) as exc:
                 raise ModelError(f"cannot load model {self.model.name!r}: {exc}") from None
@@ -183,8 +183,9 @@ class TextEncoder:
                     mask = batch["attention_mask"].numpy()
                     out[rows] = _normalized(_pool_numpy(hidden.numpy(), mask, self.pooling))
                 else:
-                    pooled = _pool(hidden, batch["attention_mask"], self.pooling)
-                    pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
+                    # Summed in fp32: a mean over hundreds of tokens in 16 bits loses digits.
+                    pooled = _pool(hidden.float(), batch["attention_mask"], self.pooling)
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
                     out[rows] = pooled.cpu().numpy()
                 if report is not None:
                     report(rows)

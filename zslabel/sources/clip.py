@@ -24,6 +24,7 @@ from zslabel.encoder import pick_device
 from zslabel.errors import ModelError
 from zslabel.images import load_image, require_pillow
 from zslabel.models import ResolvedModel, resolve_model
+from zslabel.precision import precision_identity, resolve_precision, torch_dtype
 from zslabel.sources.base import (
     aggregate_per_label,
     independent_probabilities,
@@ -53,11 +54,13 @@ class ClipSource:
         self.column = spec.column
         self.multi_label = multi_label
         self.labels = tuple(labels)
+        # What "auto" means: fp32 (bf16's effect on CLIP labels is not measured; README).
+        self.precision = resolve_precision(spec.precision, spec.device, bf16_when_auto=False)
         self.model = resolve_model(spec.model)
         _check_is_clip(self.model)
         self._cache = cache
         self.prompts, self._owner = label_prompts(spec.template, self.labels)
-        self._network = shared_clip_model(self.model, spec.device)
+        self._network = shared_clip_model(self.model, spec.device, self.precision)
         self._references: np.ndarray | None = None
 
     def cache_identity(self) -> dict[str, Any]:
@@ -66,6 +69,7 @@ class ClipSource:
             "model": self.model.name,
             "weights_sha256": self.model.weights_sha256,
             "preprocessor": self.model.read_json("preprocessor_config.json"),
+            **precision_identity(self.precision),
         }
 
     def featurize(
@@ -132,6 +136,7 @@ class ClipSource:
             **(
                 {"within": self.spec.within, "center": self.spec.center} if self.multi_label else {}
             ),
+            **({"precision": self.precision} if self.precision != "fp32" else {}),
             "weight": self.weight,
         }
 
@@ -176,11 +181,12 @@ def _unit(output: Any) -> np.ndarray:
 
 
 class ClipModel:
-    """Loaded on first use, once per process and device."""
+    """Loaded on first use, once per process, device and precision."""
 
-    def __init__(self, model: ResolvedModel, device: str) -> None:
+    def __init__(self, model: ResolvedModel, device: str, precision: str = "fp32") -> None:
         self.model = model
         self.device = device
+        self.precision = precision
         self._loaded: LoadedClip | None = None
         self._lock = threading.Lock()
 
@@ -207,7 +213,7 @@ class ClipModel:
             network = AutoModel.from_pretrained(
                 self.model.path,
                 trust_remote_code=False,
-                dtype=torch.float16 if device == "cuda" else torch.float32,
+                dtype=torch_dtype(self.precision, device, torch),
             )
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load model {self.model.name!r}: {exc}") from None
@@ -216,8 +222,8 @@ class ClipModel:
 
 
 @functools.lru_cache(maxsize=4)
-def shared_clip_model(model: ResolvedModel, device: str) -> ClipModel:
-    return ClipModel(model, device)
+def shared_clip_model(model: ResolvedModel, device: str, precision: str = "fp32") -> ClipModel:
+    return ClipModel(model, device, precision)
 
 
 def _check_is_clip(model: ResolvedModel) -> None:

@@ -11,7 +11,8 @@ from zslabel.cache import FeatureCache, cache_key
 from zslabel.config import EmbeddingSourceSpec, Label
 from zslabel.encoder import shared_encoder
 from zslabel.models import resolve_model
-from zslabel.onnx import int8_identity, require_onnxruntime
+from zslabel.onnx import require_onnxruntime
+from zslabel.precision import precision_identity, resolve_precision
 from zslabel.sources.base import (
     aggregate_per_label,
     independent_probabilities,
@@ -37,7 +38,10 @@ class EmbeddingSource:
         self.spec = spec
         self.multi_label = multi_label
         self.labels = tuple(labels)
-        if spec.precision == "int8":
+        # What "auto" means on this machine (bf16 where the CPU has bfloat16 units: measured to
+        # change under 1 % of top labels); recorded in the cache key and the manifest.
+        self.precision = resolve_precision(spec.precision, spec.device, bf16_when_auto=True)
+        if self.precision == "int8":
             require_onnxruntime()  # fail when the job is built, not after other sources scored
         self.model = resolve_model(spec.model)
         self.encoder = shared_encoder(
@@ -46,7 +50,7 @@ class EmbeddingSource:
             spec.max_length,
             spec.pooling,
             spec.device,
-            spec.precision,
+            self.precision,
             spec.batch_tokens,
         )
         self._cache = cache
@@ -74,8 +78,7 @@ class EmbeddingSource:
         }
         if self.spec.long_texts == "chunk":
             identity["chunks"] = [self.spec.chunk_overlap, self.spec.max_chunks]
-        if self.spec.precision == "int8":  # absent for fp32, so fp32 caches keep their keys
-            identity["int8"] = int8_identity()
+        identity.update(precision_identity(self.precision))
         return identity
 
     def featurize(
@@ -179,7 +182,7 @@ class EmbeddingSource:
             "long_texts": self.spec.long_texts,
             # Only when not the default, so fp32 manifests (and keys built from them) keep
             # their bytes.
-            **({"precision": "int8"} if self.spec.precision == "int8" else {}),
+            **({"precision": self.precision} if self.precision != "fp32" else {}),
             "weight": self.weight,
         }
 

@@ -32,7 +32,8 @@ from zslabel.config import Label, NliSourceSpec
 from zslabel.encoder import pick_device
 from zslabel.errors import ConfigError, ModelError
 from zslabel.models import ResolvedModel, max_input_tokens, resolve_model
-from zslabel.onnx import int8_identity, int8_network, require_onnxruntime
+from zslabel.onnx import int8_network, require_onnxruntime
+from zslabel.precision import precision_identity, resolve_precision, torch_dtype
 from zslabel.sources.base import (
     Source,
     aggregate_per_label,
@@ -67,7 +68,9 @@ class NliSource:
         self.spec = spec
         self.multi_label = multi_label
         self.labels = tuple(labels)
-        if spec.precision == "int8":
+        # What "auto" means: fp32 (bf16 changed too many labels of a cross-encoder; README).
+        self.precision = resolve_precision(spec.precision, spec.device, bf16_when_auto=False)
+        if self.precision == "int8":
             require_onnxruntime()  # fail when the job is built, not after other sources scored
         self.model = resolve_model(spec.model)
         # Checked from config.json before any weights load, so a wrong model fails the job early.
@@ -76,7 +79,7 @@ class NliSource:
         self._cache = cache  # unused: NLI features depend on the hypotheses, not shared prompts
         # Column j of the feature matrix belongs to label owner[j].
         self.hypotheses, self._owner = label_prompts(spec.hypothesis, self.labels)
-        self._network = shared_nli_model(self.model, spec.device, spec.precision)
+        self._network = shared_nli_model(self.model, spec.device, self.precision)
         self._room: int | None = None  # text tokens beside the longest hypothesis
         self._shortlist_source: Source | None = None
 
@@ -95,8 +98,7 @@ class NliSource:
         }
         if self.spec.shortlist is not None:
             identity["shortlist"] = self._shortlist_identity()
-        if self.spec.precision == "int8":  # absent for fp32, so fp32 caches keep their keys
-            identity["int8"] = int8_identity()
+        identity.update(precision_identity(self.precision))
         return identity
 
     def _shortlist_identity(self) -> dict[str, Any]:
@@ -277,7 +279,8 @@ class NliSource:
             "temperature": self.spec.temperature,
             "mode": "multi_label" if self.multi_label else "single_label",
             "max_length": self.max_length,
-            **({"precision": "int8"} if self.spec.precision == "int8" else {}),
+            # Only when not the default, so fp32 manifests keep their bytes.
+            **({"precision": self.precision} if self.precision != "fp32" else {}),
             "weight": self.weight,
             "shortlist": (
                 None if self.spec.shortlist is None else self.spec.shortlist.model_dump(mode="json")
@@ -351,8 +354,7 @@ class NliModel:
             network, info = AutoModelForSequenceClassification.from_pretrained(
                 self.model.path,
                 trust_remote_code=False,
-                # fp16 halves memory traffic on a GPU; on a CPU it is slower than fp32.
-                dtype=torch.float16 if device == "cuda" else torch.float32,
+                dtype=torch_dtype(self.precision, device, torch),
                 output_loading_info=True,
             )
         except (OSError, ValueError) as exc:
