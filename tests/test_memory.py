@@ -139,33 +139,46 @@ def test_labels_take_the_smallest_type_that_holds_every_class(
     assert held.tolist() == [-1, classes - 1]
 
 
-def test_the_export_recomputes_each_rows_margin_from_its_scores(tmp_path: Path) -> None:
-    """The margin is not held in memory after selection: the export recomputes it per shard,
-    and it must be the top score minus the runner-up as before, over shards of any size."""
+def test_the_export_recomputes_confidence_and_margin_from_the_scores(tmp_path: Path) -> None:
+    """Neither is held in memory after selection: the export recomputes both per shard, and
+    they must be the top score and its lead over the runner-up, over shards of any size; the
+    manifest's per-class mean confidence is accumulated there too."""
     import pyarrow.parquet as pq
 
     from zslabel.config import JobConfig
     from zslabel.runner import LABELED, run_job
 
     texts = [f"text number {i} about {'sports' if i % 3 else 'money'}" for i in range(50)]
-    texts[7] = ""  # an invalid row has no margin
+    texts[7] = ""  # an invalid row has neither
     data = tmp_path / "in.parquet"
     pq.write_table(pa.table({"text": texts}), data, row_group_size=10)
+    names = ["sports", "money", "weather"]
     config = JobConfig.from_dict(
         {
             "input": {"path": str(data), "text_column": "text", "shard_rows": 20},
-            "labels": ["sports", "money", "weather"],
+            "labels": names,
             "sources": [{"kind": "fake"}],
             "output": {"dir": str(tmp_path / "out")},
         }
     )
-    table = pq.read_table(run_job(config).output_dir / LABELED)
-    scores = np.column_stack(
-        [table.column(f"zs_score_{name}").to_numpy() for name in ("sports", "money", "weather")]
-    )
+    result = run_job(config)
+    table = pq.read_table(result.output_dir / LABELED)
+    scores = np.column_stack([table.column(f"zs_score_{name}").to_numpy() for name in names])
     top = -np.sort(-scores, axis=1)
+    confidence = table.column("zs_confidence").to_numpy(zero_copy_only=False)
     margin = table.column("zs_margin").to_numpy(zero_copy_only=False)
     scored = ~np.isnan(scores).any(axis=1)
     assert not scored[7]
     assert np.isnan(margin[7])
+    assert np.isnan(confidence[7])
+    np.testing.assert_allclose(confidence[scored], top[scored, 0], atol=1e-6)
     np.testing.assert_allclose(margin[scored], (top[:, 0] - top[:, 1])[scored], atol=1e-6)
+    label = table.column("zs_label").to_pylist()
+    accepted = np.asarray(table.column("zs_status").to_pylist()) == "accepted"
+    for name in names:
+        mine = accepted & (np.asarray(label, dtype=object) == name)
+        mean = result.manifest["counts"]["classes"][name]["mean_confidence_accepted"]
+        if mine.any():
+            assert mean == pytest.approx(float(confidence[mine].mean()), abs=1e-4)
+        else:
+            assert mean is None

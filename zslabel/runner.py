@@ -103,8 +103,9 @@ class RunResult:
 class Selected(NamedTuple):
     """The global decisions: how sources combine, every row's prediction, status and split.
 
-    ``predictions.margin`` is empty: every decision that reads it is made, and the export
-    recomputes it shard by shard from the combined probabilities (4 bytes a row less to hold).
+    ``predictions.confidence`` and ``predictions.margin`` are empty: every decision that reads
+    them is made, and the export recomputes them shard by shard from the combined probabilities
+    (8 bytes a row less to hold).
     """
 
     combiner: Combiner
@@ -504,11 +505,11 @@ class LabelingJob:
         )
         _return_freed_memory()
         split_index = self.assign_splits(predictions, selection)
-        # Every decision is made: the confidence is only written now, as float32, so it is kept
-        # as float32 (the same bytes out, half the memory), and the margin is not kept at all.
+        # Every decision is made: confidence and margin are only written now, and the export
+        # recomputes them from the same probabilities, so they are not kept.
         predictions = replace(
             predictions,
-            confidence=predictions.confidence.astype(np.float32),
+            confidence=np.empty(0, dtype=np.float32),
             margin=np.empty(0, dtype=np.float32),
         )
         _return_freed_memory()
@@ -565,10 +566,11 @@ class LabelingJob:
             ]
             split_labels = np.asarray([*split_names, None], dtype=object)
             invalid_reasons: Counter[str] = Counter()
+            accepted_confidence = _ClassMeans(len(self.label_names))
             for score in scores:
                 per_source = self.source_probabilities(score)
                 probs = combiner(per_source)
-                margins = self._margins(probs, selection, score.shard)
+                confidences, margins = self._recomputed(probs, selection, score.shard)
                 windows = [
                     source.deciding_window(self._features(source, score))
                     for source in self.window_sources
@@ -583,13 +585,17 @@ class LabelingJob:
                         reasons[i] = why
                         invalid_reasons[why] += 1
                     local = slice(offset - score.shard.start_row, rows.stop - score.shard.start_row)
+                    assigned = None if predictions.assigned is None else predictions.assigned[rows]
+                    accepted_confidence.add(
+                        predictions.label[rows], assigned, status == ACCEPTED, confidences[local]
+                    )
                     table = pa.RecordBatch.from_arrays(
                         [
                             *batch.columns,
                             *columns.zs_arrays(
                                 start_row=offset,
                                 label=predictions.label[rows],
-                                confidence=predictions.confidence[rows],
+                                confidence=confidences[local],
                                 margin=margins[local],
                                 status=selection.status[rows],
                                 reason=reasons,
@@ -600,9 +606,7 @@ class LabelingJob:
                                 else [],
                                 windows=[w[local] for w in windows],
                                 label_names=self.label_names,
-                                assigned=None
-                                if predictions.assigned is None
-                                else predictions.assigned[rows],
+                                assigned=assigned,
                             ),
                         ],
                         schema=self.schema,
@@ -622,15 +626,23 @@ class LabelingJob:
         except BaseException:
             staged.abort()
             raise
-        return {"files": files, "invalid_reasons": dict(sorted(invalid_reasons.items()))}, staged
+        return {
+            "files": files,
+            "invalid_reasons": dict(sorted(invalid_reasons.items())),
+            "mean_confidence_accepted": accepted_confidence.means(),
+        }, staged
 
-    def _margins(self, probs: np.ndarray, selection: Selection, shard: Shard) -> np.ndarray:
-        """A shard's margins as ``predict`` computed them from the same probabilities; a row a
-        person labeled has margin 1.0, as ``apply_reviews`` gave it."""
-        margins = self._predictions(probs).margin.astype(np.float32)
+    def _recomputed(
+        self, probs: np.ndarray, selection: Selection, shard: Shard
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A shard's confidences and margins (float32) as ``predict`` computed them from the
+        same probabilities; a row a person labeled has 1.0 for both, as ``apply_reviews`` set."""
+        again = self._predictions(probs)
+        confidences, margins = again.confidence.astype(np.float32), again.margin.astype(np.float32)
         rows = slice(shard.start_row, shard.start_row + shard.num_rows)
-        margins[selection.reason_code[rows] == reason_code(HUMAN_REVIEW)] = 1.0
-        return margins
+        reviewed = selection.reason_code[rows] == reason_code(HUMAN_REVIEW)
+        confidences[reviewed] = margins[reviewed] = 1.0
+        return confidences, margins
 
     def _invalid_reason(self, batch: pa.RecordBatch, row: int) -> str:
         """Why no source could score a row: its text, else its image, else the model."""
@@ -662,14 +674,11 @@ class LabelingJob:
                 else predictions.assigned[:, k]
             )
             accepted = predicted & (selection.status == ACCEPTED)
+            mean = exported["mean_confidence_accepted"][k]
             classes[name] = {
                 "accepted": int(accepted.sum()),
                 "abstained": int(np.sum(predicted & (selection.status == ABSTAINED))),
-                "mean_confidence_accepted": (
-                    round(float(predictions.confidence[accepted].mean(dtype=np.float64)), 4)
-                    if accepted.any()
-                    else None
-                ),
+                "mean_confidence_accepted": None if mean is None else round(mean, 4),
             }
         # Accepted rows may carry a reason too (human_review): counted apart. Counted by code,
         # one reason at a time: a Python pair per row grew with the input.
@@ -753,6 +762,33 @@ def run_job(
 
 # Predictions' per-row arrays (``assigned`` is None in single-label jobs).
 PREDICTION_ARRAYS = ("label", "confidence", "margin", "has_text", "assigned")
+
+
+class _ClassMeans:
+    """Per class, the mean confidence of its accepted rows, added batch by batch."""
+
+    def __init__(self, classes: int) -> None:
+        self.sums = np.zeros(classes, dtype=np.float64)
+        self.counts = np.zeros(classes, dtype=np.int64)
+
+    def add(
+        self,
+        label: np.ndarray,
+        assigned: np.ndarray | None,
+        accepted: np.ndarray,
+        confidence: np.ndarray,
+    ) -> None:
+        """``assigned``: a multi-label job's (rows, k) label sets, which count for each label."""
+        for k in range(len(self.sums)):
+            mine = accepted & (label == k if assigned is None else assigned[:, k])
+            self.sums[k] += confidence[mine].sum(dtype=np.float64)
+            self.counts[k] += int(mine.sum())
+
+    def means(self) -> list[float | None]:
+        return [
+            float(total / count) if count else None
+            for total, count in zip(self.sums, self.counts, strict=True)
+        ]
 
 
 def _allocate_like(part: Predictions, rows: int, label: np.dtype[Any]) -> Predictions:
