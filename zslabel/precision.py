@@ -52,6 +52,12 @@ def cpu_has_bf16_units(torch: Any) -> bool:
     return any(bool(check()) for check in checks if check is not None)
 
 
+def precision_provenance(precision: str) -> dict[str, str]:
+    """What a source's manifest entry says of its precision: nothing for fp32, whose manifests
+    keep the bytes they had before the option existed."""
+    return {} if precision == "fp32" else {"precision": precision}
+
+
 def precision_identity(precision: str) -> dict[str, Any]:
     """What a non-default precision adds to a source's cache identity and provenance.
 

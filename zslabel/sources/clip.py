@@ -24,7 +24,12 @@ from zslabel.encoder import pick_device
 from zslabel.errors import ModelError
 from zslabel.images import load_image, require_pillow
 from zslabel.models import ResolvedModel, resolve_model
-from zslabel.precision import precision_identity, resolve_precision, torch_dtype
+from zslabel.precision import (
+    precision_identity,
+    precision_provenance,
+    resolve_precision,
+    torch_dtype,
+)
 from zslabel.sources.base import (
     aggregate_per_label,
     independent_probabilities,
@@ -136,7 +141,7 @@ class ClipSource:
             **(
                 {"within": self.spec.within, "center": self.spec.center} if self.multi_label else {}
             ),
-            **({"precision": self.precision} if self.precision != "fp32" else {}),
+            **precision_provenance(self.precision),
             "weight": self.weight,
         }
 

@@ -12,7 +12,7 @@ from zslabel.config import EmbeddingSourceSpec, Label
 from zslabel.encoder import shared_encoder
 from zslabel.models import resolve_model
 from zslabel.onnx import require_onnxruntime
-from zslabel.precision import precision_identity, resolve_precision
+from zslabel.precision import precision_identity, precision_provenance, resolve_precision
 from zslabel.sources.base import (
     aggregate_per_label,
     independent_probabilities,
@@ -180,9 +180,7 @@ class EmbeddingSource:
             "max_length": self.encoder.max_length,
             "pooling": self.encoder.pooling,
             "long_texts": self.spec.long_texts,
-            # Only when not the default, so fp32 manifests (and keys built from them) keep
-            # their bytes.
-            **({"precision": self.precision} if self.precision != "fp32" else {}),
+            **precision_provenance(self.precision),
             "weight": self.weight,
         }
 

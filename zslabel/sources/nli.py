@@ -33,7 +33,12 @@ from zslabel.encoder import pick_device
 from zslabel.errors import ConfigError, ModelError
 from zslabel.models import ResolvedModel, max_input_tokens, resolve_model
 from zslabel.onnx import int8_network, require_onnxruntime
-from zslabel.precision import precision_identity, resolve_precision, torch_dtype
+from zslabel.precision import (
+    precision_identity,
+    precision_provenance,
+    resolve_precision,
+    torch_dtype,
+)
 from zslabel.sources.base import (
     Source,
     aggregate_per_label,
@@ -279,8 +284,7 @@ class NliSource:
             "temperature": self.spec.temperature,
             "mode": "multi_label" if self.multi_label else "single_label",
             "max_length": self.max_length,
-            # Only when not the default, so fp32 manifests keep their bytes.
-            **({"precision": self.precision} if self.precision != "fp32" else {}),
+            **precision_provenance(self.precision),
             "weight": self.weight,
             "shortlist": (
                 None if self.spec.shortlist is None else self.spec.shortlist.model_dump(mode="json")
