@@ -148,6 +148,13 @@ def test_bf16_nli_logits_are_close_to_fp32(tmp_path_factory: pytest.TempPathFact
         source = NliSource(spec, labels(), FeatureCache(tmp_path_factory.mktemp(precision)))
         features[precision] = source.featurize(make_texts(12))
         assert source.provenance().get("precision") == (None if precision == "fp32" else "bf16")
+    import torch
+
+    _, _, network = source._network.load()  # the bf16 one
+    assert network.bert.encoder.layer[0].output.dense.weight.dtype == torch.bfloat16
+    # The layers after the encoder stay fp32: a bf16 logit keeps 8 significant bits.
+    assert network.bert.pooler.dense.weight.dtype == torch.float32
+    assert network.classifier.weight.dtype == torch.float32
     assert features["bf16"].dtype == np.float32
     assert np.abs(features["bf16"] - features["fp32"]).max() < 0.1
     assert not np.array_equal(features["bf16"], features["fp32"])

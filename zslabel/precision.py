@@ -7,8 +7,8 @@ units (Intel AMX, AVX512-BF16) it was the fastest option measured, 2-2.8x fp32, 
 than fp32, and a warning says so. ``int8`` is not a torch type: :mod:`zslabel.onnx` runs it.
 ``auto`` (the default) is bf16 for embedding sources on a CPU with bfloat16 units and fp32
 everywhere else: a default may change at most 1 % of top labels. bf16 embeddings changed 0.3-0.6 %
-on three public datasets; int8 changed 4-8 %; an NLI cross-encoder in bf16 changed up to 16 % on
-its uncertain datasets (bench/nli_agreement.py), and CLIP is unmeasured (no weights offline).
+on three public datasets; int8 changed 4-8 %; an NLI cross-encoder in bf16 (its head in fp32)
+changed up to 2.7 % on its uncertain datasets (bench/nli_agreement.py); CLIP is unmeasured.
 """
 
 from __future__ import annotations
