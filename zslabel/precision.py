@@ -59,14 +59,10 @@ def precision_provenance(precision: str) -> dict[str, str]:
 
 
 def precision_identity(precision: str) -> dict[str, Any]:
-    """What a non-default precision adds to a source's cache identity and provenance.
-
-    Empty for fp32, so fp32 caches and manifests keep the keys and bytes they always had.
-    """
+    """What a precision adds to a source's cache identity: for int8 also the recipe and the
+    runtime versions, which decide its outputs; otherwise what the manifest says."""
     if precision == "int8":
         from zslabel.onnx import int8_identity
 
         return {"int8": int8_identity()}
-    if precision == "bf16":
-        return {"precision": "bf16"}
-    return {}
+    return precision_provenance(precision)

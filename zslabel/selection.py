@@ -232,9 +232,7 @@ def _class_top_fraction(
         count = math.ceil(fraction * len(rows) - 1e-9)
         # Most confident first; ties by row order (a stable sort of ascending rows), so the cut
         # is the same on every run.
-        negated = np.negative(confidence[rows])
-        ranked = rows[np.argsort(negated, kind="stable")[:count]]
-        del negated
+        ranked = rows[np.argsort(-confidence[rows], kind="stable")[:count]]
         keep[ranked] = True
         cutoffs[int(k)] = float(confidence[ranked[-1]])
     return keep, cutoffs
