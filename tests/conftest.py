@@ -82,20 +82,33 @@ def fake_job(tmp_path: Path) -> Callable[..., JobConfig]:
     return build
 
 
+def word_pieces() -> list[str]:
+    """Letters and continuation pieces for a tiny vocabulary, so that any lower-case word
+    ("politics", "a1") stays distinct to the tokenizer instead of becoming [UNK]: zslabel
+    refuses labels whose prompts a model cannot tell apart."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return [*letters, *(f"##{c}" for c in letters + "0123456789")]
+
+
 def save_tiny_bert(
     folder: Path, id2label: dict[int, str] | None = None, *, head: bool = True
 ) -> Path:
     """A randomly initialised, BERT-shaped model saved like a hub checkpoint (safetensors).
 
     With ``id2label`` it is a sequence classifier (an NLI model when a label is "entailment"),
-    unless ``head`` is False: then a bare encoder whose config still names those labels.
+    unless ``head`` is False: then a bare encoder whose config still names those labels. Such
+    models spell out unknown words in letters (:func:`word_pieces`), as NLI tests name made-up
+    labels; the plain encoder keeps the vocabulary its measured tests were written against.
     """
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
 
     words = sorted({w for ws in WORDS.values() for w in ws} | set(LABELS))
     extra = ["news", "today", "this", "example", "is", "about", "text", "."]
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *extra, *"0123456789:,"]
+    pieces = word_pieces() if id2label is not None else []
+    vocab = [
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *extra, *"0123456789:,", *pieces
+    ]  # fmt: skip
     # transformers 5 takes the vocabulary itself; a vocab_file argument is silently ignored.
     BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}).save_pretrained(folder)
     labels = id2label or {}

@@ -9,10 +9,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from zslabel.calibration import (
+    MAX_CONFIDENCE,
+    MIN_GOLD_ROWS,
     NotFittedError,
     TemperatureScaler,
     expected_calibration_error,
     reliability_curve,
+    small_gold_warning,
 )
 
 
@@ -165,3 +168,55 @@ def test_scaler_errors() -> None:
     scaler = TemperatureScaler().fit(probs, np.array([0, 1, 1]))
     with pytest.raises(ValueError, match="fitted on 2"):
         scaler.transform(np.full((1, 3), 1 / 3))
+
+
+# --- small gold: a prior on log T, bounded outputs ----------------------------------------------
+
+
+def test_a_few_right_gold_rows_move_the_temperature_only_so_far() -> None:
+    # Five gold rows, all right: the likelihood keeps falling as T -> 0.
+    logits, _ = calibrated_set(n=5, seed=4)
+    probs = softmax(logits)
+    gold = probs.argmax(axis=1)
+    plain = TemperatureScaler(prior_scale=None).fit(probs, gold)
+    assert plain.temperature_ == pytest.approx(0.05, rel=1e-3)
+    assert np.median(plain.transform(probs).max(axis=1)) > 0.9999  # as sure as can be
+    scaler = TemperatureScaler().fit(probs, gold)
+    assert 0.4 < scaler.temperature_ < 1.0
+    assert scaler.mle_temperature_ == pytest.approx(0.05, rel=1e-3)
+    assert scaler.n_rows_ == 5
+    assert scaler.transform(probs).max() < 0.999
+
+
+def test_the_prior_fades_as_gold_grows() -> None:
+    logits, labels = calibrated_set()
+    sharpened = softmax(2.0 * logits)
+    with_prior = TemperatureScaler().fit(sharpened, labels)
+    plain = TemperatureScaler(prior_scale=None).fit(sharpened, labels)
+    assert with_prior.temperature_ == pytest.approx(plain.temperature_, rel=0.01)
+    assert with_prior.mle_temperature_ == pytest.approx(plain.temperature_)
+
+
+def test_calibrated_probabilities_never_reach_one_even_in_float32() -> None:
+    hard = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    scaler = TemperatureScaler().fit(hard, np.array([0, 1, 0]))
+    out = scaler.transform(hard)
+    assert out.max() <= MAX_CONFIDENCE
+    assert (out.astype(np.float32) < 1.0).all()
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(out.argmax(axis=1), [0, 1, 0])
+
+
+def test_prior_scale_must_be_positive() -> None:
+    probs = np.array([[0.6, 0.4], [0.3, 0.7]])
+    with pytest.raises(ValueError, match="prior_scale"):
+        TemperatureScaler(prior_scale=0.0).fit(probs, np.array([0, 1]))
+
+
+def test_small_gold_warning_names_the_count() -> None:
+    assert small_gold_warning("fake", MIN_GOLD_ROWS) is None
+    warning = small_gold_warning("fake", 7)
+    assert warning is not None
+    assert warning.startswith(
+        f"calibration of 'fake' rests on 7 gold row(s), fewer than {MIN_GOLD_ROWS}"
+    )

@@ -21,6 +21,8 @@ from zslabel.runner import run_job
 from zslabel.sources.base import softmax
 from zslabel.sources.clip import ClipSource
 
+from .conftest import word_pieces
+
 pytest.importorskip("PIL")
 
 LABELS = ["red", "blue"]
@@ -32,7 +34,8 @@ def save_tiny_clip(folder: Path) -> Path:
     from transformers import BertTokenizerFast, CLIPConfig, CLIPModel
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "photo", "of", "red", "blue", "."]
+    words = ["photo", "of", "red", "blue", "."]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *word_pieces()]
     BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}).save_pretrained(folder)
     CLIPImageProcessorPil(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}

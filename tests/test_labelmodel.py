@@ -6,7 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from zslabel.labelmodel import DawidSkene, NotFittedError, majority_vote
+from zslabel.labelmodel import (
+    DawidSkene,
+    NotFittedError,
+    majority_vote,
+    min_votes,
+    voting_sources,
+)
 
 NAN = np.nan
 
@@ -215,8 +221,8 @@ def test_dawid_skene_unfitted_and_shape_errors() -> None:
 
 
 def test_dawid_skene_init_stores_parameters_only() -> None:
-    model = DawidSkene(max_iter=7, tol=1e-3, smoothing=0.5)
-    assert vars(model) == {"max_iter": 7, "tol": 1e-3, "smoothing": 0.5}
+    model = DawidSkene(max_iter=7, tol=1e-3, smoothing=0.5, min_sources=2)
+    assert vars(model) == {"max_iter": 7, "tol": 1e-3, "smoothing": 0.5, "min_sources": 2}
 
 
 def stacked_probs() -> st.SearchStrategy[np.ndarray]:
@@ -237,7 +243,8 @@ def stacked_probs() -> st.SearchStrategy[np.ndarray]:
 @settings(max_examples=40, deadline=None)
 @given(stacked_probs())
 def test_dawid_skene_posteriors_are_distributions(x: np.ndarray) -> None:
-    model = DawidSkene(max_iter=20).fit(x)
+    # min_sources=1: EM itself, on inputs far too small to pass the identifiability check.
+    model = DawidSkene(max_iter=20, min_sources=1).fit(x)
     post = model.predict_proba(x)
     assert post.shape == (x.shape[0], x.shape[2])
     scored_by_any = (~np.isnan(x).any(axis=2)).any(axis=1)
@@ -252,7 +259,41 @@ def test_dawid_skene_posteriors_are_distributions(x: np.ndarray) -> None:
 @given(stacked_probs())
 def test_dawid_skene_does_not_depend_on_source_order(x: np.ndarray) -> None:
     order = np.arange(x.shape[1])[::-1]
-    a = DawidSkene(max_iter=20).fit(x)
-    b = DawidSkene(max_iter=20).fit(x[:, order])
+    a = DawidSkene(max_iter=20, min_sources=1).fit(x)
+    b = DawidSkene(max_iter=20, min_sources=1).fit(x[:, order])
     np.testing.assert_allclose(a.predict_proba(x), b.predict_proba(x[:, order]), atol=1e-9)
     np.testing.assert_allclose(a.source_accuracy_[order], b.source_accuracy_, atol=1e-9)
+
+
+# --- backing off when too few sources vote --------------------------------------------------------
+
+
+def test_min_votes_is_ten_rows_per_class_or_one_percent() -> None:
+    assert min_votes(200, 3) == 30
+    assert min_votes(100_000, 3) == 1000
+    assert min_votes(5000, 77) == 770
+
+
+def test_dawid_skene_backs_off_to_the_mean_with_two_sources() -> None:
+    x, _ = make_sources(n=2000, accuracies=(0.9, 0.7))
+    model = DawidSkene().fit(x)
+    assert model.fallback_ == "mean"
+    assert (model.n_iter_, model.converged_) == (0, False)
+    assert model.voting_.tolist() == [True, True]
+    scored = ~np.isnan(x).any(axis=2)
+    mean = np.nansum(x, axis=1) / scored.sum(axis=1, keepdims=True).clip(1)
+    some = scored.any(axis=1)
+    np.testing.assert_allclose(model.predict_proba(x)[some], mean[some])
+    np.testing.assert_allclose(model.confusion_.sum(axis=2), 1.0)
+
+
+def test_a_source_that_votes_on_too_few_rows_does_not_identify_the_model() -> None:
+    x, _ = make_sources(n=5000, abstain=0.0)
+    assert DawidSkene().fit(x).fallback_ is None
+    sparse = x.copy()
+    sparse[45:, 2] = NAN  # 45 votes: more than 10 per class (40), under 1 % of 5000 (50)
+    assert voting_sources(sparse).tolist() == [True, True, False]
+    model = DawidSkene().fit(sparse)
+    assert model.fallback_ == "mean"
+    assert model.votes_.tolist() == [5000, 5000, 45]
+    assert DawidSkene(min_sources=2).fit(sparse).fallback_ is None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -20,11 +21,11 @@ from zslabel.review import (
     LABEL_STUDIO_FILE,
     Reviews,
     apply_reviews,
-    import_reviews,
     load_reviews,
-    read_review_file,
+    match_reviews,
 )
-from zslabel.runner import run_job
+from zslabel.review_import import import_reviews, read_review_file
+from zslabel.runner import LabelingJob, run_job
 from zslabel.selection import ABSTAINED, ACCEPTED, INVALID, Predictions, Selection
 
 from .conftest import LABELS
@@ -41,7 +42,8 @@ output: {{dir: out}}
 
 
 def rows(folder: Path) -> list[dict[str, Any]]:
-    return pq.read_table(folder / "labeled.parquet").to_pylist()
+    labeled: list[dict[str, Any]] = pq.read_table(folder / "labeled.parquet").to_pylist()
+    return labeled
 
 
 def conflicting(row: dict[str, Any]) -> bool:
@@ -143,7 +145,9 @@ def test_reviewed_rows_come_back_accepted_with_the_human_label(
     )
 
     assert main(["import-reviews", str(export), "--job", str(job_file)]) == 0
-    assert "Stored 2 review(s)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Reviews: 2 matched, 0 unmatched, 0 duplicate (keys checked against the 90 rows" in out
+    assert "Stored 2 review(s)" in out
 
     second = run_job(load_job(job_file))
     by_id = {r["doc_id"]: r for r in rows(second.output_dir)}
@@ -165,6 +169,12 @@ def test_reviewed_rows_come_back_accepted_with_the_human_label(
     assert sum(r["zs_reason"] == HUMAN_REVIEW for r in by_id.values()) == 2
     # Counted as accepted for a reason, not among the abstain reasons.
     assert second.counts["accepted_reasons"] == {HUMAN_REVIEW: 2}
+    assert second.counts["reviews"] == {
+        "stored": 2,
+        "applied": 2,
+        "invalid_rows": 0,
+        "unmatched": 0,
+    }
     assert HUMAN_REVIEW not in second.counts["abstain_reasons"]
 
 
@@ -212,11 +222,17 @@ def test_a_newer_review_of_the_same_row_wins(job_file: Path) -> None:
     first = run_job(load_job(job_file))
     key = json.loads((first.output_dir / LABEL_STUDIO_FILE).read_text())[0]["data"]["zs_key"]
     work = first.output_dir / ".zslabel"
-    import_reviews([label_studio_answers(first.output_dir, {key: ["sports"]})], work, LABELS)
+    import_reviews(
+        [label_studio_answers(first.output_dir, {key: ["sports"]})],
+        work,
+        LABELS,
+        output_dir=first.output_dir,
+    )
     summary = import_reviews(
         [label_studio_answers(first.output_dir, {key: ["weather", "weather", "sports"]})],
         work,
         LABELS,
+        output_dir=first.output_dir,
     )
     assert summary.total == 1
     reviews = load_reviews(work, LABELS)
@@ -253,9 +269,9 @@ def test_rows_are_keyed_by_row_number_without_an_id_column(
     config = fake_job(texts_file)
     first = run_job(config)
     task = json.loads((first.output_dir / LABEL_STUDIO_FILE).read_text())[0]
-    assert task["data"]["zs_key"] == task["data"]["zs_row"]
+    assert task["data"]["zs_key"] == str(task["data"]["zs_row"])
     export = label_studio_answers(first.output_dir, {task["data"]["zs_key"]: ["finance"]})
-    import_reviews([export], first.output_dir / ".zslabel", LABELS)
+    import_reviews([export], first.output_dir / ".zslabel", LABELS, output_dir=first.output_dir)
     second = run_job(config)
     row = rows(second.output_dir)[task["data"]["zs_row"]]
     assert (row["zs_label"], row["zs_status"], row["zs_reason"]) == (
@@ -285,29 +301,34 @@ def test_apply_reviews_fixes_reviewed_rows_only() -> None:
     reviews = Reviews(
         keys=["b", "c", "zz"], texts=["t", None, "u"], label=np.array([2, 0, 1], dtype=np.int64)
     )
-    called: list[bool] = []
+    matched = match_reviews(reviews, [(0, pa.array(["a", "b"])), (2, pa.array(["c", "d"]))])
+    assert matched.rows.tolist() == [1, 2]
+    assert (matched.stored, matched.unmatched) == (3, 1)
 
-    def keys() -> list[str]:
-        called.append(True)
-        return ["a", "b", "c", "d"]
-
-    fixed, chosen = apply_reviews(predictions, selection, keys, reviews)
+    fixed, chosen = apply_reviews(predictions, selection, matched)
     assert fixed.label.tolist() == [0, 2, -1, 2]
     assert fixed.confidence[1] == 1.0
     assert fixed.margin[1] == 1.0
     assert chosen.status.tolist() == [ACCEPTED, ACCEPTED, INVALID, ABSTAINED]  # invalid stays
     assert chosen.reason.tolist() == [None, HUMAN_REVIEW, None, "below_min_margin"]
-    assert called == [True]
     assert selection.status[1] == ABSTAINED  # the inputs are not modified
 
 
-def test_apply_reviews_without_reviews_never_reads_the_keys() -> None:
+def test_apply_reviews_without_reviews_changes_nothing() -> None:
     predictions, selection = predictions_and_selection()
+    assert apply_reviews(predictions, selection, None) == (predictions, selection)
 
-    def keys() -> list[str]:
-        raise AssertionError("row keys read without reviews")
 
-    assert apply_reviews(predictions, selection, keys, None) == (predictions, selection)
+def test_matched_reviews_without_reviews_never_reads_the_ids(
+    job_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = LabelingJob(load_job(job_file))
+
+    def ids() -> None:
+        raise AssertionError("ids read without reviews")
+
+    monkeypatch.setattr(job, "_id_batches", ids)
+    assert job.matched_reviews() is None
 
 
 def test_apply_reviews_with_row_numbers_and_multi_label_sets() -> None:
@@ -321,7 +342,9 @@ def test_apply_reviews_with_row_numbers_and_multi_label_sets() -> None:
         assigned,
     )
     reviews = Reviews(keys=["1", "7"], texts=["t", "u"], label=np.array([0, 1], dtype=np.int64))
-    fixed, chosen = apply_reviews(predictions, selection, lambda: range(4), reviews)
+    matched = match_reviews(reviews, 4)
+    assert matched.unmatched == 1  # row 7 of 4
+    fixed, chosen = apply_reviews(predictions, selection, matched)
     assert fixed.assigned is not None
     assert fixed.assigned[1].tolist() == [True, False, False]
     assert chosen.status.tolist() == [ACCEPTED, ACCEPTED, INVALID, ABSTAINED]

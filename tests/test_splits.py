@@ -4,15 +4,39 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zslabel.splits import NOT_IN_SPLIT, assign_splits, split_counts
+from zslabel.splits import (
+    NOT_IN_SPLIT,
+    assign_splits,
+    assign_splits_streamed,
+    class_split_counts,
+    split_counts,
+)
 
 FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
 
 def test_split_counts_add_up_and_round_towards_train() -> None:
     assert split_counts(10, np.array([0.8, 0.1, 0.1])).tolist() == [8, 1, 1]
-    assert split_counts(3, np.array([0.8, 0.1, 0.1])).tolist() == [3, 0, 0]
+    assert split_counts(22, np.array([0.8, 0.1, 0.1])).tolist() == [18, 2, 2]
     assert split_counts(7, np.array([0.5, 0.5, 0.0])).tolist() == [4, 3, 0]
+    assert split_counts(2, np.array([0.8, 0.1, 0.1])).tolist() == [2, 0, 0]
+
+
+def test_every_split_of_positive_fraction_gets_a_row_when_there_are_enough() -> None:
+    assert split_counts(3, np.array([0.8, 0.1, 0.1])).tolist() == [1, 1, 1]
+    assert split_counts(5, np.array([0.8, 0.1, 0.1])).tolist() == [3, 1, 1]
+    assert split_counts(4, np.array([0.9, 0.0, 0.1])).tolist() == [3, 0, 1]
+
+
+def test_small_classes_spread_their_odd_rows_over_the_splits() -> None:
+    # Issue 13 (a): 22 accepted rows over 5 classes; each class rounded alone sent every tie to
+    # validation: train 17, validation 5, test 0.
+    label = np.repeat(np.arange(5), [4, 4, 5, 4, 5])
+    split = assign_splits(label, np.ones(22, bool), range(22), FRACTIONS, seed=0)
+    assert np.bincount(split, minlength=3).tolist() == [18, 2, 2]
+    for k in range(5):
+        per_class = np.bincount(split[label == k], minlength=3)
+        assert np.all(np.abs(per_class - (label == k).sum() * np.array([0.8, 0.1, 0.1])) < 2)
 
 
 def test_splits_are_stratified_by_label() -> None:
@@ -46,3 +70,78 @@ def test_only_accepted_rows_land_in_exactly_one_split(
     assert np.all((split == NOT_IN_SPLIT) == ~mask)
     assert np.all(split[mask] >= 0)
     assert np.all(split[mask] < 3)
+
+
+@st.composite
+def fractions(draw: st.DrawFn) -> np.ndarray:
+    """2-4 split weights summing to 1, some of them possibly 0."""
+    raw = draw(st.lists(st.integers(0, 10), min_size=2, max_size=4).filter(lambda w: sum(w) > 0))
+    return np.asarray(raw, dtype=np.float64) / sum(raw)
+
+
+def _distance(counts: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.abs(counts - exact).sum())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 40), min_size=1, max_size=8),
+    weights=fractions(),
+    seed=st.integers(0, 5),
+)
+def test_class_split_counts_property(sizes: list[int], weights: np.ndarray, seed: int) -> None:
+    counts = class_split_counts(np.arange(len(sizes)), np.asarray(sizes), weights, seed)
+    n = sum(sizes)
+    totals = counts.sum(axis=0)
+    # Each class's rows all land, and the totals are the overall rounding.
+    assert (counts >= 0).all()
+    assert counts.sum(axis=1).tolist() == sizes
+    assert totals.tolist() == split_counts(n, weights).tolist()
+    # Zero-fraction splits stay empty; with enough rows every other split gets some.
+    assert (totals[weights == 0] == 0).all()
+    if n >= int((weights > 0).sum()):
+        assert (totals[weights > 0] > 0).all()
+    # As close to the fractions as rounding allows: no count vector meeting the same
+    # constraints is nearer (brute force over small n), and within a row when no floor is 0.
+    exact = weights * n
+    if n <= 12:
+        low = (weights > 0) & (n >= int((weights > 0).sum()))
+        best = min(
+            _distance(np.asarray(c), exact)
+            for c in np.ndindex(*([n + 1] * len(weights)))
+            if sum(c) == n
+            and all(c[j] >= low[j] for j in range(len(c)))
+            and all(c[j] == 0 for j in range(len(c)) if weights[j] == 0)
+        )
+        assert _distance(totals, exact) <= best + 1e-9
+    if (np.floor(exact[weights > 0]) >= 1).all():
+        assert (np.abs(totals - exact) < 1).all()
+    # Stratified: every class near its share of each split (2 rows with up to three splits).
+    if n and len(weights) <= 3:
+        share = np.asarray(sizes)[:, None] * totals[None, :] / n
+        assert (np.abs(counts - share) < 2).all()
+    # Deterministic.
+    again = class_split_counts(np.arange(len(sizes)), np.asarray(sizes), weights, seed)
+    assert again.tolist() == counts.tolist()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    labels=st.lists(st.integers(0, 5), min_size=1, max_size=120),
+    weights=fractions(),
+    seed=st.integers(0, 5),
+)
+def test_streamed_assignment_matches_and_counts_follow_the_fractions(
+    labels: list[int], weights: np.ndarray, seed: int
+) -> None:
+    label = np.asarray(labels)
+    accepted = np.arange(len(labels)) % 4 != 3
+    names = {f"s{j}": float(w) for j, w in enumerate(weights)}
+    keys = [f"id{i}" for i in range(len(labels))]
+    split = assign_splits(label, accepted, keys, names, seed)
+    streamed = assign_splits_streamed(
+        label, accepted, [(0, keys[:50]), (50, keys[50:])], names, seed
+    )
+    assert split.tolist() == streamed.tolist()
+    totals = np.bincount(split[accepted], minlength=len(weights))
+    assert totals.tolist() == split_counts(int(accepted.sum()), weights).tolist()

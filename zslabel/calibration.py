@@ -6,6 +6,7 @@ Arrays in, arrays out. Rows a source could not score are NaN rows; a gold index 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,32 +18,67 @@ __all__ = [
     "TemperatureScaler",
     "expected_calibration_error",
     "reliability_curve",
+    "small_gold_warning",
 ]
 
 CLIP = 1e-12
 LOG_T_BOUNDS = (math.log(0.05), math.log(20.0))
 LOG_T_TOL = 1e-4
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
+# The search first scans this many log T points, then refines around the best (the penalised
+# objective need not be unimodal in log T).
+_GRID_POINTS = 121
+# Standard deviation of the Gaussian prior on log T (centred on T = 1, the source as it is).
+# Measured with bench/gold_size.py: see PRIOR_SCALE's use in TemperatureScaler.
+PRIOR_SCALE = 0.5
+# Fewer gold rows than this leave a temperature poorly determined (bench/gold_size.py): the fit
+# is shrunk toward 1 and the run says so.
+MIN_GOLD_ROWS = 50
+# No calibrated probability reaches 1: a top probability of at most 1 - 1e-6 stays below 1 in
+# float32 too (whose spacing below 1 is 6e-8), so min_confidence can always tell rows apart.
+MAX_CONFIDENCE = 1.0 - 1e-6
 
 
 class TemperatureScaler:
     """Rescale existing probabilities: ``softmax(log(probs) / T)`` with one learned T > 0.
 
     T > 1 softens overconfident probabilities, T < 1 sharpens underconfident ones; the argmax of
-    every row is kept. T is searched in [0.05, 20] by a golden-section search over log T (the
-    negative log-likelihood is unimodal in log T), to 1e-4 in log T.
+    every row is kept. T is the maximum a posteriori estimate under a Gaussian prior on log T,
+    centred on T = 1 (the probabilities as they are) with standard deviation ``prior_scale``: it
+    minimises ``mean NLL(T) + (log T)**2 / (2 * prior_scale**2 * n)`` over the n fitting rows.
+    The prior's weight falls as 1/n, so a large gold set decides alone while a handful of rows
+    (all of them right, say, where the plain maximum-likelihood T runs to its lower bound and
+    every confidence to 1) moves T only as far as they are evidence for. This is the ridge /
+    Gaussian-prior shrinkage of a one-parameter logistic calibration (Platt 1999 shrinks the
+    same way, through his smoothed targets, for the same reason: on separable data the plain
+    fit diverges). ``prior_scale=None`` fits by plain maximum likelihood.
+
+    T is searched in [0.05, 20] on a grid over log T, refined by a golden-section search to
+    1e-4 in log T. Outputs are mixed with a sliver of the uniform distribution so that no
+    probability reaches 1 (the top one is at most ``MAX_CONFIDENCE``, 1 - 1e-6).
 
     Attributes
     ----------
     temperature_ : the fitted T.
+    mle_temperature_ : the maximum-likelihood T (no prior), to show how far the prior pulled.
     nll_before_, nll_after_ : mean negative log-likelihood of the gold class on the fitting rows,
         before (T = 1) and after scaling.
+    n_rows_ : the rows fitted on (scored, with gold).
     n_classes_ : the number of classes fitted on.
     """
+
+    def __init__(self, prior_scale: float | None = PRIOR_SCALE) -> None:
+        self.prior_scale = prior_scale
 
     def fit(self, probs: np.ndarray, gold: np.ndarray) -> TemperatureScaler:
         """Fit on (n, k) probabilities and (n,) gold class indices; rows with NaN probabilities or
         gold -1 are ignored. Needs at least 2 such rows."""
+        if self.prior_scale is not None and not (
+            math.isfinite(self.prior_scale) and self.prior_scale > 0
+        ):
+            raise ValueError(
+                f"prior_scale must be finite and > 0 (or None), got {self.prior_scale}"
+            )
         arr = _validate_probs(probs)
         labels = np.asarray(gold)
         if labels.shape != (arr.shape[0],):
@@ -61,15 +97,20 @@ class TemperatureScaler:
             )
         log_p = _compute_log_probs(arr[valid])
         y = labels[valid]
-        log_t = _compute_golden_section(log_p, y, *LOG_T_BOUNDS, LOG_T_TOL)
-        self.temperature_ = math.exp(log_t)
+        self.temperature_ = math.exp(_compute_log_temperature(log_p, y, self.prior_scale))
+        self.mle_temperature_ = (
+            self.temperature_
+            if self.prior_scale is None
+            else math.exp(_compute_log_temperature(log_p, y, None))
+        )
         self.nll_before_ = _compute_nll(log_p, y, 1.0)
         self.nll_after_ = _compute_nll(log_p, y, self.temperature_)
+        self.n_rows_ = len(y)
         self.n_classes_ = k
         return self
 
     def transform(self, probs: np.ndarray) -> np.ndarray:
-        """Recalibrated (n, k) probabilities; NaN rows stay NaN."""
+        """Recalibrated (n, k) probabilities, none of them 1; NaN rows stay NaN."""
         if not hasattr(self, "temperature_"):
             raise NotFittedError("this TemperatureScaler is not fitted yet; call fit first")
         arr = _validate_probs(probs)
@@ -79,11 +120,23 @@ class TemperatureScaler:
             )
         scored = ~np.isnan(arr).any(axis=1)
         out = np.full(arr.shape, np.nan)
-        out[scored] = _compute_softmax(_compute_log_probs(arr[scored]) / self.temperature_)
+        q = _compute_softmax(_compute_log_probs(arr[scored]) / self.temperature_)
+        out[scored] = _compute_bounded(q)
         return out
 
     def fit_transform(self, probs: np.ndarray, gold: np.ndarray) -> np.ndarray:
         return self.fit(probs, gold).transform(probs)
+
+
+def small_gold_warning(source: str, rows: int) -> str | None:
+    """The warning a run gives when ``source`` was calibrated on fewer than MIN_GOLD_ROWS rows."""
+    if rows >= MIN_GOLD_ROWS:
+        return None
+    return (
+        f"calibration of {source!r} rests on {rows} gold row(s), fewer than {MIN_GOLD_ROWS}: "
+        "its temperature is shrunk toward 1 (the scores as they are) and still uncertain; "
+        "add gold rows"
+    )
 
 
 class PriorTemperatureScaler(TemperatureScaler):
@@ -246,24 +299,46 @@ def _compute_nll(log_p: np.ndarray, y: np.ndarray, temperature: float) -> float:
     return float(-log_q[np.arange(len(y)), y].mean())
 
 
-def _compute_golden_section(
-    log_p: np.ndarray, y: np.ndarray, lo: float, hi: float, tol: float
-) -> float:
-    """The log T in [lo, hi] minimising the NLL (assumed unimodal in log T)."""
+def _compute_bounded(q: np.ndarray) -> np.ndarray:
+    """Mix (n, k) distributions with the uniform one so that no cell exceeds MAX_CONFIDENCE.
 
-    def nll(log_t: float) -> float:
-        return _compute_nll(log_p, y, math.exp(log_t))
+    An affine map: rows still sum to 1 and keep their order of classes.
+    """
+    k = q.shape[1]
+    eps = (1.0 - MAX_CONFIDENCE) * k / (k - 1)
+    # The minimum only trims rounding (1e-16): the mix alone stays at MAX_CONFIDENCE.
+    bounded: np.ndarray = np.minimum(q * (1.0 - eps) + eps / k, MAX_CONFIDENCE)
+    return bounded
 
+
+def _compute_log_temperature(log_p: np.ndarray, y: np.ndarray, prior_scale: float | None) -> float:
+    """log T in LOG_T_BOUNDS minimising the mean NLL plus the prior's share (see
+    TemperatureScaler): the best point of a grid, refined by golden section between its
+    neighbours."""
+    penalty = 0.0 if prior_scale is None else 1.0 / (2.0 * prior_scale**2 * len(y))
+
+    def objective(log_t: float) -> float:
+        return _compute_nll(log_p, y, math.exp(log_t)) + penalty * log_t**2
+
+    lo, hi = LOG_T_BOUNDS
+    grid = np.linspace(lo, hi, _GRID_POINTS)
+    best = int(np.argmin([objective(float(t)) for t in grid]))
+    a, b = float(grid[max(best - 1, 0)]), float(grid[min(best + 1, len(grid) - 1)])
+    return _compute_golden_section(objective, a, b, LOG_T_TOL)
+
+
+def _compute_golden_section(f: Callable[[float], float], lo: float, hi: float, tol: float) -> float:
+    """The x in [lo, hi] minimising f (assumed unimodal there)."""
     a, b = lo, hi
     c, d = b - _INV_PHI * (b - a), a + _INV_PHI * (b - a)
-    fc, fd = nll(c), nll(d)
+    fc, fd = f(c), f(d)
     while b - a > tol:
         if fc <= fd:
             b, d, fd = d, c, fc
             c = b - _INV_PHI * (b - a)
-            fc = nll(c)
+            fc = f(c)
         else:
             a, c, fc = c, d, fd
             d = a + _INV_PHI * (b - a)
-            fd = nll(d)
+            fd = f(d)
     return (a + b) / 2

@@ -12,11 +12,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zslabel import __version__
 from zslabel.errors import ConfigError, InputError, ZslabelError
 from zslabel.redact import redact
+
+if TYPE_CHECKING:
+    from zslabel.review_import import ImportSummary
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 JOB_SUFFIXES = (".yaml", ".yml")
@@ -150,9 +153,11 @@ def _parser() -> argparse.ArgumentParser:
         "import-reviews",
         help="store human labels from Label Studio or Argilla exports for the next run",
         description="Read Label Studio JSON exports or Argilla JSON/JSONL exports of the review "
-        "files a run wrote (review.label_studio.json, review.argilla.jsonl) and store their "
-        "labels in the job's work folder; the next run accepts those rows with the human label "
-        "and calibrates on them.",
+        "files a run wrote (review.label_studio.json, review.argilla.jsonl), check each key "
+        "against the rows of the job's output folder, and store the labels of the reviews that "
+        "name exactly one row in the job's work folder; the next run accepts those rows with "
+        "the human label and calibrates on them. It prints how many reviews matched, how many "
+        "did not (not stored, with the keys and why) and how many records repeat a key.",
     )
     reviews.add_argument("files", nargs="+", help="exported review file(s)")
     where = reviews.add_mutually_exclusive_group(required=True)
@@ -359,27 +364,56 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _import_reviews(args: argparse.Namespace) -> int:
-    from zslabel.review import import_reviews
+    from zslabel.review_import import import_reviews
 
-    label_names, work_dir = _review_target(args)
-    summary = import_reviews(args.files, work_dir, label_names)
-    skipped = ", ".join(f"{why} {n:,}" for why, n in sorted(summary.skipped.items()))
-    print(
-        f"Stored {summary.stored:,} review(s)"
-        + (f" (skipped: {skipped})" if skipped else "")
-        + f"; {summary.total:,} in {summary.path}. The next run accepts them with their labels."
-    )
+    label_names, work_dir, output_dir = _review_target(args)
+    summary = import_reviews(args.files, work_dir, label_names, output_dir=output_dir)
+    print(_import_report(summary))
     return 0
 
 
-def _review_target(args: argparse.Namespace) -> tuple[list[str], Path]:
-    """The job's label names and work folder, from --job or from --out's manifest."""
+def _import_report(summary: ImportSummary) -> str:
+    """What ``import-reviews`` matched, stored and set apart, and why."""
+    checked = [str(path) for path in summary.checked]
+    where = ", ".join(checked) if len(checked) <= 2 else f"{checked[0]} and {len(checked) - 1} more"
+    skipped = ", ".join(f"{why} {n:,}" for why, n in sorted(summary.skipped.items()))
+    lines = [
+        f"Reviews: {summary.matched:,} matched, {summary.unmatched_count:,} unmatched, "
+        f"{summary.duplicate:,} duplicate (keys checked against the {summary.rows:,} rows of "
+        f"{where})",
+        f"Stored {summary.stored:,} review(s)"
+        + (f" (skipped: {skipped})" if skipped else "")
+        + f"; {summary.total:,} in {summary.path}."
+        + (" The next run accepts them with their labels." if summary.stored else ""),
+    ]
+    for why, keys in summary.unmatched.items():
+        shown = ", ".join(repr(key) for key in keys[:5])
+        more = f" and {len(keys) - 5:,} more" if len(keys) > 5 else ""
+        lines.append(f"  not stored: {len(keys):,} review(s): {why}: {shown}{more}")
+    if summary.duplicate:
+        lines.append(
+            f"  duplicate: {summary.duplicate:,} record(s) repeat a key of an earlier record in "
+            "the same file: records of one text count as annotations of one row, records of "
+            "different texts are not stored"
+        )
+    if summary.rounded_keys:
+        lines.append(
+            f"  {summary.rounded_keys:,} unmatched review(s) have a key written as a JSON "
+            "number of 2^53 or more, which a browser rounds: review files now write keys as "
+            "strings; label the job again and load its new review files into the review tool"
+        )
+    return "\n".join(lines)
+
+
+def _review_target(args: argparse.Namespace) -> tuple[list[str], Path, Path]:
+    """The job's label names, work folder and output folder, from --job or --out's manifest."""
     if args.job:
         from zslabel.config import load_job
 
         config = load_job(args.job)
-        work_dir = config.output.work_dir or Path(config.output.dir) / ".zslabel"
-        return list(config.label_names), Path(work_dir).expanduser()
+        output_dir = Path(config.output.dir).expanduser()
+        work_dir = config.output.work_dir or output_dir / ".zslabel"
+        return list(config.label_names), Path(work_dir).expanduser(), output_dir
     manifest_path = Path(args.out) / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -389,7 +423,8 @@ def _review_target(args: argparse.Namespace) -> tuple[list[str], Path]:
         raise InputError(f"{manifest_path}: not found; give the job with --job instead") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{manifest_path}: not a zslabel manifest ({exc})") from None
-    return labels, Path(configured).expanduser() if configured else Path(args.out) / ".zslabel"
+    work_dir = Path(configured).expanduser() if configured else Path(args.out) / ".zslabel"
+    return labels, work_dir, Path(args.out)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from zslabel.calibration import PriorTemperatureScaler, TemperatureScaler
-from zslabel.labelmodel import DawidSkene, majority_vote
+from zslabel.labelmodel import DawidSkene, majority_vote, min_votes
 
 
 def weighted_mean(probs: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
@@ -50,6 +50,8 @@ class Combiner:
     calibration: dict[str, Any] | None = None  # what calibrating showed, for the manifest
     decider: int = 0  # for single: the one source that decides
     multi_label: bool = False
+    # dawid_skene with too few voting sources: why it combined by the mean instead (manifest).
+    fallback: dict[str, Any] | None = None
 
     def calibrate(self, per_source: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [
@@ -88,6 +90,8 @@ class Combiner:
                 else None
                 for s in self.calibrators
             ]
+        if self.fallback is not None:
+            described["fallback"] = self.fallback
         if self.label_model is not None:
             model = self.label_model
             described.update(
@@ -115,6 +119,9 @@ def fit_combiner(
     ``sample()`` gives (rows, sources, classes) raw source probabilities; ``decider`` is the
     source that ``single`` keeps. Sources without a gold-fitted calibrator get a
     :class:`PriorTemperatureScaler` at ``prior_accuracy`` (single-label jobs combining several).
+    ``dawid_skene`` with fewer than three sources voting on enough sample rows (see
+    :func:`zslabel.labelmodel.voting_sources`) combines by the weighted mean instead, and
+    ``fallback`` (in the manifest's combine section) says why.
     """
     weights = tuple(weights)
     if method == "auto":
@@ -133,7 +140,30 @@ def fit_combiner(
         return combiner
     raw = sample()
     calibrated = np.stack(combiner.calibrate(list(raw.transpose(1, 0, 2))), axis=1)
-    return replace(combiner, label_model=DawidSkene().fit(calibrated))
+    model = DawidSkene().fit(calibrated)
+    if model.fallback_ is None:
+        return replace(combiner, label_model=model)
+    # Too few sources vote to identify the model: the weighted mean, and the manifest says why.
+    return replace(combiner, fallback=_fallback_record(model, len(raw)))
+
+
+def _fallback_record(model: DawidSkene, rows: int) -> dict[str, Any]:
+    """What the manifest's combine section says when dawid_skene backed off to the mean."""
+    needed = min_votes(rows, model.n_classes_)
+    voting = int(model.voting_.sum())
+    return {
+        "method": "mean",
+        "reason": (
+            f"dawid_skene needs {model.min_sources} sources that each vote on at least "
+            f"{needed} of the {rows} sample rows to identify its model; "
+            f"{voting} {'does' if voting == 1 else 'do'}, so the sources are combined by "
+            "their weighted mean instead"
+        ),
+        "min_sources": int(model.min_sources),
+        "min_votes": needed,
+        "sample_rows": rows,
+        "votes": [int(v) for v in model.votes_],
+    }
 
 
 def _with_priors(

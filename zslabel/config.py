@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zslabel.errors import ConfigError
+from zslabel.jobyaml import construct, line_of, load_yaml_nodes, retype_as_typed
+from zslabel.labelnames import canonical_label, describe_mismatch, visible
 
 # Measured on AG News, SST-2 and BANKING77 with all-MiniLM-L6-v2 (README, "How the defaults were
 # chosen"): the best mean full-coverage accuracy of four templates (0.705 against 0.683 for a
@@ -78,8 +80,9 @@ class InputSpec(_Strict):
     text_column: str = "text"
     id_column: str | None = None
     batch_rows: Annotated[int, Field(gt=0)] = 4096
-    # Rows per shard, the unit of scoring, caching and resuming (a shard never splits a row
-    # group). About a minute and a half of CPU scoring with the default model.
+    # Rows per shard, the unit of scoring, caching and resuming: whole row groups, or ranges
+    # of shard_rows to 2 x shard_rows rows of a larger group. About a minute and a half of
+    # CPU scoring with the default model.
     shard_rows: Annotated[int, Field(gt=0)] = 16_384
 
 
@@ -228,6 +231,11 @@ class RulesSourceSpec(_Strict):
     case_sensitive: bool = False
     weight: Annotated[float, Field(gt=0)] = 1.0
 
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _label_keys(cls, keyed: Any) -> Any:
+        return _canonical_keys(keyed)
+
 
 SourceSpec = Annotated[
     EmbeddingSourceSpec | NliSourceSpec | ClipSourceSpec | RulesSourceSpec | FakeSourceSpec,
@@ -277,6 +285,11 @@ class SelectionSpec(_Strict):
     # Multi-label mode: a label is assigned where its probability reaches its threshold.
     threshold: Fraction = 0.5
     per_class_threshold: dict[str, Fraction] = Field(default_factory=dict)
+
+    @field_validator("per_class_min_confidence", "per_class_threshold", mode="before")
+    @classmethod
+    def _label_keys(cls, keyed: Any) -> Any:
+        return _canonical_keys(keyed)
 
 
 class OutputSpec(_Strict):
@@ -405,9 +418,11 @@ class JobConfig(_Strict):
         for where, labels in named.items():
             unknown = labels - set(self.label_names)
             if unknown:
+                hints = [describe_mismatch(name, self.label_names) for name in sorted(unknown)]
                 raise ValueError(
                     f"{where} names unknown label(s) {sorted(unknown)}; "
                     f"labels are {list(self.label_names)}"
+                    + "".join(f"; {hint}" for hint in hints if hint)
                 )
         return self
 
@@ -492,33 +507,46 @@ class JobConfig(_Strict):
             raise ConfigError(_describe(exc, origin, None)) from None
 
 
+class LabelError(ValueError):
+    """A problem with one label, located at ``at`` under ``labels`` (an index or a name)."""
+
+    def __init__(self, message: str, *at: int | str) -> None:
+        super().__init__(message)
+        self.at = at
+
+
 def _label_items(raw: Any) -> list[tuple[str, dict[str, list[str]]]]:
     """Names, name -> description(s), or name -> {descriptions, examples}, as
-    (name, {"descriptions": [...], "examples": [...]})."""
+    (name, {"descriptions": [...], "examples": [...]}); names in Unicode NFC."""
     if isinstance(raw, str):
         raw = raw.split(",")
     if isinstance(raw, Mapping):
-        pairs = list(raw.items())
+        pairs = [(name, name, described) for name, described in raw.items()]
     elif isinstance(raw, Sequence):
         # Names, or {name, descriptions, examples} records: what model_dump() gives back.
         pairs = [
-            (item["name"], {k: v for k, v in item.items() if k != "name"})
+            (i, item["name"], {k: v for k, v in item.items() if k != "name"})
             if isinstance(item, Mapping) and "name" in item
-            else (item, None)
-            for item in raw
+            else (i, item, None)
+            for i, item in enumerate(raw)
         ]
     else:
         raise ValueError("labels must be a list of names or a mapping of name -> description(s)")
     items: list[tuple[str, dict[str, list[str]]]] = []
-    seen: set[str] = set()
-    for name, described in pairs:
+    seen: dict[str, object] = {}
+    for at, name, described in pairs:
         if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"label names must be non-empty strings, got {name!r}")
-        name = name.strip()
-        if name in seen:
-            raise ValueError(f"duplicate label {name!r}")
-        seen.add(name)
-        items.append((name, _described(name, described)))
+            raise LabelError(f"label names must be non-empty strings, got {name!r}", at)
+        canonical = canonical_label(name)
+        if canonical in seen:
+            first = str(seen[canonical])
+            written = "" if first == name else f" (written {visible(first)} and {visible(name)})"
+            raise LabelError(f"duplicate label {canonical!r}{written}", at)
+        seen[canonical] = name
+        try:
+            items.append((canonical, _described(canonical, described)))
+        except ValueError as exc:
+            raise LabelError(str(exc), at) from None
     if len(items) < 2:
         raise ValueError(f"at least 2 labels are needed, got {len(items)}")
     return items
@@ -543,6 +571,13 @@ def _described(name: str, described: Any) -> dict[str, list[str]]:
     }
 
 
+def _canonical_keys(keyed: Any) -> Any:
+    """A mapping keyed by label names, its keys in the form labels have (NFC, stripped)."""
+    if not isinstance(keyed, Mapping):
+        return keyed
+    return {canonical_label(k) if isinstance(k, str) else k: v for k, v in keyed.items()}
+
+
 def _texts(name: str, given: Any, what: str) -> list[str]:
     if isinstance(given, str):
         given = [given]
@@ -557,7 +592,10 @@ def _texts(name: str, given: Any, what: str) -> list[str]:
 def load_job(path: str | Path, overrides: Mapping[str, Any] | None = None) -> JobConfig:
     """Load and validate a YAML job file; relative paths in it are relative to the file.
 
-    ``overrides`` is a nested dict merged over the file before validation (the CLI's flags).
+    The file is read as YAML 1.2 with names kept as typed (:mod:`zslabel.jobyaml`): ``labels:
+    [yes, no]`` names the labels ``yes`` and ``no``. ``overrides`` is a nested dict merged over
+    the file before validation (the CLI's flags). Raises ConfigError naming the file, the key
+    path and its line.
     """
     path = Path(path)
     try:
@@ -567,20 +605,35 @@ def load_job(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Jo
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read job file ({exc})") from None
     try:
-        raw = yaml.safe_load(text)
+        root = load_yaml_nodes(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}{where}: YAML syntax error: {problem}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of job settings at the top level")
-    raw = _resolve_paths(raw, path.parent)
-    merged = deep_merge(raw, overrides or {})
-    try:
-        return JobConfig.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, str(path), text)) from None
+    # A text setting given something that reads as a number (text_column: 2024) is read again
+    # as typed; each pass fixes every such value pydantic reported, nested unions need a few.
+    for _ in range(_RETYPE_PASSES):
+        raw = construct(root)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of job settings at the top level")
+        merged = deep_merge(_resolve_paths(raw, path.parent), overrides or {})
+        try:
+            return JobConfig.model_validate(merged)
+        except ValidationError as exc:
+            error = exc
+            retyped = [
+                retype_as_typed(root, _yaml_path(e), e.get("input"))
+                for e in exc.errors()
+                if e["type"] == "string_type"
+            ]
+            if not any(retyped):
+                break
+    raise ConfigError(_describe(error, str(path), root)) from None
+
+
+# Passes of reading text settings as typed: one per level of nesting that can hide an error.
+_RETYPE_PASSES = 4
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -611,21 +664,32 @@ def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, A
     return merged
 
 
-def _describe(exc: ValidationError, origin: str, yaml_text: str | None) -> str:
-    root = yaml.compose(yaml_text) if yaml_text else None
+def _describe(exc: ValidationError, origin: str, root: yaml.Node | None) -> str:
     parts = []
     for error in exc.errors():
-        # Discriminated unions put the source kind into the location: leave it out.
-        loc = [p for p in error["loc"] if p not in SOURCE_KINDS]
-        key = _dotted(loc)
+        path = _yaml_path(error)
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
-        line = _line_of(root, loc) if root is not None else None
+        line = line_of(root, path) if root is not None else None
         where = f", line {line}" if line else ""
+        key = _dotted(path)
         # Whole-job checks name their keys in the message itself.
         parts.append(f"{key}{where}: {message}" if key else message)
     return f"{origin}: " + "; ".join(parts)
+
+
+def _yaml_path(error: Any) -> list[Any]:
+    """Where in the job file an error is: pydantic's location less the source kind it adds for
+    the discriminated union, plus the label or item a labels check names."""
+    loc = list(error["loc"])
+    if len(loc) > 2 and loc[0] == "sources" and isinstance(loc[1], int) and loc[2] in SOURCE_KINDS:
+        del loc[2]
+    loc = [part for part in loc if part != "[key]"]
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, LabelError):
+        loc += list(cause.at)
+    return loc
 
 
 def _dotted(loc: Sequence[Any]) -> str:
@@ -633,25 +697,3 @@ def _dotted(loc: Sequence[Any]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def _line_of(node: yaml.Node | None, loc: Sequence[Any]) -> int | None:
-    """The 1-based line of the deepest YAML node that ``loc`` reaches."""
-    line = None
-    for part in loc:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            match = [(k, v) for k, v in node.value if k.value == part]
-            if not match:
-                continue
-            key_node, node = match[0]
-            line = key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            node = node.value[part] if part < len(node.value) else None
-            if node is not None:
-                line = node.start_mark.line + 1
-        else:
-            break
-    return line

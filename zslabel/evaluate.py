@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from zslabel import columns
 from zslabel.errors import InputError
+from zslabel.labelnames import canonical_label, describe_mismatch
 from zslabel.runner import LABELED
 
 
@@ -47,9 +48,14 @@ def score_labels(
     status: Sequence[str],
     label_names: Sequence[str],
 ) -> dict[str, Any]:
-    """The figures of :func:`evaluate` from aligned per-row values (gold may hold None)."""
-    gold_array = np.asarray([None if g is None else str(g) for g in gold], dtype=object)
-    predicted_array = np.asarray(predicted, dtype=object)
+    """The figures of :func:`evaluate` from aligned per-row values (gold may hold None).
+
+    Gold and predicted labels are compared in one form (:func:`canonical_label`: NFC, stripped),
+    so a gold column written in decomposed Unicode still matches the job's labels.
+    """
+    gold_array = np.asarray([_canonical(g) for g in gold], dtype=object)
+    predicted_array = np.asarray([_canonical(p) for p in predicted], dtype=object)
+    label_names = [canonical_label(name) for name in label_names]
     status_array = np.asarray(status, dtype=object)
     has_gold = np.asarray([g is not None for g in gold_array], dtype=bool)
     valid = ((status_array == "accepted") | (status_array == "abstained")) & has_gold
@@ -62,7 +68,7 @@ def score_labels(
         "coverage": _ratio(accepted.sum(), valid.sum()),
         "accepted": _metrics(gold_array[accepted], predicted_array[accepted], label_names),
         "forced": _metrics(gold_array[valid], predicted_array[valid], label_names),
-        "gold_labels_not_in_job": sorted(set(gold_array[has_gold]) - set(label_names)),
+        **_unknown_gold(set(gold_array[has_gold]), label_names),
     }
 
 
@@ -77,14 +83,14 @@ def score_label_sets(
     ``accuracy`` is subset accuracy (the exact set), ``per_class`` and ``macro_f1`` treat each
     label as its own yes/no decision, ``micro_f1`` pools them.
     """
-    names = list(label_names)
+    names = [canonical_label(name) for name in label_names]
+    predicted = [None if p is None else [canonical_label(label) for label in p] for p in predicted]
     has_gold = np.asarray([g is not None for g in gold], dtype=bool)
     gold_matrix = _indicator([_as_set(g) for g in gold], names)
     predicted_matrix = _indicator([set(p or ()) for p in predicted], names)
     status_array = np.asarray(status, dtype=object)
     valid = ((status_array == "accepted") | (status_array == "abstained")) & has_gold
     accepted = (status_array == "accepted") & has_gold
-    unknown = sorted({label for g in gold for label in _as_set(g)} - set(names))
     return {
         "rows": len(gold),
         "rows_with_gold": int(has_gold.sum()),
@@ -94,7 +100,21 @@ def score_label_sets(
         "multi_label": True,
         "accepted": _set_metrics(gold_matrix[accepted], predicted_matrix[accepted], names),
         "forced": _set_metrics(gold_matrix[valid], predicted_matrix[valid], names),
+        **_unknown_gold({label for g in gold for label in _as_set(g)}, names),
+    }
+
+
+def _canonical(value: object) -> str | None:
+    return None if value is None else canonical_label(str(value))
+
+
+def _unknown_gold(gold_labels: set[str], label_names: Sequence[str]) -> dict[str, Any]:
+    """Gold labels the job does not have, and for those that nearly match one, what differs."""
+    unknown = sorted(gold_labels - set(label_names))
+    hints = [describe_mismatch(label, label_names) for label in unknown]
+    return {
         "gold_labels_not_in_job": unknown,
+        "gold_label_mismatches": [hint for hint in hints if hint],
     }
 
 
@@ -102,8 +122,8 @@ def _as_set(value: object) -> set[str]:
     if value is None:
         return set()
     if isinstance(value, str):
-        return {value}
-    return {str(v) for v in value}  # type: ignore[attr-defined]
+        return {canonical_label(value)}
+    return {canonical_label(str(v)) for v in value}  # type: ignore[attr-defined]
 
 
 def _indicator(sets: Sequence[set[str]], names: Sequence[str]) -> np.ndarray:

@@ -7,16 +7,13 @@ output intact, and a reader who sees a manifest sees the files it describes.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime
-import decimal
 import hashlib
 import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -24,7 +21,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from zslabel.errors import OutputError
+from zslabel import cells
+from zslabel.errors import InputError, OutputError
 from zslabel.redact import redact_value
 
 FORMATS = ("parquet", "jsonl", "csv")
@@ -42,6 +40,8 @@ PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 class TableWriter(Protocol):
     path: Path
     rows: int
+    # Column -> how it is encoded (zslabel.cells.encodings); empty for Parquet.
+    encoding: dict[str, str]
 
     def write(self, batch: pa.RecordBatch) -> None: ...
 
@@ -59,6 +59,7 @@ class ParquetTableWriter:
 
     def __init__(self, path: Path, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS) -> None:
         self.path, self.rows = path, 0
+        self.encoding: dict[str, str] = {}
         self._schema = schema
         self._row_group_rows = row_group_rows
         self._pending: list[pa.RecordBatch] = []
@@ -91,19 +92,19 @@ class ParquetTableWriter:
 
 
 class CsvTableWriter:
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    """CSV with one header line; values are encoded as :mod:`zslabel.cells` describes (nested
+    values as JSON text, bytes as base64, timestamps as RFC 3339 with their offset)."""
+
+    def __init__(self, path: Path, schema: pa.Schema, text_columns: Collection[str] = ()) -> None:
         self.path, self.rows = path, 0
-        with _naming_failures(path):
-            self._writer = pacsv.CSVWriter(path, schema)
+        self._text_columns = frozenset(text_columns)
+        self.encoding = cells.encodings(schema, "csv", self._text_columns)
+        with _naming_failures(path), _unwritable(path):
+            self._writer = pacsv.CSVWriter(path, cells.csv_schema(schema, self._text_columns))
 
     def write(self, batch: pa.RecordBatch) -> None:
-        try:
-            with _naming_failures(self.path):
-                self._writer.write_batch(batch)
-        except pa.ArrowNotImplementedError as exc:
-            raise OutputError(
-                f"{self.path.name}: a column cannot be written as CSV ({exc}); use format: parquet"
-            ) from None
+        with _naming_failures(self.path), _unwritable(self.path):
+            self._writer.write_batch(cells.csv_batch(batch, self._text_columns))
         self.rows += batch.num_rows
 
     def close(self) -> None:
@@ -112,17 +113,25 @@ class CsvTableWriter:
 
 
 class JsonlTableWriter:
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    """One JSON object a line, columns in order; values are encoded as :mod:`zslabel.cells`
+    describes (bytes as base64, decimals as text, NaN as null)."""
+
+    def __init__(self, path: Path, schema: pa.Schema, text_columns: Collection[str] = ()) -> None:
         self.path, self.rows = path, 0
+        self._text_columns = frozenset(text_columns)
+        self.encoding = cells.encodings(schema, "jsonl", self._text_columns)
+        why = cells.check_writable(schema, "jsonl")
+        if why is not None:
+            raise OutputError(f"{path.name}: {why}; use format: parquet")
         with _naming_failures(path):
             self._handle: IO[str] = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
 
     def write(self, batch: pa.RecordBatch) -> None:
+        with _unwritable(self.path):
+            lines = cells.json_lines(batch, self._text_columns)
         with _naming_failures(self.path):
-            for row in batch.to_pylist():
-                # NaN is not JSON: write null, as for a missing value.
-                row = {k: None if isinstance(v, float) and v != v else v for k, v in row.items()}
-                self._handle.write(json.dumps(row, ensure_ascii=False, default=_json_default))
+            for line in lines:
+                self._handle.write(line)
                 self._handle.write("\n")
         self.rows += batch.num_rows
 
@@ -155,24 +164,44 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        # A binary text column holds UTF-8 text; other bytes go out as base64.
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return base64.b64encode(value).decode("ascii")
-    if isinstance(value, datetime.date | datetime.time | datetime.datetime):
-        return value.isoformat()
-    if isinstance(value, datetime.timedelta):
-        return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+@contextlib.contextmanager
+def _unwritable(path: Path) -> Iterator[None]:
+    """A column the format has no rule for: one line naming the file. check_output_types
+    refuses such columns when the job loads; this is the last line of defence."""
+    try:
+        yield
+    except (cells.UnwritableTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise OutputError(
+            f"{path.name}: a column cannot be written as {path.suffix.lstrip('.')} ({exc}); "
+            "use format: parquet"
+        ) from None
 
 
-_WRITERS: dict[str, type[ParquetTableWriter | CsvTableWriter | JsonlTableWriter]] = {
-    "parquet": ParquetTableWriter,
+def check_output_types(schema: pa.Schema, fmt: str, origin: str) -> None:
+    """Refuse, before any scoring, an output format that cannot hold a column of ``schema``."""
+    why = cells.check_writable(schema, fmt)
+    if why is not None:
+        raise InputError(f"{origin}: {why}; use format: parquet, or drop the column from the input")
+
+
+def filter_rows(batch: pa.RecordBatch, mask: pa.Array) -> pa.RecordBatch:
+    """``batch.filter(mask)``, also for columns of string or binary views, which pyarrow cannot
+    filter: those are filtered as large strings / binaries and cast back."""
+    types = [cells.viewless(field.type) for field in batch.schema]
+    if types == batch.schema.types:
+        return batch.filter(mask)
+    arrays = [
+        array if array.type == t else array.cast(t)
+        for array, t in zip(batch.columns, types, strict=True)
+    ]
+    kept = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names).filter(mask)
+    return pa.RecordBatch.from_arrays(
+        [array.cast(field.type) for array, field in zip(kept.columns, batch.schema, strict=True)],
+        schema=batch.schema,
+    )
+
+
+_TEXT_WRITERS: dict[str, type[CsvTableWriter | JsonlTableWriter]] = {
     "csv": CsvTableWriter,
     "jsonl": JsonlTableWriter,
 }
@@ -181,8 +210,11 @@ _WRITERS: dict[str, type[ParquetTableWriter | CsvTableWriter | JsonlTableWriter]
 class StagedOutput:
     """Writers into a staging folder, then an atomic swap into the output folder."""
 
-    def __init__(self, output_dir: Path, run_id: str) -> None:
+    def __init__(self, output_dir: Path, run_id: str, text_columns: Collection[str] = ()) -> None:
+        """``text_columns``: input columns holding text; CSV and JSONL write a binary one as
+        UTF-8 text rather than base64."""
         self.output_dir = output_dir
+        self.text_columns = tuple(text_columns)
         self.staging = output_dir / f"{STAGING_PREFIX}{run_id}"
         try:
             self.staging.mkdir(parents=True, exist_ok=False)
@@ -191,7 +223,12 @@ class StagedOutput:
         self._writers: dict[str, TableWriter] = {}
 
     def open(self, name: str, fmt: str, schema: pa.Schema) -> TableWriter:
-        writer = _WRITERS[fmt](self.staging / name, schema)
+        path = self.staging / name
+        writer: TableWriter
+        if fmt == "parquet":
+            writer = ParquetTableWriter(path, schema)
+        else:
+            writer = _TEXT_WRITERS[fmt](path, schema, self.text_columns)
         self._writers[name] = writer
         return writer
 
@@ -208,6 +245,9 @@ class StagedOutput:
         for name, writer in self._writers.items():
             writer.close()
             files[name] = {"rows": writer.rows, "sha256": file_sha256(writer.path)}
+            if writer.encoding:
+                # How a text format wrote the columns it could not write as they are.
+                files[name]["encoding"] = writer.encoding
         return files
 
     def commit(self, manifest: dict[str, Any], extra_json: dict[str, Any]) -> None:

@@ -11,6 +11,8 @@ import pyarrow.parquet as pq
 from zslabel.config import CalibrationSpec
 from zslabel.dataset import text_status
 from zslabel.errors import InputError
+from zslabel.labelnames import describe_mismatch, label_index, lookup
+from zslabel.utf8 import text_values, utf8_safe
 
 
 @dataclass(frozen=True)
@@ -32,24 +34,31 @@ def load_gold(spec: CalibrationSpec, label_names: Sequence[str], text_column: st
                 f"{spec.gold}: column {wanted!r} not found; columns are "
                 f"{', '.join(table.column_names)}"
             )
-    index = {name: k for k, name in enumerate(label_names)}
-    texts, labels, skipped = [], [], 0
+    index = label_index(label_names)
+    texts: list[str] = []
+    labels: list[int] = []
+    skipped = 0
     unknown: set[str] = set()
+    # Texts that are not UTF-8 come as bytes (skipped as invalid); labels, with U+FFFD.
     for text, gold in zip(
-        table.column(column).to_pylist(), table.column(spec.column).to_pylist(), strict=True
+        text_values(table.column(column)),
+        utf8_safe(table.column(spec.column)).to_pylist(),
+        strict=True,
     ):
         if gold is None or text_status(text) is not None:
             skipped += 1
             continue
-        if str(gold) not in index:
+        k = lookup(gold, index)
+        if k is None:
             unknown.add(str(gold))
             continue
-        texts.append(text.decode() if isinstance(text, bytes) else text)
-        labels.append(index[str(gold)])
+        texts.append(text.decode() if isinstance(text, bytes) else str(text))
+        labels.append(k)
     if unknown:
+        hints = [describe_mismatch(label, label_names) for label in sorted(unknown)]
         raise InputError(
-            f"{spec.gold}: gold labels {sorted(unknown)} are not labels of the job "
-            f"({', '.join(label_names)})"
+            f"{spec.gold}: column {spec.column!r}: gold labels {sorted(unknown)} are not labels "
+            f"of the job ({', '.join(label_names)})" + "".join(f"; {h}" for h in hints if h)
         )
     if len(texts) < 2:
         raise InputError(

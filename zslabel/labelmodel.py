@@ -5,11 +5,13 @@ abstained, as in :mod:`zslabel.combine`).
 
 ``majority_vote`` is the simple baseline: each scoring source casts its weight for its top class.
 ``DawidSkene`` learns, by EM, how reliable each source is per class (a confusion matrix per source)
-and the class prior, and returns posteriors that trust the reliable sources more.
+and the class prior, and returns posteriors that trust the reliable sources more. With fewer than
+three sources voting on enough rows it backs off to their mean (see ``voting_sources``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,6 +19,17 @@ import numpy as np
 from zslabel.errors import ZslabelError
 
 _TINY = 1e-300
+# A latent class model is identifiable from three conditionally independent sources, not from
+# two (Kruskal 1977; Allman, Matias & Rhodes 2009): with one or two, EM fits the class prior and
+# confusions to whatever it starts from and can relabel a lone source's rows. Snorkel's
+# LabelModel refuses fewer than 3 labeling functions for the same reason.
+MIN_SOURCES = 3
+# A source counts as voting when it scored at least this many rows per class (each row of its
+# k x k confusion matrix then rests on about 10 votes against the pseudo-count) ...
+MIN_VOTES_PER_CLASS = 10
+# ... and at least this share of the rows: three-way agreement is what identifies the model,
+# and a source that is almost never there leaves the rest to two.
+MIN_VOTE_SHARE = 0.01
 
 
 class NotFittedError(ZslabelError, ValueError):
@@ -61,6 +74,21 @@ def _compute_majority_vote(stacked: np.ndarray, weights: np.ndarray) -> np.ndarr
         return np.where(total > 0, votes / total, np.nan)
 
 
+def voting_sources(x: np.ndarray) -> np.ndarray:
+    """(S,) bool: the sources of an (n, S, k) array that vote on enough rows to help identify a
+    label model, at least ``min_votes(n, k)`` rows each."""
+    arr = _validate_stacked(x)
+    votes = (~np.isnan(arr).any(axis=2)).sum(axis=0)
+    voting: np.ndarray = votes >= min_votes(arr.shape[0], arr.shape[2])
+    return voting
+
+
+def min_votes(n: int, k: int) -> int:
+    """Rows a source must score, of n with k classes, to count as voting: MIN_VOTES_PER_CLASS * k
+    and MIN_VOTE_SHARE of n, whichever is more."""
+    return max(MIN_VOTES_PER_CLASS * k, math.ceil(MIN_VOTE_SHARE * n))
+
+
 def _validate_stacked(x: np.ndarray, what: str = "X") -> np.ndarray:
     """Check an (n, S, k) array of per-source probabilities; return it as float64."""
     arr = np.asarray(x, dtype=np.float64)
@@ -100,6 +128,11 @@ class DawidSkene:
         log-likelihood, falls to ``tol`` or below.
     smoothing:
         Pseudo-count added to every confusion cell and to every class of the prior.
+    min_sources:
+        Fewest voting sources (``voting_sources``: each scored at least ``min_votes(n, k)`` of
+        the n rows) to fit the model; with fewer, the model is not identifiable and ``fit``
+        backs off: ``fallback_`` is ``"mean"`` and ``predict_proba`` gives the sources'
+        abstain-aware mean, so one source's labels come back unchanged. 1 always runs EM.
 
     Attributes
     ----------
@@ -112,12 +145,23 @@ class DawidSkene:
     converged_ : whether ``tol`` was reached within ``max_iter``.
     log_likelihood_ : total log-likelihood of the training rows at the end.
     n_sources_, n_classes_ : the shape fitted on.
+    votes_ : (S,) rows each source scored; voting_ : (S,) whether that reached ``min_votes``.
+    fallback_ : None when EM ran; ``"mean"`` when too few sources voted. Then ``class_prior_``
+        and ``confusion_`` describe the sources against their mean (one M-step, no EM),
+        ``n_iter_`` is 0 and ``converged_`` False.
     """
 
-    def __init__(self, max_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.01) -> None:
+    def __init__(
+        self,
+        max_iter: int = 100,
+        tol: float = 1e-5,
+        smoothing: float = 0.01,
+        min_sources: int = MIN_SOURCES,
+    ) -> None:
         self.max_iter = max_iter
         self.tol = tol
         self.smoothing = smoothing
+        self.min_sources = min_sources
 
     def fit(self, X: np.ndarray) -> DawidSkene:
         """Fit on an (n, S, k) array of per-source probabilities (NaN rows where a source
@@ -128,31 +172,30 @@ class DawidSkene:
             raise ValueError(f"tol must be >= 0, got {self.tol!r}")
         if not (np.isfinite(self.smoothing) and self.smoothing > 0):
             raise ValueError(f"smoothing must be finite and > 0, got {self.smoothing!r}")
+        if not (isinstance(self.min_sources, int | np.integer) and self.min_sources >= 1):
+            raise ValueError(f"min_sources must be an integer >= 1, got {self.min_sources!r}")
         arr = _validate_stacked(X)
         p, scored = _prepare(arr)
         any_scored = scored.any(axis=0)
         if not any_scored.any():
             raise ValueError("X has no row that any source scored; nothing to fit")
+        self.votes_ = scored.sum(axis=1)
+        self.voting_ = self.votes_ >= min_votes(arr.shape[0], arr.shape[2])
+        self.fallback_: str | None = (
+            "mean" if int(self.voting_.sum()) < int(self.min_sources) else None
+        )
         p, scored = p[:, any_scored], scored[:, any_scored]
         post = _compute_initial_posterior(p, scored)
         smoothing = float(self.smoothing)
         # The first M-step counts the soft vectors as fractional votes; later ones are exact EM.
         prior, confusion = _compute_m_step(p, post, smoothing)
-        evidence: np.ndarray | None = None
-        ll = mean_ll = -np.inf
-        converged = False
-        n_iter = 0
-        for iteration in range(1, int(self.max_iter) + 1):
-            n_iter = iteration
-            if evidence is not None:
-                prior, confusion = _compute_m_step(p, post, smoothing, confusion, evidence)
-            new_post, ll, evidence = _compute_e_step(p, scored, prior, confusion)
-            new_mean_ll = ll / len(new_post)
-            change = float(np.max(np.abs(new_post - post)))
-            post, previous_mean_ll, mean_ll = new_post, mean_ll, new_mean_ll
-            if change <= self.tol or abs(mean_ll - previous_mean_ll) <= self.tol:
-                converged = True
-                break
+        if self.fallback_ is None:
+            prior, confusion, ll, n_iter, converged = _compute_em(
+                p, scored, post, prior, confusion, smoothing, int(self.max_iter), self.tol
+            )
+        else:
+            _, ll, _ = _compute_e_step(p, scored, prior, confusion)
+            n_iter, converged = 0, False
         self.class_prior_ = prior
         self.confusion_ = confusion
         self.source_accuracy_ = np.einsum("i,sii->s", prior, confusion)
@@ -175,11 +218,13 @@ class DawidSkene:
         p, scored = _prepare(arr)
         any_scored = scored.any(axis=0)
         out = np.full((arr.shape[0], self.n_classes_), np.nan)
-        if any_scored.any():
-            post, _, _ = _compute_e_step(
-                p[:, any_scored], scored[:, any_scored], self.class_prior_, self.confusion_
-            )
-            out[any_scored] = post
+        if not any_scored.any():
+            return out
+        p, scored = p[:, any_scored], scored[:, any_scored]
+        if self.fallback_ is not None:
+            out[any_scored] = _compute_initial_posterior(p, scored)
+        else:
+            out[any_scored], _, _ = _compute_e_step(p, scored, self.class_prior_, self.confusion_)
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -212,6 +257,34 @@ def _compute_initial_posterior(p: np.ndarray, scored: np.ndarray) -> np.ndarray:
     """Abstain-aware unweighted mean of the sources; every row has at least one scoring source."""
     mean: np.ndarray = p.sum(axis=0) / scored.sum(axis=0)[:, None]
     return mean
+
+
+def _compute_em(
+    p: np.ndarray,
+    scored: np.ndarray,
+    post: np.ndarray,
+    prior: np.ndarray,
+    confusion: np.ndarray,
+    smoothing: float,
+    max_iter: int,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray, float, int, bool]:
+    """EM from the first M-step's prior and confusion: the final prior, confusion, total
+    log-likelihood, iterations run and whether ``tol`` was reached."""
+    evidence: np.ndarray | None = None
+    ll = mean_ll = -np.inf
+    n_iter = 0
+    for iteration in range(1, max_iter + 1):
+        n_iter = iteration
+        if evidence is not None:
+            prior, confusion = _compute_m_step(p, post, smoothing, confusion, evidence)
+        new_post, ll, evidence = _compute_e_step(p, scored, prior, confusion)
+        new_mean_ll = ll / len(new_post)
+        change = float(np.max(np.abs(new_post - post)))
+        post, previous_mean_ll, mean_ll = new_post, mean_ll, new_mean_ll
+        if change <= tol or abs(mean_ll - previous_mean_ll) <= tol:
+            return prior, confusion, float(ll), n_iter, True
+    return prior, confusion, float(ll), n_iter, False
 
 
 def _compute_m_step(

@@ -2,22 +2,24 @@
 
 1. A labeling run writes the abstained rows and the accepted rows whose sources disagree as
    import files for Label Studio (``review.label_studio.json``: tasks with the predictions as
-   pre-annotations) and Argilla 2.x (``review.argilla.jsonl``: records with suggestions).
-2. ``zslabel import-reviews`` reads the annotated export of either tool and stores the human
-   labels in the job's work folder (``reviews.parquet``), keyed by the row key: the id column's
-   value when the job has one, else the row number ``zs_row``.
-3. The next run uses them as calibration gold and as fixed labels: :func:`apply_reviews` turns
-   every reviewed row into an accepted row with the human label, confidence 1.0 and reason
-   ``human_review``.
+   pre-annotations) and Argilla 2.x (``review.argilla.jsonl``: records with suggestions). Each
+   names its row by the row key (the id column's value when the job has one, else the row number
+   ``zs_row``) as a string in ``zs_key``: see :mod:`zslabel.rowkeys`.
+2. ``zslabel import-reviews`` (:mod:`zslabel.review_import`) reads the annotated export of either
+   tool, checks each key against the rows of the output folder, and stores the labels of the
+   reviews that name exactly one row in the job's work folder (``reviews.parquet``).
+3. The next run matches the stored reviews to its rows by key (:func:`match_reviews`): those of
+   rows in its input are gold for calibration (:func:`review_gold`) and fixed labels
+   (:func:`apply_reviews` turns each reviewed row into an accepted row with the human label,
+   confidence 1.0 and reason ``human_review``); the others are counted, never used.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,24 +30,29 @@ import pyarrow.parquet as pq
 
 from zslabel import columns
 from zslabel.dataset import text_status
-from zslabel.errors import InputError, OutputError
-from zslabel.export import file_sha256
+from zslabel.errors import InputError
+from zslabel.export import file_sha256, filter_rows
 from zslabel.gold import GoldSet
+from zslabel.labelnames import describe_mismatch, label_index, lookup
+from zslabel.rowkeys import match_keys, match_positions, row_key
 from zslabel.selection import ACCEPTED, INVALID, Predictions, Selection, reason_code
 
 __all__ = [
     "ARGILLA_FILE",
     "HUMAN_REVIEW",
+    "KEY_FIELD",
     "LABEL_STUDIO_FILE",
     "REVIEWS_FILE",
-    "ImportSummary",
+    "MatchedReviews",
     "Review",
     "Reviews",
     "apply_reviews",
-    "import_reviews",
     "load_reviews",
-    "read_review_file",
+    "match_reviews",
+    "read_store",
+    "review_counts",
     "review_gold",
+    "same_text",
     "write_review_files",
 ]
 
@@ -71,9 +78,9 @@ REVIEWS_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class Review:
-    key: str
+    key: str  # a row_key form
     text: str | None
-    label: str
+    label: str  # a label name of the job, as the job spells it
 
 
 @dataclass(frozen=True)
@@ -88,12 +95,19 @@ class Reviews:
         return len(self.keys)
 
 
-@dataclass
-class ImportSummary:
-    stored: int = 0  # reviews taken from the file
-    total: int = 0  # reviews in the store afterwards
-    skipped: Counter[str] = field(default_factory=Counter)  # why records gave no label
-    path: Path = Path()
+@dataclass(frozen=True)
+class MatchedReviews:
+    """The stored reviews of rows in a run's input: ``rows`` their row indices (ascending) and
+    ``reviews`` the same reviews in that order. ``stored`` counts every stored review, so
+    ``unmatched`` are those whose key names no row (or several) of this input."""
+
+    rows: np.ndarray
+    reviews: Reviews
+    stored: int
+
+    @property
+    def unmatched(self) -> int:
+        return self.stored - len(self.reviews)
 
 
 # -- 1. export --------------------------------------------------------------------------------
@@ -139,8 +153,8 @@ def write_review_files(folder: Path, manifest: Mapping[str, Any]) -> dict[str, d
     ):
         studio.write("[")
         for row in _rows_for_review(labeled, wanted, sources):
-            key = row[id_column] if id_column else row[columns.ROW]
-            key = key if isinstance(key, int | str) else str(key)
+            # A string always: a JSON number above 2**53 comes back rounded from a browser.
+            key = row_key(row[id_column] if id_column else row[columns.ROW])
             text = _as_text(row[text_column]) if text_column else ""
             if rows:
                 studio.write(",")
@@ -176,7 +190,8 @@ def _rows_for_review(
             pc.equal(status, "abstained"), pc.and_(pc.equal(status, "accepted"), conflict)
         )
         not_reviewed = pc.fill_null(pc.not_equal(batch.column(columns.REASON), HUMAN_REVIEW), True)
-        yield from batch.filter(pc.and_(wanted_rows, not_reviewed)).to_pylist()
+        # filter_rows: a string_view text column cannot be filtered as it is.
+        yield from filter_rows(batch, pc.and_(wanted_rows, not_reviewed)).to_pylist()
 
 
 def _as_text(value: object) -> str:
@@ -195,7 +210,7 @@ def _score(value: object) -> float | None:
 
 def _label_studio_task(
     row: Mapping[str, Any],
-    key: object,
+    key: str,
     text: str,
     sources: list[tuple[str, str, str]],
     method: str,
@@ -237,7 +252,7 @@ def _label_studio_task(
     }
 
 
-def _argilla_record(row: Mapping[str, Any], key: object, text: str, method: str) -> dict[str, Any]:
+def _argilla_record(row: Mapping[str, Any], key: str, text: str, method: str) -> dict[str, Any]:
     """An Argilla 2.x record as ``Record.to_dict`` writes it (``Record.from_dict`` reads it) for
     a dataset with a text field ``text`` and a label question ``label``."""
     suggestions = {}
@@ -248,13 +263,13 @@ def _argilla_record(row: Mapping[str, Any], key: object, text: str, method: str)
             "agent": f"zslabel-{method}",
         }
     return {
-        "id": str(key),
+        "id": key,
         "fields": {TEXT_FIELD: text},
         # Argilla metadata values are terms or numbers: a missing reason is left out.
         "metadata": {
             name: value
             for name, value in (
-                (KEY_FIELD, str(key)),
+                (KEY_FIELD, key),
                 ("zs_row", row[columns.ROW]),
                 ("zs_status", row[columns.STATUS]),
                 ("zs_reason", row[columns.REASON]),
@@ -267,213 +282,110 @@ def _argilla_record(row: Mapping[str, Any], key: object, text: str, method: str)
     }
 
 
-# -- 2. import --------------------------------------------------------------------------------
+# -- 3. use -----------------------------------------------------------------------------------
 
 
-def read_review_file(
-    path: str | Path, label_names: Sequence[str], summary: ImportSummary | None = None
-) -> list[Review]:
-    """Human labels from a Label Studio JSON export or an Argilla JSON / JSONL export.
-
-    Records without a (submitted, not cancelled) answer are skipped and counted in ``summary``;
-    so are records whose annotators disagree without a majority. A label that is not one of
-    ``label_names`` is an error naming the file and the record.
-    """
-    source = Path(path)
-    summary = summary if summary is not None else ImportSummary()
-    known = set(label_names)
-    reviews: dict[str, Review] = {}
-    for where, record in _records(source):
-        if not isinstance(record, Mapping):
-            raise InputError(f"{source}: {where}: expected a JSON object, got {record!r:.60}")
-        if "fields" in record:
-            key, text, answers = _from_argilla(record)
-        elif "data" in record:
-            key, text, answers = _from_label_studio(record, source, where)
-        else:
-            raise InputError(
-                f"{source}: {where}: neither a Label Studio task ('data') nor an Argilla record "
-                "('fields')"
-            )
-        if key is None:
-            raise InputError(
-                f"{source}: {where}: no '{KEY_FIELD}' to match the row; import files that "
-                "zslabel exported (review.label_studio.json, review.argilla.jsonl)"
-            )
-        unknown = sorted({a for a in answers if a not in known})
-        if unknown:
-            raise InputError(
-                f"{source}: {where} (row key {key!r}): label {unknown[0]!r} is not a label of "
-                f"the job ({', '.join(label_names)})"
-            )
-        if not answers:
-            summary.skipped["no answer"] += 1
-            continue
-        ranked = Counter(answers).most_common()
-        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-            summary.skipped["annotators disagree"] += 1
-            continue
-        reviews[key] = Review(key, text, ranked[0][0])
-    summary.stored += len(reviews)
-    return list(reviews.values())
-
-
-def _records(path: Path) -> Iterator[tuple[str, Any]]:
-    """(where, record) for a JSON list or JSON-lines file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the review file ({exc})") from None
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            records = json.loads(text)
-        except ValueError as exc:
-            raise InputError(f"{path}: not valid JSON ({exc})") from None
-        for i, record in enumerate(records):
-            yield f"record {i}", record
-        return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield f"line {number}", json.loads(line)
-        except ValueError as exc:
-            raise InputError(f"{path}: line {number}: not valid JSON ({exc})") from None
-
-
-def _key(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _from_label_studio(
-    task: Mapping[str, Any], path: Path, where: str
-) -> tuple[str | None, str | None, list[str]]:
-    data = task.get("data") or {}
-    answers = []
-    for annotation in task.get("annotations") or []:
-        if not isinstance(annotation, Mapping) or annotation.get("was_cancelled"):
-            continue
-        choices = [
-            result
-            for result in annotation.get("result") or []
-            if isinstance(result, Mapping) and result.get("type") == "choices"
-        ]
-        # Our control is "label"; a project set up with another name has one choices control.
-        named = [r for r in choices if r.get("from_name") == QUESTION] or choices[:1]
-        for result in named:
-            picked = (result.get("value") or {}).get("choices") or []
-            if len(picked) != 1:
-                raise InputError(
-                    f"{path}: {where}: expected one choice per annotation, got {picked!r}"
-                )
-            answers.append(str(picked[0]))
-    return _key(data.get(KEY_FIELD)), data.get(TEXT_FIELD), answers
-
-
-def _from_argilla(record: Mapping[str, Any]) -> tuple[str | None, str | None, list[str]]:
-    metadata = record.get("metadata") or {}
-    key = _key(metadata.get(KEY_FIELD, record.get("id")))
-    responses = (record.get("responses") or {}).get(QUESTION) or []
-    answers = []
-    for response in responses:
-        if not isinstance(response, Mapping) or response.get("value") is None:
-            continue
-        # Exports of newer Argilla versions carry a status: drafts and discards are no answer.
-        if response.get("status", "submitted") != "submitted":
-            continue
-        value = response["value"]
-        answers.append(str(value[0]) if isinstance(value, list) and len(value) == 1 else str(value))
-    return key, (record.get("fields") or {}).get(TEXT_FIELD), answers
-
-
-def import_reviews(
-    files: Sequence[str | Path], work_dir: str | Path, label_names: Sequence[str]
-) -> ImportSummary:
-    """Read review exports and merge their labels into ``work_dir/reviews.parquet``.
-
-    A row reviewed again takes the newer label (files later in ``files`` win).
-    """
-    summary = ImportSummary(path=Path(work_dir) / REVIEWS_FILE)
-    new: list[tuple[Review, str]] = []
-    for path in files:
-        new.extend((review, str(path)) for review in read_review_file(path, label_names, summary))
-    merged: dict[str, dict[str, Any]] = {}
-    if summary.path.is_file():
-        for row in _read_store(summary.path).to_pylist():
-            merged[row["key"]] = row
-    for review, origin in new:
-        merged.pop(review.key, None)  # re-insert: the newest review comes last
-        merged[review.key] = {
-            "key": review.key,
-            "text": review.text,
-            "label": review.label,
-            "file": origin,
-        }
-    table = pa.Table.from_pylist(list(merged.values()), schema=REVIEWS_SCHEMA)
-    summary.path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = summary.path.with_name(f".{REVIEWS_FILE}.tmp")
-    try:
-        pq.write_table(table, temporary, compression="zstd")
-        os.replace(temporary, summary.path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise OutputError(f"{summary.path}: cannot store the reviews ({exc})") from None
-    summary.total = table.num_rows
-    return summary
-
-
-def _read_store(path: Path) -> pa.Table:
+def read_store(path: Path) -> pa.Table:
+    """The stored reviews as written by ``zslabel import-reviews``."""
     try:
         return pq.read_table(path, schema=REVIEWS_SCHEMA)
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read the stored reviews ({exc})") from None
 
 
-# -- 3. use -----------------------------------------------------------------------------------
-
-
 def load_reviews(work_dir: str | Path, label_names: Sequence[str]) -> Reviews | None:
-    """The stored reviews of a job, or None when there are none."""
+    """The stored reviews of a job, or None when there are none.
+
+    Keys are compared in their :func:`~zslabel.rowkeys.row_key` form and labels in their
+    :func:`~zslabel.labelnames.canonical_label` form, also in stores older zslabel versions
+    wrote; of two reviews of one key the later (newer) one is kept.
+    """
     path = Path(work_dir) / REVIEWS_FILE
     if not path.is_file():
         return None
-    table = _read_store(path)
+    table = read_store(path)
     if table.num_rows == 0:
         return None
-    index = {name: k for k, name in enumerate(label_names)}
-    labels = table.column("label").to_pylist()
-    keys = table.column("key").to_pylist()
-    for key, label in zip(keys, labels, strict=True):
-        if label not in index:
+    index = label_index(label_names)
+    latest: dict[str, tuple[str | None, int]] = {}
+    for key, text, label in zip(
+        table.column("key").to_pylist(),
+        table.column("text").to_pylist(),
+        table.column("label").to_pylist(),
+        strict=True,
+    ):
+        k = lookup(label, index)
+        if k is None:
+            why = describe_mismatch(label, label_names)
             raise InputError(
                 f"{path}: the review of row key {key!r} says {label!r}, which is no longer a "
-                f"label of the job ({', '.join(label_names)}); re-import or delete the file"
+                f"label of the job ({', '.join(label_names)})"
+                + (f": {why}" if why else "")
+                + "; re-import or delete the file"
             )
+        canonical = row_key(key)
+        latest.pop(canonical, None)  # re-insert: the newest review comes last
+        latest[canonical] = (text, k)
     return Reviews(
-        keys=keys,
-        texts=table.column("text").to_pylist(),
-        label=np.asarray([index[label] for label in labels], dtype=np.int64),
+        keys=list(latest),
+        texts=[text for text, _ in latest.values()],
+        label=np.asarray([k for _, k in latest.values()], dtype=np.int64),
     )
 
 
+def match_reviews(
+    reviews: Reviews,
+    row_keys: int | Iterable[tuple[int, pa.Array]],
+    row_texts: Callable[[np.ndarray], Sequence[object]] | None = None,
+) -> MatchedReviews:
+    """The reviews whose key names exactly one row of a run's input, with those rows.
+
+    ``row_keys`` is the number of rows when rows are keyed by position (no id column), else the
+    id column batch by batch with the row index of each batch's first row. ``row_texts`` gives
+    the text of each of some rows (ascending); a review whose row has another text than the one
+    reviewed (row numbers of an input that changed since) is no review of that row.
+    """
+    if isinstance(row_keys, int):
+        found = match_positions(reviews.keys, row_keys)
+    else:
+        found = match_keys(reviews.keys, row_keys)
+    matched = np.flatnonzero(found >= 0)
+    matched = matched[np.argsort(found[matched], kind="stable")]
+    if row_texts is not None and len(matched):
+        texts = row_texts(found[matched])
+        same = [same_text(reviews.texts[i], text) for i, text in zip(matched, texts, strict=True)]
+        matched = matched[np.asarray(same, dtype=bool)]
+    return MatchedReviews(
+        rows=found[matched],
+        reviews=Reviews(
+            keys=[reviews.keys[i] for i in matched.tolist()],
+            texts=[reviews.texts[i] for i in matched.tolist()],
+            label=reviews.label[matched],
+        ),
+        stored=len(reviews),
+    )
+
+
+def same_text(reviewed: str | None, value: object) -> bool:
+    """Whether a review's text, as the review files wrote it, is a row's text ``value`` (compared
+    in NFC); a review without a text is taken as of any."""
+    if reviewed is None:
+        return True
+    return unicodedata.normalize("NFC", reviewed) == unicodedata.normalize("NFC", _as_text(value))
+
+
 def apply_reviews(
-    predictions: Predictions,
-    selection: Selection,
-    row_keys: Callable[[], Sequence[object]],
-    reviews: Reviews | None,
+    predictions: Predictions, selection: Selection, reviewed: MatchedReviews | None
 ) -> tuple[Predictions, Selection]:
     """Reviewed rows become accepted with the human label, confidence 1.0 and reason
-    ``human_review``; other rows, and reviews of rows not in the input, are left alone.
+    ``human_review``; other rows are left alone.
 
-    ``row_keys`` is called only when there are reviews (reading an id column costs a pass over
-    the input). Invalid rows stay invalid: there is no text to train on.
+    Invalid rows stay invalid: there is no text to train on.
     """
-    if reviews is None or len(reviews) == 0:
+    if reviewed is None or len(reviewed.reviews) == 0:
         return predictions, selection
-    rows, labels = _reviewed_rows(row_keys(), reviews)
-    keep = selection.status[rows] != INVALID
-    rows, labels = rows[keep], labels[keep]
+    keep = selection.status[reviewed.rows] != INVALID
+    rows, labels = reviewed.rows[keep], reviewed.reviews.label[keep]
     label = predictions.label.copy()
     confidence = predictions.confidence.copy()
     margin = predictions.margin.copy()
@@ -496,21 +408,23 @@ def apply_reviews(
     )
 
 
-def _reviewed_rows(keys: Sequence[object], reviews: Reviews) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of the reviewed rows and their human labels."""
-    by_key = dict(zip(reviews.keys, reviews.label.tolist(), strict=True))
-    if isinstance(keys, range):
-        # Row numbers: look each review up directly instead of walking every row.
-        found = [(int(k), label) for k, label in by_key.items() if k.isdigit() and int(k) in keys]
-    else:
-        found = [(i, by_key[str(k)]) for i, k in enumerate(keys) if str(k) in by_key]
-    found.sort()
-    rows = np.asarray([i for i, _ in found], dtype=np.int64)
-    return rows, np.asarray([label for _, label in found], dtype=np.int64)
+def review_counts(reviewed: MatchedReviews | None, selection: Selection) -> dict[str, int] | None:
+    """What became of the stored reviews in a run, for the manifest's ``counts.reviews``: how
+    many are stored, applied, of invalid rows (left invalid) and of no row of the input."""
+    if reviewed is None:
+        return None
+    invalid = int(np.count_nonzero(selection.status[reviewed.rows] == INVALID))
+    return {
+        "stored": reviewed.stored,
+        "applied": len(reviewed.rows) - invalid,
+        "invalid_rows": invalid,
+        "unmatched": reviewed.unmatched,
+    }
 
 
 def review_gold(gold: GoldSet | None, reviews: Reviews | None) -> GoldSet | None:
-    """The calibration gold file's rows plus the reviewed rows that have a text.
+    """The calibration gold file's rows plus the reviewed rows that have a text; ``reviews``
+    should be those of rows in the input (:attr:`MatchedReviews.reviews`).
 
     None when there is nothing, or too little (fewer than 2 rows) to fit a temperature on
     reviews alone.

@@ -25,13 +25,18 @@ import pyarrow as pa
 
 from zslabel import __version__, columns
 from zslabel.cache import FeatureCache, cache_key
-from zslabel.calibration import TemperatureScaler, expected_calibration_error, reliability_curve
+from zslabel.calibration import (
+    TemperatureScaler,
+    expected_calibration_error,
+    reliability_curve,
+    small_gold_warning,
+)
 from zslabel.combine import Combiner, fit_combiner
 from zslabel.config import ClipSourceSpec, JobConfig, NliSourceSpec
-from zslabel.dataset import InputDataset, Shard, text_status
+from zslabel.dataset import InputDataset, Shard
 from zslabel.diagnostics import source_diagnostics
 from zslabel.errors import ConfigError, OutputError
-from zslabel.export import StagedOutput, split_file_name
+from zslabel.export import StagedOutput, check_output_types, filter_rows, split_file_name
 from zslabel.gold import load_gold
 from zslabel.idcheck import check_unique_ids
 from zslabel.images import NULL_IMAGE, UNREADABLE_IMAGE, image_ref
@@ -39,7 +44,14 @@ from zslabel.lock import run_lock
 from zslabel.progress import Progress
 from zslabel.redact import redact_value
 from zslabel.report import stage_documents
-from zslabel.review import apply_reviews, load_reviews, review_gold
+from zslabel.review import (
+    MatchedReviews,
+    apply_reviews,
+    load_reviews,
+    match_reviews,
+    review_counts,
+    review_gold,
+)
 from zslabel.selection import (
     ABSTAINED,
     ACCEPTED,
@@ -113,6 +125,8 @@ class Selected(NamedTuple):
     selection: Selection
     split_index: np.ndarray
     diagnostics: dict[str, Any]
+    # What became of the stored reviews (review_counts); None without any.
+    reviews: dict[str, int] | None = None
 
 
 @dataclass
@@ -182,6 +196,8 @@ class LabelingJob:
             config.input.path,
             multi_label=self.multi_label,
         )
+        # A column the output format cannot hold is refused now, not after scoring.
+        check_output_types(self.schema, config.output.format, config.input.path)
 
     # -- per shard: the only expensive step -------------------------------------------------
 
@@ -309,8 +325,10 @@ class LabelingJob:
 
     # -- global steps: cheap, need every row's prediction -----------------------------------
 
-    def fit_combiner(self, sample: Callable[[], np.ndarray]) -> Combiner:
-        calibrators, report = self.fit_calibration()
+    def fit_combiner(
+        self, sample: Callable[[], np.ndarray], reviewed: MatchedReviews | None = None
+    ) -> Combiner:
+        calibrators, report = self.fit_calibration(reviewed)
         decider = self.config.combine.source
         return fit_combiner(
             self.config.combine.method,
@@ -323,11 +341,15 @@ class LabelingJob:
             prior_accuracy=self.config.combine.prior_accuracy,
         )
 
-    def fit_calibration(self) -> tuple[list[TemperatureScaler | None], dict[str, Any] | None]:
-        """A temperature per source, fitted on the job's gold file, and what it changed."""
+    def fit_calibration(
+        self, reviewed: MatchedReviews | None = None
+    ) -> tuple[list[TemperatureScaler | None], dict[str, Any] | None]:
+        """A temperature per source, fitted on the job's gold file and the reviews of the input's
+        rows (``reviewed``: :meth:`matched_reviews`), and what it changed."""
         spec = self.config.calibration
-        # Human reviews are gold too (temperatures are single-label only, like calibration).
-        reviews = None if self.config.multi_label else load_reviews(self.work_dir, self.label_names)
+        # Human reviews are gold too (temperatures are single-label only, like calibration); a
+        # stored review that names no row of the input never calibrates.
+        reviews = None if self.config.multi_label or reviewed is None else reviewed.reviews
         given = (
             None
             if spec is None
@@ -378,6 +400,7 @@ class LabelingJob:
             report[source.name] = {
                 "gold_accuracy": accuracy,
                 "temperature": round(scaler.temperature_, 4),
+                "gold_rows": scaler.n_rows_,
                 "nll_before": round(scaler.nll_before_, 4),
                 "nll_after": round(scaler.nll_after_, 4),
                 # On the gold rows themselves: an optimistic estimate with a small gold file.
@@ -385,6 +408,10 @@ class LabelingJob:
                 "ece_after": _ece(scaler.transform(probs), gold.label),
                 "reliability_after": _reliability(scaler.transform(probs), gold.label),
             }
+            # Few gold rows: the fit is shrunk toward T = 1, and the run says so.
+            warning = small_gold_warning(source.name, scaler.n_rows_)
+            if warning is not None:
+                report.setdefault("warnings", []).append(warning)
         return scalers, report
 
     def _sample(self, scores: Sequence[ShardScore]) -> np.ndarray:
@@ -495,14 +522,14 @@ class LabelingJob:
         """Combine, predict, select and split every row: the cheap, global half of a run."""
         # The label model and the diagnostics read one row sample, drawn at most once.
         sample = functools.cache(lambda: self._sample(scores))
-        combiner = self.fit_combiner(sample)
+        # Stored reviews (zslabel import-reviews) of this input's rows: gold and fixed labels.
+        reviewed = self.matched_reviews()
+        combiner = self.fit_combiner(sample, reviewed)
         predictions = self.predict(scores, combiner)
         _return_freed_memory()
         selection = self.select(predictions)
-        # Rows a person labeled (zslabel import-reviews) are accepted with that label.
-        predictions, selection = apply_reviews(
-            predictions, selection, self._row_keys, load_reviews(self.work_dir, self.label_names)
-        )
+        # Rows a person labeled are accepted with that label.
+        predictions, selection = apply_reviews(predictions, selection, reviewed)
         _return_freed_memory()
         split_index = self.assign_splits(predictions, selection)
         # Every decision is made: confidence and margin are only written now, and the export
@@ -514,7 +541,12 @@ class LabelingJob:
         )
         _return_freed_memory()
         return Selected(
-            combiner, predictions, selection, split_index, self.diagnose(sample, combiner)
+            combiner,
+            predictions,
+            selection,
+            split_index,
+            self.diagnose(sample, combiner),
+            review_counts(reviewed, selection),
         )
 
     def write_outputs(
@@ -539,24 +571,41 @@ class LabelingJob:
             raise OutputError(f"{self.output_dir}: cannot write outputs ({exc})") from None
         return RunResult(self.output_dir, manifest, run_info)
 
-    def _row_keys(self) -> Sequence[object]:
-        """Every row's key in one list: only for matching reviews, which name rows by id."""
+    def matched_reviews(self) -> MatchedReviews | None:
+        """The stored reviews matched to this input's rows by key and text; None without reviews
+        (and then no pass over the id column)."""
+        reviews = load_reviews(self.work_dir, self.label_names)
+        if reviews is None:
+            return None
+        texts = self._texts_at if self.reads_text else None
         if self.config.input.id_column is None:
-            return range(self.dataset.num_rows)
+            return match_reviews(reviews, self.dataset.num_rows, texts)
         self._check_ids()
-        ids: list[object] = []
-        for _, batch in self._id_batches():
-            ids.extend(batch.to_pylist())
-        return ids
+        return match_reviews(reviews, self._id_batches(), texts)
+
+    def _texts_at(self, rows: np.ndarray) -> list[object]:
+        """The text column at ``rows`` (ascending), read only in shards that hold one of them."""
+        texts: list[object] = []
+        for shard in self.dataset.shards:
+            start = shard.start_row
+            if not np.any((rows >= start) & (rows < start + shard.num_rows)):
+                continue
+            for batch in self.dataset.iter_batches(shard, [self.config.input.text_column]):
+                mine = rows[(rows >= start) & (rows < start + batch.num_rows)] - start
+                texts.extend(batch.column(0).take(pa.array(mine)).to_pylist())
+                start += batch.num_rows
+        return texts
 
     def export(
         self, scores: Sequence[ShardScore], selected: Selected, run_id: str
     ) -> tuple[dict[str, Any], StagedOutput]:
         """Stream every input row once more into the staged output files; return their stats."""
-        combiner, predictions, selection, split_index, _ = selected
+        combiner, predictions, selection, split_index, *_ = selected
         out = self.config.output
         split_names = list(out.splits)
-        staged = StagedOutput(self.output_dir, run_id)
+        # A binary text column is written as text in CSV and JSONL, other bytes as base64.
+        text_columns = [self.config.input.text_column] if self.reads_text else []
+        staged = StagedOutput(self.output_dir, run_id, text_columns)
         try:
             labeled = staged.open(LABELED, "parquet", self.schema)
             abstained = staged.open(ABSTAINED_FILE, "parquet", self.schema)
@@ -576,12 +625,14 @@ class LabelingJob:
                     for source in self.window_sources
                 ]
                 offset = score.shard.start_row
+                text_reasons = self._text_reasons(score.shard, selection)
                 for batch in self.dataset.iter_batches(score.shard):
                     rows = slice(offset, offset + batch.num_rows)
                     reasons = selection.reasons(rows)
                     status = selection.status[rows]
                     for i in np.flatnonzero(status == INVALID):
-                        why = self._invalid_reason(batch, int(i))
+                        where = offset - score.shard.start_row + int(i)
+                        why = self._invalid_reason(batch, int(i), text_reasons.get(where))
                         reasons[i] = why
                         invalid_reasons[why] += 1
                     local = slice(offset - score.shard.start_row, rows.stop - score.shard.start_row)
@@ -613,11 +664,11 @@ class LabelingJob:
                     )
                     labeled.write(table)
                     if (status == ABSTAINED).any():
-                        abstained.write(table.filter(pa.array(status == ABSTAINED)))
+                        abstained.write(filter_rows(table, pa.array(status == ABSTAINED)))
                     for k, writer in enumerate(split_writers):
                         in_split = split_index[rows] == k
                         if in_split.any():
-                            writer.write(table.filter(pa.array(in_split)))
+                            writer.write(filter_rows(table, pa.array(in_split)))
                     offset += batch.num_rows
                     # Arrow's allocator keeps freed blocks; without handing them back batch by
                     # batch, fragmentation made peak memory grow with the number of rows.
@@ -644,12 +695,20 @@ class LabelingJob:
         confidences[reviewed] = margins[reviewed] = 1.0
         return confidences, margins
 
-    def _invalid_reason(self, batch: pa.RecordBatch, row: int) -> str:
-        """Why no source could score a row: its text, else its image, else the model."""
-        if self.reads_text:
-            why = text_status(batch.column(self.config.input.text_column)[row].as_py())
-            if why is not None:
-                return why
+    def _text_reasons(self, shard: Shard, selection: Selection) -> dict[int, str]:
+        """Why a shard's unusable texts are unusable, by row within the shard; read again only
+        for a shard with invalid rows, from the stored values (the batches the export writes
+        have U+FFFD where a text was not UTF-8)."""
+        rows = slice(shard.start_row, shard.start_row + shard.num_rows)
+        if not self.reads_text or not (selection.status[rows] == INVALID).any():
+            return {}
+        return self.dataset.read_texts(shard).invalid
+
+    def _invalid_reason(self, batch: pa.RecordBatch, row: int, text_reason: str | None) -> str:
+        """Why no source could score a row: its text (``text_reason``), else its image, else
+        the model."""
+        if text_reason is not None:
+            return text_reason
         for column in self._columns:
             if column != self.config.input.text_column or not self.reads_text:
                 value = image_ref(batch.column(column)[row].as_py(), None)
@@ -662,7 +721,7 @@ class LabelingJob:
     def manifest(
         self, scores: Sequence[ShardScore], selected: Selected, exported: dict[str, Any]
     ) -> dict[str, Any]:
-        combiner, predictions, selection, split_index, diagnostics = selected
+        combiner, predictions, selection, split_index, diagnostics, reviews = selected
         status_counts = {
             name: int(np.sum(selection.status == code)) for code, name in enumerate(STATUS_NAMES)
         }
@@ -720,6 +779,8 @@ class LabelingJob:
                     "truncated_texts": self.truncated_texts(scores),
                     "abstain_reasons": dict(sorted(abstain_reasons.items())),
                     "accepted_reasons": dict(sorted(accept_reasons.items())),
+                    # Stored reviews: applied, of invalid rows, of no row of the input.
+                    **({"reviews": reviews} if reviews else {}),
                     "splits": {
                         name: int(np.sum(split_index == k))
                         for k, name in enumerate(self.config.output.splits)

@@ -1,8 +1,18 @@
 """Stratified, seeded, deterministic assignment of accepted rows to train/validation/test.
 
+Two roundings decide how many rows each split gets. First the totals: the accepted rows are
+shared out by the fractions, largest remainders first (a tie to the split listed first), with at
+least one row for every split of positive fraction when there are as many rows as such splits.
+Then each split's total is shared out over the classes, split by split, in proportion to the rows
+each class has left (the last split takes what is left), largest remainders first, a tie to the
+class a seeded hash favours. So the totals are as close to the fractions as rounding allows, every
+class is in every split in proportion (within a row of its share in the first split, two in the
+others with three splits), and the odd rows of small classes spread over the splits instead of
+all going to the first.
+
 Each class's accepted rows are ordered by a seeded hash of their row key (the id column, or the
-row's position), then cut by the split fractions. The assignment of a row depends only on the
-seed, its key and its class's rows, never on shard boundaries or batch sizes.
+row's position) and cut by its counts. The assignment of a row depends only on the seed, its key,
+and how many accepted rows each class has, never on shard boundaries or batch sizes.
 """
 
 from __future__ import annotations
@@ -25,12 +35,13 @@ def assign_splits(
     """Split index per row (position in ``fractions``), or NOT_IN_SPLIT for rows not accepted."""
     out = np.full(len(label), NOT_IN_SPLIT, dtype=np.int8)
     weights = np.asarray(list(fractions.values()), dtype=np.float64)
-    for k in np.unique(label[accepted]):
+    classes, sizes = np.unique(label[accepted], return_counts=True)
+    counts = class_split_counts(classes, sizes, weights, seed)
+    for k, per_split in zip(classes, counts, strict=True):
         rows = np.flatnonzero(accepted & (label == k))
         keys = np.fromiter((_hash(seed, row_keys[int(i)]) for i in rows), np.uint64, len(rows))
         ordered = rows[np.lexsort((rows, keys))]
-        counts = split_counts(len(rows), weights)
-        out[ordered] = np.repeat(np.arange(len(weights), dtype=np.int8), counts)
+        out[ordered] = np.repeat(np.arange(len(weights), dtype=np.int8), per_split)
     return out
 
 
@@ -61,23 +72,69 @@ def assign_splits_streamed(
     del hashes
     out = np.full(len(label), NOT_IN_SPLIT, dtype=np.int8)
     weights = np.asarray(list(fractions.values()), dtype=np.float64)
-    _, sizes = np.unique(classes, return_counts=True)
-    for end, size in zip(np.cumsum(sizes), sizes, strict=True):
-        out[rows[end - size : end]] = np.repeat(
-            np.arange(len(weights), dtype=np.int8), split_counts(int(size), weights)
-        )
+    values, sizes = np.unique(classes, return_counts=True)
+    counts = class_split_counts(values, sizes, weights, seed)
+    for end, size, per_split in zip(np.cumsum(sizes), sizes, counts, strict=True):
+        out[rows[end - size : end]] = np.repeat(np.arange(len(weights), dtype=np.int8), per_split)
     return out
 
 
 def split_counts(n: int, weights: np.ndarray) -> np.ndarray:
-    """Largest-remainder rounding: counts that add up to n and are as close to n*w as can be."""
+    """How many of n rows each split gets: counts that add up to n, as close to n * weights as
+    rounding allows, and at least 1 for every split of positive weight when n is at least the
+    number of such splits.
+
+    Largest remainders (Hamilton's method) from the floors, or from 1 where a floor is 0; ties go
+    to the split listed first. Where the ones overshoot n, rows come back from the splits furthest
+    above their share (ties: the split listed last). Each step moves one row where it brings the
+    counts closest to n * weights, so the result minimises the total distance to them, sum of
+    |count - n * weight|, under those constraints (greedy is exact for a separable convex cost).
+    """
     exact = weights * n
-    counts = np.floor(exact).astype(np.int64)
-    remainder = n - int(counts.sum())
-    # Ties go to the split listed first, so train gets the odd row before validation.
-    order = np.lexsort((np.arange(len(weights)), -(exact - counts)))
-    counts[order[:remainder]] += 1
+    positive = weights > 0
+    low = (positive & (n >= int(positive.sum()))).astype(np.int64)
+    counts = np.maximum(np.floor(exact).astype(np.int64), low)
+    missing = n - int(counts.sum())
+    if missing > 0:
+        order = np.lexsort((np.arange(len(weights)), -(exact - counts)))
+        counts[order[:missing]] += 1
+    for _ in range(-missing):
+        over = np.where(counts > low, counts - exact, -np.inf)
+        counts[len(over) - 1 - int(np.argmax(over[::-1]))] -= 1
     return np.asarray(counts, dtype=np.int64)
+
+
+def class_split_counts(
+    classes: np.ndarray, sizes: np.ndarray, weights: np.ndarray, seed: int
+) -> np.ndarray:
+    """(classes, splits) row counts: each class's row adds up to its size, each split's column
+    to ``split_counts(sizes.sum(), weights)``.
+
+    Split by split, the split's total is shared over the classes in proportion to the rows each
+    has left, largest remainders first (exact integer arithmetic); a tie goes to the class with
+    the smaller seeded hash of (split, class), so that over several splits and classes the odd
+    rows spread out. A class gets the floor or the ceiling of its share of what is left, so it is
+    within a row of ``size * total / sizes.sum()`` in the first split and, with three splits,
+    within two in the others.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    totals = split_counts(int(sizes.sum()), weights)
+    left = sizes.copy()
+    counts = np.zeros((len(sizes), len(weights)), dtype=np.int64)
+    for j, total in enumerate(totals.tolist()):
+        pool = int(left.sum())
+        if total == 0 or pool == 0:
+            continue
+        share = left * total
+        floor, remainder = share // pool, share % pool
+        extra = total - int(floor.sum())
+        ties = np.fromiter(
+            (_hash(seed, f"split {j} class {c}") for c in classes.tolist()), np.uint64, len(sizes)
+        )
+        floor[np.lexsort((ties, -remainder))[:extra]] += 1
+        counts[:, j] = floor
+        left -= floor
+    return counts
 
 
 def _hash(seed: int, key: object) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from zslabel.runner import RunResult
+from zslabel.sources.distinct import similar_label_warnings
 
 
 def format_run(result: RunResult) -> str:
@@ -53,7 +54,10 @@ def format_run(result: RunResult) -> str:
         + (f", per_class_min_confidence {per_class}" if per_class else ""),
         "  splits: " + ", ".join(f"{k} {v:,}" for k, v in counts["splits"].items()),
         *_truncation_lines(counts.get("truncated_texts") or {}),
+        *_review_lines(counts.get("reviews")),
         *_source_lines(manifest),
+        *(f"  warning: {line}" for line in _estimator_warnings(manifest)),
+        *(f"  warning: {line}" for line in similar_label_warnings(manifest)),
         f"  model: {_models(manifest['sources'])}",
         f"  outputs: {result.output_dir}/ ({', '.join(manifest['files'])}, manifest.json)",
     ]
@@ -67,6 +71,35 @@ def _truncation_lines(truncated: dict[str, int | None]) -> list[str]:
         return []
     listed = ", ".join(f"{name} {n:,}" for name, n in cut.items())
     return [f"  texts cut at max_length: {listed} (long_texts: chunk reads them in windows)"]
+
+
+def _review_lines(reviews: dict[str, int] | None) -> list[str]:
+    """Stored reviews (zslabel import-reviews): how many this run applied, and why not others."""
+    if not reviews:
+        return []
+    applied, stored = reviews["applied"], reviews["stored"]
+    parts = [f"{applied:,} applied" + (f" of {stored:,} stored" if applied != stored else "")]
+    if reviews.get("invalid_rows"):
+        parts.append(f"{reviews['invalid_rows']:,} of invalid rows (left invalid)")
+    if reviews.get("unmatched"):
+        parts.append(
+            f"{reviews['unmatched']:,} match no row of this input (not applied, not used to "
+            "calibrate)"
+        )
+    return ["  reviews: " + "; ".join(parts)]
+
+
+def _estimator_warnings(manifest: dict[str, Any]) -> list[str]:
+    """Estimators that backed off on too little data: calibration on a few gold rows, a label
+    model with too few voting sources."""
+    combine = manifest.get("combine") or {}
+    warnings = list((combine.get("calibration") or {}).get("warnings") or [])
+    fallback = combine.get("fallback")
+    if fallback:
+        names = [source["name"] for source in manifest["sources"]]
+        votes = ", ".join(f"{n} {v:,}" for n, v in zip(names, fallback["votes"], strict=True))
+        warnings.append(f"{fallback['reason']} (rows voted on: {votes})")
+    return warnings
 
 
 def _source_lines(manifest: dict[str, Any]) -> list[str]:
@@ -117,6 +150,7 @@ def format_evaluation(report: dict[str, Any]) -> str:
         )
     if report["gold_labels_not_in_job"]:
         lines.append(f"  gold labels the job does not know: {report['gold_labels_not_in_job']}")
+        lines += [f"    {hint}" for hint in report.get("gold_label_mismatches", [])]
     return "\n".join(lines)
 
 

@@ -165,7 +165,7 @@ FATAL: list[tuple[str, Callable[[Case], Path], str]] = [
     (
         "empty-label-name",
         lambda c: c.job(labels="[sports, '', finance]"),
-        r"job\.yaml: labels, line 2: label names must be non-empty strings, got ''",
+        r"job\.yaml: labels\[1\], line 2: label names must be non-empty strings, got ''",
     ),
     (
         "whitespace-label-name",

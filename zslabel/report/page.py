@@ -20,6 +20,7 @@ from zslabel.report.stats import (
     reliability,
 )
 from zslabel.report.svg import Series, esc
+from zslabel.sources.distinct import similar_label_warnings
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1000px;padding:0 1em;color:#222}
@@ -161,6 +162,10 @@ def _classes(manifest: Mapping[str, Any]) -> str:
         )
         for n in names
     ]
+    warnings = "".join(
+        f'<p class="note">Warning: {esc(line)}.</p>'
+        for line in similar_label_warnings(dict(manifest))
+    )
     return _section(
         "classes",
         "Class distribution",
@@ -170,6 +175,7 @@ def _classes(manifest: Mapping[str, Any]) -> str:
             rows,
             "classes",
         ),
+        warnings,
     )
 
 

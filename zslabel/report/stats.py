@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from zslabel import columns
 from zslabel.errors import InputError
+from zslabel.labelnames import canonical_label, label_index
 
 HISTOGRAM_BINS = 20
 RELIABILITY_BINS = 10
@@ -124,12 +125,12 @@ def _count_gold(
     status: np.ndarray,
     values: list[object],
 ) -> None:
-    known = {name: k for k, name in enumerate(gold.labels)}
+    known = label_index(gold.labels)
     truth = np.full(len(values), -1, dtype=np.int64)
     for i, value in enumerate(values):
         if value is None:
             continue
-        name = str(value)
+        name = canonical_label(str(value))  # as evaluate compares them
         if name not in known:
             # Gold labels the job does not know still count, as always-wrong rows.
             known[name] = len(gold.labels)

@@ -36,6 +36,7 @@ from zslabel.sources.base import (
     label_prompts,
     softmax,
 )
+from zslabel.sources.distinct import check_distinct_prompts, load_tokenizer
 
 EXAMPLE_MODEL = "openai/clip-vit-base-patch32"
 
@@ -65,6 +66,13 @@ class ClipSource:
         _check_is_clip(self.model)
         self._cache = cache
         self.prompts, self._owner = label_prompts(spec.template, self.labels)
+        check_distinct_prompts(
+            self.name,
+            [label.name for label in self.labels],
+            self.prompts,
+            self._owner,
+            load_tokenizer(self.model.path),
+        )
         self._network = shared_clip_model(self.model, spec.device, self.precision)
         self._references: np.ndarray | None = None
 

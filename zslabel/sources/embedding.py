@@ -19,6 +19,7 @@ from zslabel.sources.base import (
     label_prompts,
     softmax,
 )
+from zslabel.sources.distinct import check_distinct_prompts, load_tokenizer, similar_label_pairs
 
 
 class EmbeddingSource:
@@ -38,6 +39,7 @@ class EmbeddingSource:
         self.spec = spec
         self.multi_label = multi_label
         self.labels = tuple(labels)
+        self.label_names = [label.name for label in self.labels]
         # What "auto" means on this machine (bf16 where the CPU has bfloat16 units: measured to
         # change under 1 % of top labels); recorded in the cache key and the manifest.
         self.precision = resolve_precision(spec.precision, spec.device, bf16_when_auto=True)
@@ -55,6 +57,9 @@ class EmbeddingSource:
         )
         self._cache = cache
         self.prompts, prompt_owner = label_prompts(spec.template, self.labels)
+        check_distinct_prompts(
+            self.name, self.label_names, self.prompts, prompt_owner, load_tokenizer(self.model.path)
+        )
         self.examples = [
             (k, label.examples) for k, label in enumerate(self.labels) if label.examples
         ]
@@ -182,7 +187,14 @@ class EmbeddingSource:
             "long_texts": self.spec.long_texts,
             **precision_provenance(self.precision),
             "weight": self.weight,
+            **self._similar_labels(),
         }
+
+    def _similar_labels(self) -> dict[str, Any]:
+        """Labels whose prompts the model places nearly together (the summary warns of them);
+        nothing when there are none, so that such manifests keep their bytes."""
+        pairs = similar_label_pairs(self.reference_embeddings(), self._owner, self.label_names)
+        return {"similar_labels": pairs} if pairs else {}
 
 
 def _aggregate_windows(windows: np.ndarray, how: str) -> np.ndarray:

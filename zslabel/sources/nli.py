@@ -46,6 +46,7 @@ from zslabel.sources.base import (
     sigmoid,
     softmax,
 )
+from zslabel.sources.distinct import check_distinct_prompts, load_tokenizer
 
 # Cross-encoders are trained on short pairs; 512 tokens is the most any common NLI model reads.
 MAX_LENGTH_CAP = 512
@@ -84,6 +85,13 @@ class NliSource:
         self._cache = cache  # unused: NLI features depend on the hypotheses, not shared prompts
         # Column j of the feature matrix belongs to label owner[j].
         self.hypotheses, self._owner = label_prompts(spec.hypothesis, self.labels)
+        check_distinct_prompts(
+            self.name,
+            [label.name for label in self.labels],
+            self.hypotheses,
+            self._owner,
+            load_tokenizer(self.model.path),
+        )
         self._network = shared_nli_model(self.model, spec.device, self.precision)
         self._room: int | None = None  # text tokens beside the longest hypothesis
         self._shortlist_source: Source | None = None

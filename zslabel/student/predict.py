@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from zslabel.dataset import text_status
 from zslabel.errors import InputError, OutputError
 from zslabel.student.model import StudentModel
+from zslabel.utf8 import text_values, utf8_safe_batch
 
 LABEL = "zs_student_label"
 CONFIDENCE = "zs_student_confidence"
@@ -71,7 +72,7 @@ def predict_file(
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             for batch in dataset.to_batches(batch_size=batch_rows):
-                values = batch.column(column).to_pylist()
+                values = text_values(batch.column(column))  # bytes where not UTF-8
                 usable = np.asarray([text_status(v) is None for v in values], dtype=bool)
                 texts = [_text(v) for v, ok in zip(values, usable, strict=True) if ok]
                 label = np.full(len(values), None, dtype=object)
@@ -83,7 +84,7 @@ def predict_file(
                 writer.write_batch(
                     pa.RecordBatch.from_arrays(
                         [
-                            *batch.columns,
+                            *utf8_safe_batch(batch).columns,
                             pa.array(label, pa.string()),
                             pa.array(confidence, mask=~usable),
                         ],
