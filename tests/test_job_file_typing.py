@@ -166,3 +166,28 @@ def test_every_lookalike_is_read_as_typed_wherever_a_label_is_named(
         assert config.label_names == tuple(names)
         assert set(config.selection.per_class_min_confidence) == set(names)
         assert set(config.sources[0].rules) == set(names)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # Names read as typed: yes and "yes" are one key, which YAML 1.2 allows once.
+        ('labels: {yes: a, "yes": b, no: c}\n',
+         "line 2, column 18: YAML syntax error: duplicate key 'yes' (first on line 2)"),
+        ("labels: [a, b]\nselection: {min_confidence: 0.1}\nselection: {min_confidence: 0.9}\n",
+         "line 4, column 1: YAML syntax error: duplicate key 'selection' (first on line 3)"),
+        ("labels:\n  - name: yes\n  - name: no\n    examples: [x]\n    colour: red\n",
+         "labels[1].colour, line 6: label 'no': unknown key(s) ['colour']"),
+        ("labels:\n  yes: a\n  no:\n    descriptions:\n      - ok\n      - ''\n",
+         "labels.no.descriptions[1], line 7: label 'no': descriptions must be non-empty strings"),
+        ("labels:\n",
+         "labels, line 2: labels must be a list of names or a mapping of name -> description(s)"),
+    ],
+)  # fmt: skip
+def test_errors_point_at_the_key_or_item_that_is_wrong(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, body: str, message: str
+) -> None:
+    code, out = label(capsys, write_job(tmp_path, body))
+    assert code == 2
+    assert out.count("\n") == 1
+    assert message in out

@@ -209,3 +209,32 @@ def test_similar_label_pairs_takes_the_closest_prompts_of_each_pair() -> None:
     references = np.asarray([[1.0, 0.0], [0.0, 1.0], [0.999, 0.0447], [0.6, 0.8]])
     pairs = similar_label_pairs(references, np.asarray([0, 1, 2, 2]), ["a", "b", "c"], 0.95)
     assert pairs == [{"labels": ["a", "c"], "cosine": 0.999}]
+
+
+@pytest.mark.parametrize("keyword_form", ["NFC", "NFD"])
+def test_rule_keywords_fire_whatever_the_unicode_form_of_text_and_rule(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, keyword_form: str
+) -> None:
+    texts = [f"mi {ENVIO}", f"mi {ENVIO_NFD}", "una factura"]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "kw.parquet")
+    keyword = unicodedata.normalize(keyword_form, ENVIO)
+    (tmp_path / "kw.yaml").write_text(
+        "input: {path: kw.parquet}\n"
+        f"labels: [{ENVIO}, factura]\n"
+        f"sources: [{{kind: rules, rules: {{{ENVIO}: {{keywords: [{keyword}]}}, "
+        "factura: {keywords: [factura]}}}]\n"
+        "selection: {per_class_top_fraction: 1.0}\n"
+        "output: {dir: out}\n",
+        encoding="utf-8",
+    )
+    code, text = run(capsys, "label", str(tmp_path / "kw.yaml"), "--no-progress")
+    assert code == 0, text
+    rows = pq.read_table(tmp_path / "out" / "labeled.parquet").to_pylist()
+    assert [row["zs_label"] for row in rows] == [ENVIO, ENVIO, "factura"]
+    assert [row["zs_reason"] for row in rows] == [None, None, None]
+
+
+def test_a_gold_label_that_differs_only_in_accents_says_so() -> None:
+    assert describe_mismatch("envio", [ENVIO, "factura"]) == (
+        f"'envio' differs from the job's label '{ENVIO}' only in accents"
+    )

@@ -456,3 +456,24 @@ def test_a_string_view_text_column_reaches_every_file(
     tasks = json.loads((out / "review.label_studio.json").read_text())
     assert tasks
     assert all(task["data"]["text"] in texts for task in tasks)
+
+
+def test_small_decimals_keep_positional_digits_and_old_offsets_keep_the_instant() -> None:
+    import datetime as dt
+    import decimal
+
+    from zslabel.cells import csv_column, json_column
+
+    decimals = pa.array(
+        [decimal.Decimal("-0.000000001"), decimal.Decimal("0.000000000"), None],
+        pa.decimal128(20, 9),
+    )
+    for encode in (csv_column, json_column):
+        assert encode(decimals).to_pylist() == ["-0.000000001", "0.000000000", None]
+    # Amsterdam's offset in 1935 was +00:19:32: no RFC 3339 offset has seconds, so UTC.
+    instant = dt.datetime(1935, 6, 1, 12, tzinfo=dt.UTC)
+    stamps = pa.array([int(instant.timestamp() * 1e6)], pa.timestamp("us", tz="Europe/Amsterdam"))
+    for encode in (csv_column, json_column):
+        (text,) = encode(stamps).to_pylist()
+        assert text == "1935-06-01T12:00:00.000000Z"
+        assert dt.datetime.fromisoformat(text) == instant

@@ -219,21 +219,23 @@ def test_dawid_skene_with_one_voting_source_keeps_its_labels(
         tmp_path, body.format(sources="[{kind: fake, seed: 4}]", method="auto"), columns
     )
     label(capsys, reference)
-    expected = [r["zs_label"] for r in labeled(reference)]
+    expected = [(r["zs_label"], r["zs_confidence"]) for r in labeled(reference)]
     job = write_job(tmp_path, body.format(sources=sources, method="dawid_skene"), columns)
     out, manifest = label(capsys, job)
-    assert [r["zs_label"] for r in labeled(job)] == expected
+    # The lone source decides as it does alone: its labels and its confidences, unchanged.
+    assert [(r["zs_label"], r["zs_confidence"]) for r in labeled(job)] == expected
     combine = manifest["combine"]
-    assert combine["method"] == "dawid_skene"
+    assert combine["method"] == "single"
     fallback = combine["fallback"]
-    assert fallback["method"] == "mean"
+    assert fallback["method"] == "single"
     assert fallback["min_sources"] == 3
     assert fallback["min_votes"] == 30  # 10 per class; 1 % of 200 rows is less
     assert fallback["votes"] == [200] if "rules" not in sources else [200, 0]
     assert "estimated_source_accuracy" not in combine  # no label model was used
     reason = (
-        "dawid_skene needs 3 sources that each vote on at least 30 of the 200 sample rows to "
-        "identify its model; 1 does, so the sources are combined by their weighted mean instead"
+        "dawid_skene needs 3 sources that each vote on at least 30 of the 200 sample rows (10 "
+        "per class, and 1% of the rows) to identify its model; 1 does, so it combines without a "
+        "label model: the one source that scores rows decides, its scores as they are"
     )
     assert fallback["reason"] == reason
     assert f"warning: {reason} (rows voted on: fake" in out
@@ -280,8 +282,10 @@ def test_dawid_skene_combining_one_source_returns_its_labels(
         "dawid_skene", [1.0] * x.shape[1], lambda: x, [None] * x.shape[1], prior_accuracy=prior
     )
     assert combiner.label_model is None
-    assert combiner.describe()["fallback"]["method"] == "mean"
-    assert _top(combiner(list(x.transpose(1, 0, 2)))).tolist() == _top(x[:, 0]).tolist()
+    assert combiner.describe()["fallback"]["method"] == "single"
+    combined = combiner(list(x.transpose(1, 0, 2)))
+    assert _top(combined).tolist() == _top(x[:, 0]).tolist()
+    np.testing.assert_array_equal(combined, x[:, 0])  # its scores as they are
 
 
 @settings(max_examples=60, deadline=None)

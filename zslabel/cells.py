@@ -122,6 +122,8 @@ def csv_column(array: pa.Array, is_text: bool = False) -> pa.Array:
         return _utf8_text(array) if is_text else _base64_text(array)
     if pa.types.is_timestamp(t):
         return _rfc3339(array)
+    if pa.types.is_decimal(t):
+        return _decimal_text(array)
     if _is_nested(t):
         return _json_text(array)
     if _is_plain(t):
@@ -165,7 +167,9 @@ def json_column(array: pa.Array, is_text: bool = False) -> pa.Array:
         return pc.if_else(pc.is_finite(array), array, pa.scalar(None, array.type))
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return array
-    if _is("string_view", t) or pa.types.is_decimal(t):
+    if pa.types.is_decimal(t):
+        return _decimal_text(array)
+    if _is("string_view", t):
         return array.cast(pa.string())
     if pa.types.is_date(t) or pa.types.is_time(t):
         return array.cast(pa.string())  # ISO 8601, with the digits of a time's unit
@@ -282,10 +286,29 @@ def _utf8_text(array: pa.Array) -> pa.Array:
         )
 
 
+def _decimal_text(array: pa.Array) -> pa.Array:
+    """Every digit in positional notation (``-0.000000001``, never Arrow's ``-1E-9``)."""
+    return pa.array([None if v is None else format(v, "f") for v in array.to_pylist()], pa.string())
+
+
 def _rfc3339(array: pa.Array) -> pa.Array:
-    """Local time in the column's zone and its offset, with the unit's fraction digits."""
-    zone = "%Ez" if array.type.tz else ""
-    return pc.strftime(array, format=f"%Y-%m-%dT%H:%M:%S{zone}")
+    """Local time in the column's zone and its offset, with the unit's fraction digits.
+
+    An offset with seconds (local mean time before about 1920, e.g. Amsterdam's +00:19:32) has
+    no RFC 3339 form: such values are written in UTC (``Z``), the same instant.
+    """
+    if not array.type.tz:
+        return pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
+    local = pc.strftime(array, format="%Y-%m-%dT%H:%M:%S%Ez")
+    utc = pc.strftime(array.cast(pa.timestamp(array.type.unit, "UTC")), format="%Y-%m-%dT%H:%M:%S")
+    # The local wall time minus the written offset must be the instant; where the offset lost
+    # its seconds, it is not, and the UTC form is written instead.
+    naive = array.cast(pa.timestamp(array.type.unit))
+    wall = pc.local_timestamp(array)
+    shift = pc.subtract(wall.cast(pa.int64()), naive.cast(pa.int64()))
+    per_minute = {"s": 60, "ms": 60_000, "us": 60_000_000, "ns": 60_000_000_000}[array.type.unit]
+    whole_minutes = pc.equal(pc.multiply(pc.divide(shift, per_minute), per_minute), shift)
+    return pc.if_else(whole_minutes, local, pc.binary_join_element_wise(utc, "Z", ""))
 
 
 def _uuid_text(array: pa.Array) -> pa.Array:

@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from zslabel.calibration import PriorTemperatureScaler, TemperatureScaler
-from zslabel.labelmodel import DawidSkene, majority_vote, min_votes
+from zslabel.labelmodel import (
+    MIN_VOTE_SHARE,
+    MIN_VOTES_PER_CLASS,
+    DawidSkene,
+    majority_vote,
+    min_votes,
+)
 
 
 def weighted_mean(probs: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
@@ -126,6 +132,7 @@ def fit_combiner(
     weights = tuple(weights)
     if method == "auto":
         method = "single" if len(weights) == 1 else "mean"
+    gold_calibrators = tuple(calibrators)
     if prior_accuracy is not None and method != "single" and not multi_label:
         calibrators = _with_priors(calibrators, sample(), prior_accuracy)
     combiner = Combiner(
@@ -143,21 +150,42 @@ def fit_combiner(
     model = DawidSkene().fit(calibrated)
     if model.fallback_ is None:
         return replace(combiner, label_model=model)
-    # Too few sources vote to identify the model: the weighted mean, and the manifest says why.
-    return replace(combiner, fallback=_fallback_record(model, len(raw)))
+    # Too few sources vote to identify the model. One source alone decides as it would by
+    # itself (its scores as they are, as ``auto`` keeps a lone source); several, by their mean.
+    fallback = _fallback_record(model, len(raw))
+    scoring = np.flatnonzero(model.votes_ > 0)
+    if len(scoring) == 1:
+        only = int(scoring[0])
+        fallback["method"] = "single"
+        fallback["source_index"] = only
+        fallback["reason"] += ": the one source that scores rows decides, its scores as they are"
+        return replace(
+            combiner,
+            method="single",
+            decider=only,
+            calibrators=gold_calibrators,
+            fallback=fallback,
+        )
+    fallback["reason"] += ": the weighted mean of the sources"
+    return replace(combiner, method="mean", fallback=fallback)
 
 
 def _fallback_record(model: DawidSkene, rows: int) -> dict[str, Any]:
-    """What the manifest's combine section says when dawid_skene backed off to the mean."""
+    """What the manifest's combine section says when dawid_skene backed off."""
     needed = min_votes(rows, model.n_classes_)
     voting = int(model.voting_.sum())
+    short = (
+        f" (the sample has only {rows} rows: more input rows, or combine by mean)"
+        if needed > rows
+        else ""
+    )
     return {
         "method": "mean",
         "reason": (
             f"dawid_skene needs {model.min_sources} sources that each vote on at least "
-            f"{needed} of the {rows} sample rows to identify its model; "
-            f"{voting} {'does' if voting == 1 else 'do'}, so the sources are combined by "
-            "their weighted mean instead"
+            f"{needed} of the {rows} sample rows ({MIN_VOTES_PER_CLASS} per class, and "
+            f"{MIN_VOTE_SHARE:.0%} of the rows) to identify its model; {voting} "
+            f"{'does' if voting == 1 else 'do'}{short}, so it combines without a label model"
         ),
         "min_sources": int(model.min_sources),
         "min_votes": needed,

@@ -105,9 +105,11 @@ def _names_as_typed(root: yaml.Node) -> None:
             continue
         seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
+            first: dict[str, yaml.Node] = {}
             for key, value in node.value:
                 if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
                     key.tag = STR_TAG
+                    _refuse_duplicate(first, key)
                 stack.append(value)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
@@ -122,9 +124,25 @@ def _names_as_typed(root: yaml.Node) -> None:
             _all_scalars_as_text(node_at(rule, ["regex"]))
 
 
+def _refuse_duplicate(first: dict[str, yaml.Node], key: yaml.ScalarNode) -> None:
+    """YAML 1.2 requires unique keys; PyYAML keeps the last silently, and with names read as
+    typed ``yes:`` and ``"yes":`` are now one key."""
+    text = str(key.value)
+    if text in first:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"duplicate key {text!r} (first on line {first[text].start_mark.line + 1}); "
+            "a key may appear once in a mapping: merge the two",
+            key.start_mark,
+        )
+    first[text] = key
+
+
 def _all_scalars_as_text(node: yaml.Node | None) -> None:
     if isinstance(node, yaml.ScalarNode):
-        node.tag = STR_TAG
+        if node.value or node.style is not None:  # an empty ``labels:`` stays null
+            node.tag = STR_TAG
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
             _all_scalars_as_text(item)

@@ -34,9 +34,10 @@ def lookup(value: object, index: Mapping[str, int]) -> int | None:
 def describe_mismatch(unknown: str, label_names: Iterable[str]) -> str:
     """Why ``unknown`` is no label of the job, when it nearly is one; else ``""``.
 
-    Names a job label that differs only in letter case, in spaces versus underscores, or in
-    invisible characters (zero-width spaces, non-breaking spaces, control characters), so that a
-    message never lists two names that look identical and says nothing else.
+    Names a job label that differs only in letter case, in accents, in spaces versus
+    underscores, or in invisible characters (zero-width spaces, non-breaking spaces, control
+    characters), so that a message never lists two names that look identical and says nothing
+    else.
     """
     folded = _loose(unknown)
     for name in label_names:
@@ -44,6 +45,8 @@ def describe_mismatch(unknown: str, label_names: Iterable[str]) -> str:
             continue
         if canonical_label(name).casefold() == canonical_label(unknown).casefold():
             return f"{unknown!r} differs from the job's label {name!r} only in letter case"
+        if _unaccented(name) == _unaccented(unknown):
+            return f"{unknown!r} differs from the job's label {name!r} only in accents"
         return (
             f"{unknown!r} differs from the job's label {name!r} only in spaces, underscores or "
             f"invisible characters ({visible(unknown)} against {visible(name)})"
@@ -52,10 +55,16 @@ def describe_mismatch(unknown: str, label_names: Iterable[str]) -> str:
 
 
 def _loose(name: str) -> str:
+    """``name`` without case, accents, separators or invisible characters."""
     kept = "".join(
-        c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c)[0] not in "CZ"
+        c for c in unicodedata.normalize("NFKD", name) if unicodedata.category(c)[0] not in "CZM"
     )
     return kept.replace("_", "").replace("-", "").casefold()
+
+
+def _unaccented(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", canonical_label(name))
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").casefold()
 
 
 def visible(name: str) -> str:

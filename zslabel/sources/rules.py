@@ -9,6 +9,7 @@ rule for one label says nothing about the rest.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,9 +36,9 @@ class RulesSource:
             if rules is not None:
                 # Whole words only: "art" must not fire on "start".
                 patterns += [
-                    re.compile(rf"(?<!\w){re.escape(k)}(?!\w)", flags) for k in rules.keywords
+                    re.compile(rf"(?<!\w){re.escape(_nfc(k))}(?!\w)", flags) for k in rules.keywords
                 ]
-                patterns += [re.compile(pattern, flags) for pattern in rules.regex]
+                patterns += [re.compile(_nfc(pattern), flags) for pattern in rules.regex]
             self._patterns.append(patterns)
 
     def cache_identity(self) -> dict[str, Any]:
@@ -46,12 +47,18 @@ class RulesSource:
             "labels": self.label_names,
             "rules": {k: v.model_dump(mode="json") for k, v in sorted(self.spec.rules.items())},
             "case_sensitive": self.spec.case_sensitive,
+            "unicode": "NFC",  # texts and rules are matched composed (votes changed with it)
         }
 
     def featurize(
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """(n, k) counts of the rules of each label that match each text."""
+        """(n, k) counts of the rules of each label that match each text.
+
+        Texts and rules are compared in Unicode NFC: a keyword typed composed (``envío``) fires
+        on a text stored decomposed, as some exports and file systems write it, and the reverse.
+        """
+        texts = [_nfc(text) for text in texts]
         votes = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         for k, patterns in enumerate(self._patterns):
             for pattern in patterns:
@@ -76,3 +83,7 @@ class RulesSource:
             "case_sensitive": self.spec.case_sensitive,
             "weight": self.weight,
         }
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
