@@ -16,6 +16,8 @@ from zslabel.config import JobConfig
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# As the CLI sets it: a progress bar from a model a test saves is no output of the command.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 LABELS = ["sports", "weather", "finance"]
 WORDS = {

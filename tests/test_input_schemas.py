@@ -496,6 +496,32 @@ def test_a_student_predicts_on_a_file_with_texts_that_are_not_utf8(
     assert rows[1]["note"] == "\ufffd\ufffd bad"
 
 
+def test_a_student_reads_partitioned_folders_as_a_labeling_run_does(
+    tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"text": make_texts(60)}), data)
+    labeled_ok(write_job(tmp_path, data), capsys)
+    student = tmp_path / "student"
+    train = ["train", str(tmp_path / "out"), "--model", str(tiny_model), "--rounds", "0"]
+    assert main([*train, "--out", str(student)]) == 0, capsys.readouterr().err
+    # A partition only in the folder names reaches the output as a column.
+    folders = tmp_path / "folders"
+    for lang in ("en", "fr"):
+        (folders / f"lang={lang}").mkdir(parents=True)
+        pq.write_table(pa.table({"text": make_texts(4)}), folders / f"lang={lang}" / "p.parquet")
+    out = tmp_path / "predicted.parquet"
+    assert main(["predict", str(student), str(folders), "--out", str(out)]) == 0
+    assert pq.read_table(out).column("lang").to_pylist() == ["en"] * 4 + ["fr"] * 4
+    # A stored key that disagrees with its folder is refused, as `zslabel label` refuses it.
+    wrong = tmp_path / "wrong" / "lang=fr"
+    wrong.mkdir(parents=True)
+    pq.write_table(pa.table({"text": ["a goal"], "lang": ["de"]}), wrong / "p.parquet")
+    code = main(["predict", str(student), str(wrong.parent), "--out", str(tmp_path / "w.parquet")])
+    assert code == 2
+    assert "partition key 'lang' is 'fr' in the folder name but 'de'" in capsys.readouterr().err
+
+
 def test_text_values_and_utf8_safe_keep_types_and_nulls() -> None:
     raw = [b"a", b"\xff", None]
     for dtype in (pa.string(), pa.large_string()):

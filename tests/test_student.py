@@ -273,7 +273,7 @@ def test_predict_file_names_the_file_and_column(
     source = write_parquet({"body": ["a"], "n": [1]}, name="body.parquet")
     with pytest.raises(InputError, match=r"body.parquet: text column 'text' not found; columns"):
         predict_file(model, source, tmp_path / "o.parquet")
-    with pytest.raises(InputError, match=r"text column 'n' is int64, expected strings"):
+    with pytest.raises(InputError, match=r"text column 'n' has type int64, expected a string"):
         predict_file(model, source, tmp_path / "o.parquet", text_column="n")
     clash = write_parquet({"text": ["a"], "zs_student_label": ["x"]}, name="clash.parquet")
     with pytest.raises(InputError, match="already exist"):

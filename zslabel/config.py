@@ -86,6 +86,32 @@ class InputSpec(_Strict):
     shard_rows: Annotated[int, Field(gt=0)] = 16_384
 
 
+class RefineSpec(_Strict):
+    """Transductive label prototypes (zslabel.refine): each label's reference embeddings moved
+    ``weight`` of the way toward the mean embedding of the ``top_fraction`` of rows this source
+    predicts as that label most confidently, ``passes`` times (each pass re-ranks with the
+    previous pass's references and mixes with the prompt embeddings again)."""
+
+    # Measured on AG News, SST-2 and BANKING77 (bench/refine_grid.py; README, "Label quality,
+    # measured"): the best mean accuracy of a small grid, no set losing against off.
+    passes: Annotated[int, Field(ge=1, le=10)] = 1
+    weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.75
+    top_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
+
+
+def _refine_switch(value: object) -> object:
+    """``refine: false`` (or null) turns refinement off, ``refine: true`` takes the defaults."""
+    if value is False:
+        return None
+    if value is True:
+        return {}
+    return value
+
+
+# The default for embedding and CLIP sources: on (README, "Label quality, measured").
+DEFAULT_REFINE: RefineSpec | None = RefineSpec()
+
+
 class EmbeddingSourceSpec(_Strict):
     """Bi-encoder similarity between each text and each label description."""
 
@@ -116,6 +142,13 @@ class EmbeddingSourceSpec(_Strict):
     # the row's best similarity minus ``within``, or the fixed ``center`` when one is given.
     within: Annotated[float, Field(ge=0.0, le=2.0)] = DEFAULT_WITHIN
     center: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None
+    # Transductive label prototypes from the job's own rows; false or null: off.
+    refine: RefineSpec | None = DEFAULT_REFINE
+
+    @field_validator("refine", mode="before")
+    @classmethod
+    def _refine_switch(cls, value: object) -> object:
+        return _refine_switch(value)
 
     @field_validator("template")
     @classmethod
@@ -199,6 +232,13 @@ class ClipSourceSpec(_Strict):
     # Multi-label mode only, as for embedding sources (not measured for CLIP: no weights offline).
     within: Annotated[float, Field(ge=0.0, le=2.0)] = DEFAULT_WITHIN
     center: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None
+    # Transductive label prototypes from the job's own rows; false or null: off.
+    refine: RefineSpec | None = DEFAULT_REFINE
+
+    @field_validator("refine", mode="before")
+    @classmethod
+    def _refine_switch(cls, value: object) -> object:
+        return _refine_switch(value)
 
     @field_validator("template")
     @classmethod
@@ -305,7 +345,7 @@ class OutputSpec(_Strict):
         if not splits:
             raise ValueError("at least one split is needed, e.g. {train: 1.0}")
         for name in splits:
-            if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            if not re.fullmatch(r"[\w-]+", name):  # letters of any script: "validación"
                 raise ValueError(f"split name {name!r}: use letters, digits, '_' and '-' only")
         reserved = {"labeled", "abstained", "manifest", "run"}
         clash = reserved & {name.lower() for name in splits}
@@ -545,6 +585,8 @@ def _label_items(raw: Any) -> list[tuple[str, dict[str, list[str]]]]:
         seen[canonical] = name
         try:
             items.append((canonical, _described(canonical, described)))
+        except LabelError as exc:  # located within the label: its key
+            raise LabelError(str(exc), at, *exc.at) from None
         except ValueError as exc:
             raise LabelError(str(exc), at) from None
     if len(items) < 2:
@@ -556,7 +598,7 @@ def _described(name: str, described: Any) -> dict[str, list[str]]:
     if isinstance(described, Mapping):
         unknown = set(described) - {"descriptions", "examples"}
         if unknown:
-            raise ValueError(f"label {name!r}: unknown key(s) {sorted(unknown)}")
+            raise LabelError(f"label {name!r}: unknown key(s) {sorted(unknown)}", min(unknown))
         descriptions, examples = described.get("descriptions"), described.get("examples")
     else:
         descriptions, examples = described, None
@@ -565,9 +607,9 @@ def _described(name: str, described: Any) -> dict[str, list[str]]:
         "descriptions": (
             [name.replace("_", " ")]
             if descriptions is None
-            else _texts(name, descriptions, "descriptions")
+            else _texts(name, descriptions, "descriptions", keyed=isinstance(described, Mapping))
         ),
-        "examples": _texts(name, examples, "examples") if examples else [],
+        "examples": _texts(name, examples, "examples", keyed=True) if examples else [],
     }
 
 
@@ -578,14 +620,17 @@ def _canonical_keys(keyed: Any) -> Any:
     return {canonical_label(k) if isinstance(k, str) else k: v for k, v in keyed.items()}
 
 
-def _texts(name: str, given: Any, what: str) -> list[str]:
+def _texts(name: str, given: Any, what: str, *, keyed: bool) -> list[str]:
+    """``given`` as a list of non-empty texts; errors located at the item (under the ``what``
+    key where the label is a mapping of keys)."""
+    where = (what,) if keyed else ()
     if isinstance(given, str):
         given = [given]
     if not isinstance(given, Sequence) or not given:
-        raise ValueError(f"label {name!r}: give one text or a non-empty list of {what}")
-    for text in given:
+        raise LabelError(f"label {name!r}: give one text or a non-empty list of {what}", *where)
+    for i, text in enumerate(given):
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"label {name!r}: {what} must be non-empty strings")
+            raise LabelError(f"label {name!r}: {what} must be non-empty strings", *where, i)
     return [text.strip() for text in given]
 
 

@@ -32,7 +32,7 @@ from zslabel.calibration import (
     small_gold_warning,
 )
 from zslabel.combine import Combiner, fit_combiner
-from zslabel.config import ClipSourceSpec, JobConfig, NliSourceSpec
+from zslabel.config import ClipSourceSpec, EmbeddingSourceSpec, JobConfig, NliSourceSpec
 from zslabel.dataset import InputDataset, Shard
 from zslabel.diagnostics import source_diagnostics
 from zslabel.errors import ConfigError, OutputError
@@ -43,6 +43,7 @@ from zslabel.images import NULL_IMAGE, UNREADABLE_IMAGE, image_ref
 from zslabel.lock import run_lock
 from zslabel.progress import Progress
 from zslabel.redact import redact_value
+from zslabel.refine import Refinement, refine_source
 from zslabel.report import stage_documents
 from zslabel.review import (
     MatchedReviews,
@@ -127,6 +128,8 @@ class Selected(NamedTuple):
     diagnostics: dict[str, Any]
     # What became of the stored reviews (review_counts); None without any.
     reviews: dict[str, int] | None = None
+    # The refined references the probabilities were computed with (LabelingJob.refine).
+    refinement: Refinement | None = None
 
 
 @dataclass
@@ -295,11 +298,16 @@ class LabelingJob:
             counts[source.name] = total
         return counts
 
-    def source_probabilities(self, score: ShardScore) -> list[np.ndarray]:
-        """Each source's (rows, classes) probabilities for a scored shard, from the cache."""
-        return self._load_shard(score)[0]
+    def source_probabilities(
+        self, score: ShardScore, refinement: Refinement | None = None
+    ) -> list[np.ndarray]:
+        """Each source's (rows, classes) probabilities for a scored shard, from the cache
+        (with ``refinement``'s references for the sources it refined)."""
+        return self._load_shard(score, refinement)[0]
 
-    def _load_shard(self, score: ShardScore) -> tuple[list[np.ndarray], np.ndarray]:
+    def _load_shard(
+        self, score: ShardScore, refinement: Refinement | None = None
+    ) -> tuple[list[np.ndarray], np.ndarray]:
         """Each source's probabilities, and which rows had a usable text.
 
         Features are NaN only on rows whose text could not be scored at all; a source that
@@ -307,11 +315,56 @@ class LabelingJob:
         """
         per_source = []
         has_text = np.zeros(score.shard.num_rows, dtype=bool)
-        for source in self.sources:
+        for i, source in enumerate(self.sources):
             features = self._features(source, score)
             has_text |= ~np.isnan(features.reshape(len(features), -1)).all(axis=1)
-            per_source.append(source.probabilities(features))
+            per_source.append(self._probabilities(i, features, refinement))
         return per_source, has_text
+
+    def _probabilities(
+        self, index: int, features: np.ndarray, refinement: Refinement | None
+    ) -> np.ndarray:
+        """Source ``index``'s probabilities, from its refined references if it has any."""
+        source = self.sources[index]
+        references = None if refinement is None else refinement.of(index)
+        if references is None:
+            return source.probabilities(features)
+        assert isinstance(source, EmbeddingSource | ClipSource)
+        return source.probabilities(features, references)
+
+    # -- refinement: cheap, reads every shard's cached features ---------------------------------
+
+    def refine(self, scores: Sequence[ShardScore]) -> Refinement:
+        """Each embedding and CLIP source's label references moved toward its most confident
+        rows (zslabel.refine), where its spec asks for it; sources it cannot refine are
+        recorded with the reason."""
+        references: list[np.ndarray | None] = []
+        record: dict[str, Any] = {}
+        for source, spec in zip(self.sources, self.config.sources, strict=True):
+            refined = None
+            if isinstance(spec, EmbeddingSourceSpec | ClipSourceSpec) and spec.refine is not None:
+                assert isinstance(source, EmbeddingSource | ClipSource)
+                skipped = self._refine_skipped(source)
+                if skipped is not None:
+                    record[source.name] = {"skipped": skipped}
+                else:
+                    shards = functools.partial(self._shard_features, source, scores)
+                    refined, record[source.name] = refine_source(
+                        source, spec.refine, shards, self.label_names
+                    )
+            references.append(refined)
+        return Refinement(tuple(references), record)
+
+    def _refine_skipped(self, source: EmbeddingSource | ClipSource) -> str | None:
+        if self.multi_label:
+            return "multi-label job: refinement ranks rows by their single top label"
+        if isinstance(source, EmbeddingSource) and source.chunks_long_texts:
+            return "long_texts: chunk (window features) is not refined"
+        return None
+
+    def _shard_features(self, source: Source, scores: Sequence[ShardScore]) -> Iterator[np.ndarray]:
+        for score in scores:
+            yield self._features(source, score)
 
     def _features(self, source: Source, score: ShardScore) -> np.ndarray:
         column = self._columns[self.sources.index(source)]
@@ -326,9 +379,12 @@ class LabelingJob:
     # -- global steps: cheap, need every row's prediction -----------------------------------
 
     def fit_combiner(
-        self, sample: Callable[[], np.ndarray], reviewed: MatchedReviews | None = None
+        self,
+        sample: Callable[[], np.ndarray],
+        reviewed: MatchedReviews | None = None,
+        refinement: Refinement | None = None,
     ) -> Combiner:
-        calibrators, report = self.fit_calibration(reviewed)
+        calibrators, report = self.fit_calibration(reviewed, refinement)
         decider = self.config.combine.source
         return fit_combiner(
             self.config.combine.method,
@@ -342,7 +398,7 @@ class LabelingJob:
         )
 
     def fit_calibration(
-        self, reviewed: MatchedReviews | None = None
+        self, reviewed: MatchedReviews | None = None, refinement: Refinement | None = None
     ) -> tuple[list[TemperatureScaler | None], dict[str, Any] | None]:
         """A temperature per source, fitted on the job's gold file and the reviews of the input's
         rows (``reviewed``: :meth:`matched_reviews`), and what it changed."""
@@ -382,7 +438,7 @@ class LabelingJob:
                 cache_key("calibration", fingerprint, source.cache_identity()),
                 functools.partial(self._featurize, i, gold.texts, candidates),
             )
-            probs = source.probabilities(features)
+            probs = self._probabilities(i, features, refinement)
             gold_probs.append(probs)
             scored = int((~np.isnan(probs).any(axis=1)).sum())
             # Each source's empirical accuracy where it scored a gold row (diagnostics).
@@ -414,18 +470,25 @@ class LabelingJob:
                 report.setdefault("warnings", []).append(warning)
         return scalers, report
 
-    def _sample(self, scores: Sequence[ShardScore]) -> np.ndarray:
+    def _sample(
+        self, scores: Sequence[ShardScore], refinement: Refinement | None = None
+    ) -> np.ndarray:
         """(rows, sources, classes) for at most combine.fit_rows rows spread over the input."""
         stride = max(1, math.ceil(self.dataset.num_rows / self.config.combine.fit_rows))
         parts = []
         for score in scores:
             start = score.shard.start_row
             keep = np.arange(-start % stride, score.shard.num_rows, stride)
-            stacked = np.stack(self.source_probabilities(score), axis=1)
+            stacked = np.stack(self.source_probabilities(score, refinement), axis=1)
             parts.append(stacked[keep])
         return np.concatenate(parts)
 
-    def predict(self, scores: Sequence[ShardScore], combiner: Combiner) -> Predictions:
+    def predict(
+        self,
+        scores: Sequence[ShardScore],
+        combiner: Combiner,
+        refinement: Refinement | None = None,
+    ) -> Predictions:
         """Every row's prediction, shard by shard into arrays allocated once: concatenating
         per-shard parts held every row twice at the end."""
         if not scores:
@@ -434,7 +497,7 @@ class LabelingJob:
         whole: Predictions | None = None
         start = 0
         for score in scores:
-            per_source, has_text = self._load_shard(score)
+            per_source, has_text = self._load_shard(score, refinement)
             part = self._predictions(combiner(per_source), has_text)
             if whole is None:
                 whole = _allocate_like(part, total, label_dtype(len(self.label_names)))
@@ -520,12 +583,13 @@ class LabelingJob:
 
     def select_rows(self, scores: Sequence[ShardScore]) -> Selected:
         """Combine, predict, select and split every row: the cheap, global half of a run."""
+        refinement = self.refine(scores)
         # The label model and the diagnostics read one row sample, drawn at most once.
-        sample = functools.cache(lambda: self._sample(scores))
+        sample = functools.cache(lambda: self._sample(scores, refinement))
         # Stored reviews (zslabel import-reviews) of this input's rows: gold and fixed labels.
         reviewed = self.matched_reviews()
-        combiner = self.fit_combiner(sample, reviewed)
-        predictions = self.predict(scores, combiner)
+        combiner = self.fit_combiner(sample, reviewed, refinement)
+        predictions = self.predict(scores, combiner, refinement)
         _return_freed_memory()
         selection = self.select(predictions)
         # Rows a person labeled are accepted with that label.
@@ -547,6 +611,7 @@ class LabelingJob:
             split_index,
             self.diagnose(sample, combiner),
             review_counts(reviewed, selection),
+            refinement,
         )
 
     def write_outputs(
@@ -617,7 +682,7 @@ class LabelingJob:
             invalid_reasons: Counter[str] = Counter()
             accepted_confidence = _ClassMeans(len(self.label_names))
             for score in scores:
-                per_source = self.source_probabilities(score)
+                per_source = self.source_probabilities(score, selected.refinement)
                 probs = combiner(per_source)
                 confidences, margins = self._recomputed(probs, selection, score.shard)
                 windows = [
@@ -721,7 +786,7 @@ class LabelingJob:
     def manifest(
         self, scores: Sequence[ShardScore], selected: Selected, exported: dict[str, Any]
     ) -> dict[str, Any]:
-        combiner, predictions, selection, split_index, diagnostics, reviews = selected
+        combiner, predictions, selection, split_index, diagnostics, reviews, refinement = selected
         status_counts = {
             name: int(np.sum(selection.status == code)) for code, name in enumerate(STATUS_NAMES)
         }
@@ -765,6 +830,8 @@ class LabelingJob:
                 },
                 "labels": [label.model_dump(mode="json") for label in self.config.labels],
                 "sources": [source.provenance() for source in self.sources],
+                # Only for jobs that ask for it, so that other manifests keep their bytes.
+                **({"refinement": refinement.record} if refinement and refinement.record else {}),
                 "combine": combiner.describe(),
                 "source_diagnostics": diagnostics,
                 "selection": {

@@ -56,6 +56,7 @@ def format_run(result: RunResult) -> str:
         *_truncation_lines(counts.get("truncated_texts") or {}),
         *_review_lines(counts.get("reviews")),
         *_source_lines(manifest),
+        *_refinement_lines(manifest.get("refinement") or {}),
         *(f"  warning: {line}" for line in _estimator_warnings(manifest)),
         *(f"  warning: {line}" for line in similar_label_warnings(manifest)),
         f"  model: {_models(manifest['sources'])}",
@@ -71,6 +72,26 @@ def _truncation_lines(truncated: dict[str, int | None]) -> list[str]:
         return []
     listed = ", ".join(f"{name} {n:,}" for name, n in cut.items())
     return [f"  texts cut at max_length: {listed} (long_texts: chunk reads them in windows)"]
+
+
+def _refinement_lines(refinement: dict[str, Any]) -> list[str]:
+    """One line: per refined source, the rows its label prototypes came from and how far the
+    references moved (the smallest cosine to the prompt embedding), or why it was skipped."""
+    if not refinement:
+        return []
+    parts = []
+    for name, record in refinement.items():
+        if "skipped" in record:
+            parts.append(f"{name} skipped ({record['skipped']})")
+            continue
+        figures = record["labels"].values()
+        rows = sum(f["rows"] for f in figures)
+        cosine = min((f["cosine"] for f in figures), default=1.0)
+        parts.append(
+            f"{name} {len(record['labels'])} label(s) from {rows:,} rows, "
+            f"reference cosine >= {cosine:.3f}"
+        )
+    return ["  refinement: " + "; ".join(parts)]
 
 
 def _review_lines(reviews: dict[str, int] | None) -> list[str]:

@@ -135,3 +135,26 @@ def test_dask_local_cluster_gives_the_same_output_as_threads(job_file: Path) -> 
         for document in ("README.md", "report.html"):
             manifest["files"].pop(document)
     assert manifests[0] == manifests[1]
+
+
+def test_the_flow_refines_as_the_library_does(tiny_model: Path, tmp_path: Path) -> None:
+    """select-rows and write-outputs are separate tasks: the refinement travels in Selected."""
+    data = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"text": make_texts(40)}), data, row_group_size=10)
+    job = tmp_path / "refine.yaml"
+    job.write_text(
+        "input: {path: data.parquet, text_column: text, shard_rows: 10}\n"
+        "labels: [sports, weather, finance]\n"
+        f"sources: [{{kind: embedding, model: '{tiny_model}',\n"
+        "            refine: {passes: 2, weight: 0.5, top_fraction: 0.3}}]\n"
+        "selection: {per_class_top_fraction: 0.5}\n"
+        "output: {dir: out}\n"
+    )
+    outcome = label_dataset(job_path=str(job))
+    out = Path(outcome["output_dir"])
+    record = outcome["manifest"]["refinement"]["embedding"]
+    assert min(label["cosine"] for label in record["labels"].values()) < 1.0
+    flow_files = snapshot(out)
+    shutil.rmtree(out)
+    run_job(load_job(job))
+    assert snapshot(out) == flow_files

@@ -54,6 +54,7 @@ def render(
         _gold(stats, gold_column),
         _reliability(manifest, stats),
         _sources(manifest),
+        _refinement(manifest),
         _student(student),
         _review(manifest),
     ]
@@ -329,6 +330,32 @@ def _sources(manifest: Mapping[str, Any]) -> str:
         f'<p class="note">On {_cell(diagnostics.get("rows"))} rows spread over the input.</p>',
         chart,
         _table(["source", *keys], rows, "diagnostics"),
+    )
+
+
+def _refinement(manifest: Mapping[str, Any]) -> str:
+    """Per refined source and label: the rows its prototype came from, and how far its
+    reference moved (cosine between the prompt embedding and the refined one)."""
+    refinement = manifest.get("refinement") or {}
+    if not refinement:
+        return ""
+    rows: list[tuple[object, ...]] = []
+    for name, record in refinement.items():
+        if "skipped" in record:
+            rows.append((name, "-", None, None, f"skipped: {record['skipped']}"))
+            continue
+        settings = (
+            f"passes {record['passes']}, weight {record['weight']}, "
+            f"top_fraction {record['top_fraction']}"
+        )
+        for label, figures in record["labels"].items():
+            rows.append((name, label, figures["rows"], figures["cosine"], settings))
+    return _section(
+        "refinement",
+        "Refinement",
+        '<p class="note">Each label\'s reference embeddings moved toward the mean embedding of '
+        "the rows the source predicts as that label most confidently; cosine 1.000: unmoved.</p>",
+        _table(["source", "label", "rows", "cosine", "settings"], rows, "refinement"),
     )
 
 

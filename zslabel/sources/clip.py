@@ -114,9 +114,18 @@ class ClipSource:
         scale = np.full((1, clip.dim), clip.logit_scale, dtype=np.float32)
         return np.concatenate([clip.embed_texts(self.prompts), scale]).astype(np.float32)
 
-    def similarities(self, features: np.ndarray) -> np.ndarray:
-        """(n, k) cosine similarity of each image to each label (its prompts aggregated)."""
-        per_prompt: np.ndarray = features.astype(np.float64) @ self.reference_embeddings()[:-1].T
+    def label_references(self) -> tuple[np.ndarray, np.ndarray]:
+        """The prompt embeddings (without the logit scale row) and each one's label."""
+        return self.reference_embeddings()[:-1], self._owner
+
+    def similarities(
+        self, features: np.ndarray, references: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(n, k) cosine similarity of each image to each label (its prompts aggregated);
+        ``references``: in place of the prompt embeddings (refined ones, zslabel.refine)."""
+        if references is None:
+            references = self.reference_embeddings()[:-1]
+        per_prompt: np.ndarray = features.astype(np.float64) @ references.T
         return aggregate_per_label(per_prompt, self._owner, len(self.labels), self.spec.aggregate)
 
     def temperature(self) -> float:
@@ -124,8 +133,10 @@ class ClipSource:
             return self.spec.temperature
         return 1.0 / float(self.reference_embeddings()[-1, 0])
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
-        similarities = self.similarities(features)
+    def probabilities(
+        self, features: np.ndarray, references: np.ndarray | None = None
+    ) -> np.ndarray:
+        similarities = self.similarities(features, references)
         if self.multi_label:
             spec = self.spec
             return independent_probabilities(

@@ -121,21 +121,34 @@ class EmbeddingSource:
             rows.append((mean / np.linalg.norm(mean))[None, :])
         return np.concatenate(rows).astype(np.float32)
 
-    def similarities(self, features: np.ndarray) -> np.ndarray:
-        """(n, k) cosine similarity of each text to each label (its references aggregated).
+    def label_references(self) -> tuple[np.ndarray, np.ndarray]:
+        """The reference embeddings (prompts, then example prototypes) and each one's label."""
+        return self.reference_embeddings(), self._owner
+
+    def similarities(
+        self, features: np.ndarray, references: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(n, k) cosine similarity of each text to each label (its references aggregated);
+        ``references``: in place of :meth:`reference_embeddings` (refined ones, zslabel.refine).
 
         With chunked features, each window is scored and the windows are aggregated per label.
         """
+        if references is None:
+            references = self.reference_embeddings()
         if features.ndim == 3:
             return _aggregate_windows(
-                self._window_similarities(features), self.spec.chunk_aggregate
+                self._window_similarities(features, references), self.spec.chunk_aggregate
             )
-        return self._label_similarities(features @ self.reference_embeddings().T)
+        return self._label_similarities(features @ references.T)
 
-    def _window_similarities(self, features: np.ndarray) -> np.ndarray:
+    def _window_similarities(
+        self, features: np.ndarray, references: np.ndarray | None = None
+    ) -> np.ndarray:
         """(n, windows, k); NaN for windows a text does not have."""
+        if references is None:
+            references = self.reference_embeddings()
         n, windows, dim = features.shape
-        flat = features.reshape(n * windows, dim) @ self.reference_embeddings().T
+        flat = features.reshape(n * windows, dim) @ references.T
         return self._label_similarities(flat).reshape(n, windows, len(self.labels))
 
     def _label_similarities(self, per_reference: np.ndarray) -> np.ndarray:
@@ -153,8 +166,10 @@ class EmbeddingSource:
         filled = np.where(np.isnan(at_top), -np.inf, at_top)
         return np.where(np.isfinite(filled).any(axis=1), filled.argmax(axis=1), -1)
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
-        similarities = self.similarities(features)
+    def probabilities(
+        self, features: np.ndarray, references: np.ndarray | None = None
+    ) -> np.ndarray:
+        similarities = self.similarities(features, references)
         if self.multi_label:
             spec = self.spec
             return independent_probabilities(

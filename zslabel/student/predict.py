@@ -1,4 +1,4 @@
-"""``zslabel predict``: apply a saved student to a Parquet input, streaming, batch by batch.
+"""``zslabel predict``: apply a saved student to a Parquet input, streaming, shard by shard.
 
 The output has the input's columns plus the student's label and confidence; rows whose text is
 null, empty or not UTF-8 get nulls there, as they would be invalid to a labeling run. The file is
@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from zslabel.dataset import text_status
+from zslabel.config import InputSpec
+from zslabel.dataset import InputDataset
 from zslabel.errors import InputError, OutputError
 from zslabel.student.model import StudentModel
-from zslabel.utf8 import text_values, utf8_safe_batch
 
 LABEL = "zs_student_label"
 CONFIDENCE = "zs_student_confidence"
@@ -34,27 +33,20 @@ def predict_file(
     text_column: str | None = None,
     batch_rows: int = BATCH_ROWS,
 ) -> int:
-    """Label every row of ``input_path`` (a Parquet file or folder) into ``out_path``; returns
-    the number of rows written."""
+    """Label every row of ``input_path`` (a Parquet file, folder or partitioned dataset, read
+    as a labeling run reads it: hive partition columns, texts that are not UTF-8, large row
+    groups) into ``out_path``; returns the number of rows written.
+
+    Raises InputError naming the input and column where it cannot be read, OutputError where
+    ``out_path`` cannot be written.
+    """
     source, out = Path(input_path), Path(out_path)
     column = text_column or model.text_column
-    dataset = _open(source)
-    names = dataset.schema.names
-    if column not in names:
-        raise InputError(
-            f"{source}: text column {column!r} not found; columns are {', '.join(names)} "
-            "(choose one with --text-column)"
-        )
-    kind = dataset.schema.field(column).type
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    if not (
-        pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_binary(kind)
-        or pa.types.is_large_binary(kind)
-    ):
-        raise InputError(f"{source}: text column {column!r} is {kind}, expected strings")
+    if not source.exists():
+        raise InputError(f"{source}: not found")
+    spec = InputSpec(path=str(source), text_column=column, batch_rows=batch_rows)
+    dataset = InputDataset(spec)
+    names = dataset.column_names
     clash = [name for name in (LABEL, CONFIDENCE) if name in names]
     if clash:
         raise InputError(f"{source}: column(s) {clash} already exist; the student adds them")
@@ -71,42 +63,34 @@ def predict_file(
         raise OutputError(f"{out}: cannot write ({exc})") from None
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for batch in dataset.to_batches(batch_size=batch_rows):
-                values = text_values(batch.column(column))  # bytes where not UTF-8
-                usable = np.asarray([text_status(v) is None for v in values], dtype=bool)
-                texts = [_text(v) for v, ok in zip(values, usable, strict=True) if ok]
-                label = np.full(len(values), None, dtype=object)
-                confidence = np.zeros(len(values), dtype=np.float32)
-                if texts:
-                    probs = model.predict_proba(texts)
-                    label[usable] = labels[probs.argmax(axis=1)]
-                    confidence[usable] = probs.max(axis=1)
-                writer.write_batch(
-                    pa.RecordBatch.from_arrays(
-                        [
-                            *utf8_safe_batch(batch).columns,
-                            pa.array(label, pa.string()),
-                            pa.array(confidence, mask=~usable),
-                        ],
-                        schema=schema,
+            for shard in dataset.shards:
+                # Usable texts as a labeling run sees them (null, empty or not UTF-8: invalid).
+                texts = dataset.read_texts(shard)
+                label = np.full(shard.num_rows, None, dtype=object)
+                confidence = np.zeros(shard.num_rows, dtype=np.float32)
+                usable = np.zeros(shard.num_rows, dtype=bool)
+                usable[texts.valid_rows] = True
+                if texts.texts:
+                    probs = model.predict_proba(texts.texts)
+                    label[texts.valid_rows] = labels[probs.argmax(axis=1)]
+                    confidence[texts.valid_rows] = probs.max(axis=1)
+                offset = 0
+                for batch in dataset.iter_batches(shard):
+                    part = slice(offset, offset + batch.num_rows)
+                    writer.write_batch(
+                        pa.RecordBatch.from_arrays(
+                            [
+                                *batch.columns,
+                                pa.array(label[part], pa.string()),
+                                pa.array(confidence[part], mask=~usable[part]),
+                            ],
+                            schema=schema,
+                        )
                     )
-                )
-                rows += batch.num_rows
+                    offset += batch.num_rows
+                rows += shard.num_rows
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return rows
-
-
-def _open(path: Path) -> ds.Dataset:
-    if not path.exists():
-        raise InputError(f"{path}: not found")
-    try:
-        return ds.dataset(path, format="parquet")
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file or folder ({exc})") from None
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

@@ -1,0 +1,237 @@
+"""Refinement (zslabel.refine): transductive label prototypes from the job's own rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zslabel.config import DEFAULT_REFINE, EmbeddingSourceSpec, JobConfig, RefineSpec
+from zslabel.errors import ConfigError
+from zslabel.refine import fixed_point_sums, label_cosines, mix, row_keys, top_rows
+from zslabel.runner import LabelingJob, run_job
+from zslabel.summary import format_run
+
+from .conftest import LABELS, make_texts
+
+ON = {"passes": 1, "weight": 0.5, "top_fraction": 0.2}
+
+
+def unit_rows(seed: int, rows: int, dim: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(rows, dim))
+    unit: np.ndarray = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    return unit
+
+
+# -- the math ------------------------------------------------------------------------------------
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    labels=st.integers(1, 6),
+    per_label=st.integers(1, 3),
+    dim=st.integers(2, 48),
+    rows=st.integers(0, 40),
+)
+def test_weight_zero_is_the_identity(
+    seed: int, labels: int, per_label: int, dim: int, rows: int
+) -> None:
+    references = unit_rows(seed, labels * per_label, dim)
+    owner = np.repeat(np.arange(labels), per_label)
+    features = unit_rows(seed + 1, rows, dim)
+    label = np.random.default_rng(seed).integers(-1, labels, size=rows)
+    sums = fixed_point_sums(features, label, labels)
+    same = mix(references, owner, sums, 0.0)
+    assert same.dtype == references.dtype
+    np.testing.assert_array_equal(same, references)
+    np.testing.assert_array_equal(label_cosines(references, same, owner, labels) >= 1 - 1e-12, True)
+
+
+def test_mixing_moves_references_toward_the_mean_and_keeps_their_norm() -> None:
+    references = unit_rows(0, 3, 8)
+    owner = np.arange(3)
+    features = unit_rows(1, 30, 8)
+    label = np.arange(30) % 3
+    label[label == 2] = -1  # label 2 has no rows: it keeps its reference
+    moved = mix(references, owner, fixed_point_sums(features, label, 3), 0.5)
+    np.testing.assert_allclose(np.linalg.norm(moved, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(moved[2], references[2])
+    mean = features[label == 0].mean(axis=0)
+    assert moved[0] @ mean > references[0] @ mean
+    cosines = label_cosines(references, moved, owner, 3)
+    assert cosines[0] < 1
+    assert cosines[2] == pytest.approx(1.0)
+
+
+def test_sums_and_ranking_do_not_depend_on_grouping_or_row_order() -> None:
+    features = unit_rows(2, 101, 16)
+    label = np.random.default_rng(3).integers(-1, 4, size=101)
+    whole = fixed_point_sums(features, label, 4)
+    parts = sum(
+        fixed_point_sums(features[s : s + 7], label[s : s + 7], 4) for s in range(0, 101, 7)
+    )
+    np.testing.assert_array_equal(whole, parts)
+    order = np.random.default_rng(4).permutation(101)
+    np.testing.assert_array_equal(fixed_point_sums(features[order], label[order], 4), whole)
+    # Ties in confidence: broken by the rows' content, so a shuffled input takes the same rows.
+    confidence = np.round(np.random.default_rng(5).random(101), 1)
+    keys = row_keys(features)
+    chosen = top_rows(label, confidence, keys, 4, 0.3)
+    shuffled = top_rows(label[order], confidence[order], keys[order], 4, 0.3)
+    np.testing.assert_array_equal(chosen[order], shuffled)
+    for k in range(4):
+        assert chosen[label == k].sum() == np.ceil(0.3 * (label == k).sum())
+
+
+# -- the job -------------------------------------------------------------------------------------
+
+
+def job(tiny: Path, data: Path, out: Path, refine: Any = ON, **extra: Any) -> JobConfig:
+    source: dict[str, Any] = {"kind": "embedding", "name": "emb", "model": str(tiny)}
+    if refine != "default":
+        source["refine"] = refine
+    raw: dict[str, Any] = {
+        "input": {"path": str(data), "text_column": "text", "shard_rows": 1000},
+        "labels": LABELS,
+        "sources": [source],
+        "selection": {"per_class_top_fraction": 0.5},
+        "output": {"dir": str(out)},
+    }
+    for key, value in extra.items():
+        raw[key] = {**raw[key], **value} if isinstance(raw.get(key), dict) else value
+    return JobConfig.from_dict(raw)
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "input.parquet"
+    texts: list[str | None] = list(make_texts(60))
+    texts[8] = None
+    texts += texts[:6]  # duplicates tie on confidence and content
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=7)
+    return path
+
+
+def labeled(out: Path) -> bytes:
+    return (out / "labeled.parquet").read_bytes()
+
+
+def test_refinement_is_independent_of_shard_boundaries(
+    tiny_model: Path, data: Path, tmp_path: Path
+) -> None:
+    small = run_job(job(tiny_model, data, tmp_path / "a", input={"shard_rows": 7}))
+    large = run_job(job(tiny_model, data, tmp_path / "b"))
+    assert small.manifest["input"]["shards"] > 1 == large.manifest["input"]["shards"]
+    assert labeled(tmp_path / "a") == labeled(tmp_path / "b")
+    assert small.manifest["refinement"] == large.manifest["refinement"]
+    # ... and it changes something: the references moved.
+    record = large.manifest["refinement"]["emb"]
+    assert record["passes"] == 1
+    assert record["weight"] == 0.5
+    assert record["top_fraction"] == 0.2
+    assert sorted(record["labels"]) == sorted(LABELS)
+    assert sum(v["rows"] for v in record["labels"].values()) > 0
+    assert min(v["cosine"] for v in record["labels"].values()) < 1.0
+    again = run_job(job(tiny_model, data, tmp_path / "b"))
+    assert again.manifest["refinement"]["emb"] == record
+    assert "refinement: emb" in format_run(large)
+
+
+def test_turned_off_it_is_todays_path_and_weight_zero_changes_nothing(
+    tiny_model: Path, data: Path, tmp_path: Path
+) -> None:
+    off = run_job(job(tiny_model, data, tmp_path / "off", refine=False))
+    assert "refinement" not in off.manifest
+    assert "refinement" not in format_run(off)
+    zero = {"passes": 2, "weight": 0.0, "top_fraction": 0.5}
+    run_job(job(tiny_model, data, tmp_path / "zero", refine=zero))
+    assert labeled(tmp_path / "off") == labeled(tmp_path / "zero")
+    # Off, the probabilities are the source's own: no refined references anywhere.
+    labeling = LabelingJob(job(tiny_model, data, tmp_path / "x", refine=None))
+    scores = [labeling.score_shard(shard) for shard in labeling.dataset.shards]
+    refinement = labeling.refine(scores)
+    assert refinement.references == (None,)
+    assert refinement.record == {}
+    assert labeling.select_rows(scores).refinement is not None
+
+
+def test_the_report_shows_the_refinement(tiny_model: Path, data: Path, tmp_path: Path) -> None:
+    run_job(job(tiny_model, data, tmp_path / "out"))
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Refinement" in page
+    assert "cosine" in page
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["refinement"]["emb"]["labels"]["sports"]["rows"] >= 1
+
+
+def test_jobs_it_cannot_refine_are_recorded_with_the_reason(
+    tiny_model: Path, data: Path, tmp_path: Path
+) -> None:
+    config = job(tiny_model, data, tmp_path / "out")
+    raw = config.model_dump(mode="json")
+    raw["sources"][0].update(long_texts="chunk", max_chunks=2)
+    chunked = LabelingJob(JobConfig.model_validate(raw))
+    scores = [chunked.score_shard(shard) for shard in chunked.dataset.shards]
+    refinement = chunked.refine(scores)
+    assert refinement.references == (None,)
+    assert "long_texts: chunk" in refinement.record["emb"]["skipped"]
+    multi = job(tiny_model, data, tmp_path / "multi", multi_label=True)
+    result = run_job(multi)
+    assert "multi-label" in result.manifest["refinement"]["emb"]["skipped"]
+
+
+def test_the_job_key(tiny_model: Path, data: Path, tmp_path: Path) -> None:
+    def spec(refine: Any) -> RefineSpec | None:
+        source = job(tiny_model, data, tmp_path, refine=refine).sources[0]
+        assert isinstance(source, EmbeddingSourceSpec)
+        return source.refine
+
+    assert spec(False) is None
+    assert spec(None) is None
+    assert spec(True) == RefineSpec()
+    assert spec({"weight": 0.25}) == RefineSpec(weight=0.25)
+    assert spec("default") == DEFAULT_REFINE
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.refine\.weight"):
+        spec({"weight": 1.5})
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.refine\.share"):
+        spec({"share": 0.2})
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.refine"):
+        spec("yes")
+
+
+def test_clip_sources_are_refined_on_their_image_embeddings(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    from tests.test_clip import image_job, png, save_tiny_clip
+
+    model = save_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
+    colors = [(250, 10, 10), (10, 10, 250), (200, 40, 30), (30, 40, 200), (230, 20, 60)]
+    images: list[bytes | None] = [png(c) for c in colors * 3]
+    images[4] = None  # an invalid row is left out of every prototype
+    path = tmp_path / "images.parquet"
+    pq.write_table(pa.table({"image": images}), path, row_group_size=2)
+    # Image embeddings differ in their last bits with the batches a shard makes (refinement off
+    # too), so only the labels and the rows refinement took are compared across shard sizes.
+    outputs, records = [], []
+    for shard_rows in (2, 1000):
+        out = tmp_path / f"out{shard_rows}"
+        config = image_job(path, model, out, refine={"weight": 0.5, "top_fraction": 0.5})
+        raw = config.model_dump(mode="json")
+        raw["input"]["shard_rows"] = shard_rows
+        result = run_job(JobConfig.model_validate(raw))
+        outputs.append(pq.read_table(out / "labeled.parquet", columns=["zs_label"]))
+        records.append(result.manifest["refinement"]["clip"])
+    assert outputs[0] == outputs[1]
+    rows = [{k: v["rows"] for k, v in record["labels"].items()} for record in records]
+    assert rows[0] == rows[1]
+    record = records[1]
+    assert sum(label["rows"] for label in record["labels"].values()) >= 2
+    assert min(label["cosine"] for label in record["labels"].values()) < 1.0

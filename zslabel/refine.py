@@ -1,0 +1,189 @@
+"""Refinement: transductive label prototypes from the job's own rows, mixed with the prompts.
+
+A stage between scoring and combining, for embedding and CLIP sources. For each label, the rows a
+source predicts as that label are ranked by the source's confidence; the mean embedding of the
+most confident ``top_fraction`` of them (per label) is mixed into each of the label's reference
+embeddings (prompts and example prototypes):
+
+    new = normalise((1 - weight) * prompt + weight * unit(mean of the top rows))
+
+and the rows are scored again from the cached features (no model run). With ``passes`` > 1 the
+ranking is redone with the previous pass's references, and mixed with the prompts again.
+
+It is deterministic and independent of shard boundaries and of row order: rows are ranked by
+confidence with ties broken by a hash of the row's features (rows that tie on both are the same
+embedding, so which of them is taken does not matter), and the embeddings are summed in fixed
+point (int64), which is exact in any order. Memory: a label, a confidence and a key per row; the
+features are read shard by shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from zslabel.config import RefineSpec
+
+# Fixed point of the embedding sums: 2^-32 is finer than a float32 unit-vector component's
+# precision, and 2^31 summed unit vectors still fit in an int64.
+_FIXED = 2.0**32
+_KEY_WEIGHTS = np.random.default_rng(20260).integers(1, 2**63, size=4096, dtype=np.uint64) | 1
+
+
+class Refinable(Protocol):
+    """A source whose probabilities come from similarity to reference embeddings."""
+
+    name: str
+
+    def label_references(self) -> tuple[np.ndarray, np.ndarray]:
+        """(references (r, dim), owner (r,)): the reference embeddings and each one's label."""
+        ...
+
+    def probabilities(
+        self, features: np.ndarray, references: np.ndarray | None = None
+    ) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, eq=False)
+class Refinement:
+    """Per source (in job order), its refined references, or None where it is not refined;
+    ``record``: what the manifest says, by source name (sources with a refine key only)."""
+
+    references: tuple[np.ndarray | None, ...]
+    record: dict[str, Any]
+
+    def of(self, index: int) -> np.ndarray | None:
+        return self.references[index] if index < len(self.references) else None
+
+
+# -- the math: arrays in, arrays out ------------------------------------------------------------
+
+
+def row_keys(features: np.ndarray) -> np.ndarray:
+    """A uint64 hash of each (n, dim) float32 feature row: the deterministic tie-breaker."""
+    bits = np.ascontiguousarray(features, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    weights = np.resize(_KEY_WEIGHTS, bits.shape[1])
+    keys: np.ndarray = (bits * weights).sum(axis=1, dtype=np.uint64)  # wraps: a hash
+    keys ^= keys >> np.uint64(29)
+    return keys
+
+
+def top_rows(
+    label: np.ndarray, confidence: np.ndarray, keys: np.ndarray, n_labels: int, fraction: float
+) -> np.ndarray:
+    """Mask of each label's ``ceil(fraction * rows predicted as it)`` most confident rows
+    (``label`` -1: not scored); ties in confidence broken by ``keys``, highest first."""
+    chosen = np.zeros(len(label), dtype=bool)
+    for k in range(n_labels):
+        mine = np.flatnonzero(label == k)
+        if not len(mine):
+            continue
+        take = int(np.ceil(fraction * len(mine)))
+        # lexsort sorts by the last key first, ascending: reversed, the best rows come first.
+        order = np.lexsort((keys[mine], confidence[mine]))[::-1]
+        chosen[mine[order[:take]]] = True
+    return chosen
+
+
+def fixed_point_sums(features: np.ndarray, label: np.ndarray, n_labels: int) -> np.ndarray:
+    """(n_labels, dim) int64 sums of the rows' features per label (``label`` -1: left out),
+    exact, so that their order and grouping never change a bit."""
+    sums = np.zeros((n_labels, features.shape[1]), dtype=np.int64)
+    for k in range(n_labels):
+        mine = label == k
+        if mine.any():  # converted label by label: only the rows taken, a copy each
+            sums[k] = np.rint(features[mine].astype(np.float64) * _FIXED).astype(np.int64).sum(0)
+    return sums
+
+
+def mix(references: np.ndarray, owner: np.ndarray, sums: np.ndarray, weight: float) -> np.ndarray:
+    """Each reference moved ``weight`` of the way toward its label's mean direction (``sums``,
+    as :func:`fixed_point_sums`), keeping its norm; a label without rows keeps its references.
+    ``weight`` 0 returns ``references`` bit for bit."""
+    directions = sums.astype(np.float64) / _FIXED
+    norms = np.linalg.norm(directions, axis=1, keepdims=True)
+    has_rows = norms[:, 0] > 0
+    unit = np.divide(directions, norms, out=np.zeros_like(directions), where=norms > 0)
+    old = references.astype(np.float64)
+    mixed = (1.0 - weight) * old + weight * unit[owner]
+    scale = np.linalg.norm(old, axis=1, keepdims=True) / np.linalg.norm(
+        mixed, axis=1, keepdims=True
+    )
+    moved = (mixed * scale).astype(references.dtype)
+    result: np.ndarray = np.where(has_rows[owner][:, None], moved, references)
+    return result
+
+
+def label_cosines(old: np.ndarray, new: np.ndarray, owner: np.ndarray, n_labels: int) -> np.ndarray:
+    """Per label, the smallest cosine between one of its references before and after."""
+    a, b = old.astype(np.float64), new.astype(np.float64)
+    cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return np.asarray([cosine[owner == k].min() for k in range(n_labels)])
+
+
+# -- streaming over a job's shards --------------------------------------------------------------
+
+
+def refine_source(
+    source: Refinable,
+    spec: RefineSpec,
+    shards: Callable[[], Iterable[np.ndarray]],
+    label_names: list[str],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A source's refined references and its manifest record; ``shards`` yields each shard's
+    (rows, dim) cached features, NaN rows for rows without any, in the same order each time."""
+    n_labels = len(label_names)
+    prompts, owner = source.label_references()
+    references = prompts
+    keys = None
+    rows = np.zeros(n_labels, dtype=np.int64)
+    for _ in range(spec.passes):
+        label, confidence, found = _top_labels(source, references, shards(), keys is None)
+        keys = found if keys is None else keys
+        assert keys is not None
+        chosen = top_rows(label, confidence, keys, n_labels, spec.top_fraction)
+        taken = np.where(chosen, label, -1)
+        sums = np.zeros((n_labels, prompts.shape[1]), dtype=np.int64)
+        for features, part in _with_parts(shards(), taken):
+            sums += fixed_point_sums(features, part, n_labels)
+        rows = np.bincount(taken[taken >= 0], minlength=n_labels)
+        references = mix(prompts, owner, sums, spec.weight)
+    cosines = label_cosines(prompts, references, owner, n_labels)
+    record = {
+        **spec.model_dump(mode="json"),
+        "labels": {
+            name: {"rows": int(rows[k]), "cosine": round(float(cosines[k]), 4)}
+            for k, name in enumerate(label_names)
+        },
+    }
+    return references, record
+
+
+def _top_labels(
+    source: Refinable, references: np.ndarray, shards: Iterable[np.ndarray], with_keys: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Every row's top label (-1: not scored), its probability and (``with_keys``) its
+    :func:`row_keys`, shard by shard."""
+    labels, confidences, keys = [np.empty(0, np.int32)], [np.empty(0)], [np.empty(0, np.uint64)]
+    for features in shards:
+        probs = source.probabilities(features, references)
+        scored = ~np.isnan(probs).any(axis=1)
+        filled = np.where(scored[:, None], probs, -np.inf)
+        labels.append(np.where(scored, filled.argmax(axis=1), -1).astype(np.int32))
+        confidences.append(np.where(scored, filled.max(axis=1), -np.inf))
+        if with_keys:
+            keys.append(row_keys(np.nan_to_num(features)))
+    found = np.concatenate(keys) if with_keys else None
+    return np.concatenate(labels), np.concatenate(confidences), found
+
+
+def _with_parts(
+    shards: Iterable[np.ndarray], per_row: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    start = 0
+    for features in shards:
+        yield features, per_row[start : start + len(features)]
+        start += len(features)
