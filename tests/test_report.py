@@ -254,3 +254,37 @@ def test_unknown_gold_column_is_an_error_naming_it(
     result = run_job(fake_job(varied_input))
     with pytest.raises(InputError, match="gold column 'nope' not found"):
         write_report(result.output_dir, "nope")
+
+
+def test_label_similarity_heat_map_has_one_cell_per_label_pair(
+    varied_input: Path,
+    fake_job: Callable[..., JobConfig],
+    tiny_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    embedding = {"kind": "embedding", "model": str(tiny_model)}
+    result = run_job(fake_job(varied_input, sources=[embedding]))
+    cosine = result.manifest["sources"][0]["prompt_cosine"]
+    assert [len(row) for row in cosine] == [len(LABELS)] * len(LABELS)
+    assert all(cosine[k][k] == 1.0 for k in range(len(LABELS)))
+    assert all(cosine[a][b] == cosine[b][a] for a in range(3) for b in range(3))
+    text = (result.output_dir / REPORT).read_text()
+    assert parse(result.output_dir / REPORT).plots.count("similarity") == 1
+    chart = re.search(r'<svg[^>]*data-plot="similarity".*?</svg>', text)
+    assert chart is not None
+    cells = re.findall(r'<rect class="cell[^"]*"[^>]*><title>([^<]*)</title>', chart.group(0))
+    assert len(cells) == len(LABELS) ** 2
+    assert f"{LABELS[0]} ~ {LABELS[1]}: cosine {cosine[0][1]:.3f}" in cells
+
+    # Past MAX_COSINE_MATRIX_LABELS labels the manifest keeps no matrix, the report no map.
+    monkeypatch.setattr("zslabel.sources.embedding.MAX_COSINE_MATRIX_LABELS", 2)
+    again = run_job(fake_job(varied_input, sources=[embedding]))
+    assert "prompt_cosine" not in again.manifest["sources"][0]
+    assert 'data-plot="similarity"' not in (again.output_dir / REPORT).read_text()
+
+
+def test_no_similarity_section_without_an_embedding_source(
+    varied_input: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    result = run_job(fake_job(varied_input))
+    assert "similarity" not in parse(result.output_dir / REPORT).plots

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,22 @@ def _parser() -> argparse.ArgumentParser:
     label.add_argument("--json", action="store_true", help="print the manifest counts as JSON")
     label.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     label.set_defaults(handler=_label)
+
+    check = commands.add_parser(
+        "check",
+        parents=[job_options],
+        help="look before a long run: score a sample and estimate the run (writes nothing)",
+        description="Score --sample rows spread over the input of JOB.yaml (or INPUT with "
+        "--labels) and print each source's prompts, the most similar labels, labels no row "
+        "prefers, the predicted classes and an estimate of the full run's time.",
+    )
+    check.add_argument("target", help="a job file (.yaml) or, with --labels, the input dataset")
+    check.add_argument("--labels", help='comma-separated label names, e.g. "World,Sports"')
+    check.add_argument("--model", help="embedding model: default, a local folder, or a hub id")
+    check.add_argument("--template", help='label prompt template, e.g. "about {description}"')
+    check.add_argument("--sample", type=int, default=500, help="rows to score (default: 500)")
+    check.add_argument("--json", action="store_true", help="print the findings as JSON")
+    check.set_defaults(handler=_check, dry_run=False)
 
     run = commands.add_parser(
         "run",
@@ -233,7 +250,17 @@ def _label(args: argparse.Namespace) -> int:
     return 0
 
 
-def _job_from_args(args: argparse.Namespace) -> Any:
+def _check(args: argparse.Namespace) -> int:
+    from zslabel.preview import format_preview, preview
+
+    if args.sample < 1:
+        raise ConfigError(f"--sample {args.sample}: give at least 1 row")
+    found = preview(_job_from_args(args, out_required=False), sample=args.sample)
+    print(json.dumps(found.to_dict(), indent=2) if args.json else format_preview(found))
+    return 0
+
+
+def _job_from_args(args: argparse.Namespace, out_required: bool = True) -> Any:
     from zslabel.config import JobConfig, deep_merge, load_job
 
     overrides = _overrides(args)
@@ -249,9 +276,11 @@ def _job_from_args(args: argparse.Namespace) -> Any:
                 f"{args.target}: give a job file (.yaml), or the labels with --labels "
                 '"a,b,c" to label this input directly'
             )
-        if not args.out:
+        if not args.out and out_required:
             raise ConfigError("--out is required when labeling without a job file")
         quick = {"input": {"path": args.target}, "labels": args.labels.split(",")}
+        if not args.out:  # zslabel check writes nothing: a folder that is never made
+            quick["output"] = {"dir": f"{tempfile.gettempdir()}/zslabel-check-{os.getpid()}"}
         config = JobConfig.from_dict(deep_merge(quick, overrides), origin="command line")
     config = _with_source_overrides(config, model=args.model, template=args.template)
     if args.dry_run:

@@ -20,7 +20,7 @@ from zslabel.report.stats import (
     reliability,
 )
 from zslabel.report.svg import Series, esc
-from zslabel.sources.distinct import similar_label_warnings
+from zslabel.sources.distinct import SIMILAR_PROMPT_COSINE, similar_label_warnings
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1000px;padding:0 1em;color:#222}
@@ -33,7 +33,7 @@ svg.plot{font:11px system-ui,sans-serif;max-width:100%;height:auto}
 .s3{fill:#805ad5;stroke:#805ad5}.s4{fill:#d53f8c;stroke:#d53f8c}.s5{fill:#718096;stroke:#718096}
 polyline.line{fill:none;stroke-width:2}.frame{fill:none;stroke:#999}
 .reference{fill:none;stroke:#aaa;stroke-dasharray:4 3}.marker{stroke:#c53030;stroke-width:1.5}
-.point{fill:#c53030}.cell{fill:#2b6cb0}.cell-dark{fill:#fff}.cell-light{fill:#222}
+.point{fill:#c53030}.cell{fill:#2b6cb0}.flagged{stroke:#c53030;stroke-width:2}.cell-dark{fill:#fff}.cell-light{fill:#222}
 .axis{fill:#444}
 """
 COLORS = ("s0", "s1", "s2", "s3", "s4", "s5")
@@ -54,6 +54,7 @@ def render(
         _gold(stats, gold_column),
         _reliability(manifest, stats),
         _sources(manifest),
+        _similarity(manifest),
         _refinement(manifest),
         _student(student),
         _review(manifest),
@@ -330,6 +331,32 @@ def _sources(manifest: Mapping[str, Any]) -> str:
         f'<p class="note">On {_cell(diagnostics.get("rows"))} rows spread over the input.</p>',
         chart,
         _table(["source", *keys], rows, "diagnostics"),
+    )
+
+
+def _similarity(manifest: Mapping[str, Any]) -> str:
+    """Per embedding source that recorded it (jobs of at most 40 labels), the cosine of each
+    pair of labels' prompts as a heat map."""
+    labels = [label["name"] for label in manifest["labels"]]
+    charts = [
+        svg.similarity_heatmap(
+            labels,
+            source["prompt_cosine"],
+            f"Prompt cosine of each pair of labels, source {source.get('name')}",
+            SIMILAR_PROMPT_COSINE,
+        )
+        for source in manifest["sources"]
+        if len(source.get("prompt_cosine") or []) == len(labels)
+    ]
+    if not charts:
+        return ""
+    return _section(
+        "similarity",
+        "Label similarity",
+        '<p class="note">Cosine of the closest prompts of each pair of labels, as the model '
+        f"embeds them; outlined: at least {SIMILAR_PROMPT_COSINE}, labels it will often confuse."
+        "</p>",
+        *charts,
     )
 
 

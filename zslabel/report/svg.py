@@ -243,6 +243,48 @@ def heatmap(
     return "".join(parts)
 
 
+def similarity_heatmap(
+    labels: Sequence[str], cosine: Sequence[Sequence[float]], title: str, flag_at: float
+) -> str:
+    """A labels x labels cosine matrix, one cell per pair, shaded by the cosine (0 to 1); cells
+    off the diagonal at or above ``flag_at`` are outlined (class ``flagged``)."""
+    n = len(labels)
+    cell = min(48.0, (WIDTH - LEFT - RIGHT) / max(1, n))
+    top = 90.0
+    height = top + cell * n + 20
+    parts = [_open("similarity", height, title)]
+    for j, name in enumerate(labels):
+        x = LEFT + cell * (j + 0.5)
+        parts.append(
+            f'<text class="axis" x="{num(x)}" y="{num(top - 6)}" '
+            f'transform="rotate(-45 {num(x)} {num(top - 6)})"><title>{esc(name)}</title>'
+            f"{esc(short(name))}</text>"
+        )
+    for i, name in enumerate(labels):
+        y = top + cell * i
+        parts.append(
+            f'<text class="axis" x="{LEFT - 6}" y="{num(y + cell / 2 + 4)}" text-anchor="end">'
+            f"<title>{esc(name)}</title>{esc(short(name))}</text>"
+        )
+        for j, value in enumerate(cosine[i]):
+            shade = min(max(float(value), 0.0), 1.0)
+            css = "cell flagged" if i != j and value >= flag_at else "cell"
+            parts.append(
+                f'<rect class="{css}" x="{num(LEFT + cell * j)}" y="{num(y)}" '
+                f'width="{num(cell)}" height="{num(cell)}" '
+                f'fill-opacity="{0.05 + 0.95 * shade:.3f}">'
+                f"<title>{esc(name)} ~ {esc(labels[j])}: cosine {float(value):.3f}</title></rect>"
+            )
+            if cell >= 30:
+                parts.append(
+                    f'<text class="{"cell-dark" if shade > 0.5 else "cell-light"}" '
+                    f'x="{num(LEFT + cell * (j + 0.5))}" y="{num(y + cell / 2 + 4)}" '
+                    f'text-anchor="middle">{float(value):.2f}</text>'
+                )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def _axes(left: float, plot_w: float, plot_h: float) -> str:
     bottom = TOP + plot_h
     return (

@@ -59,6 +59,33 @@ def check_distinct_prompts(
         seen[mine] = k
 
 
+def label_cosines(references: np.ndarray, owner: np.ndarray, n_labels: int) -> np.ndarray:
+    """(k, k) cosine of each pair of labels: the closest of their references (prompts, example
+    prototypes); 1 on the diagonal. ``references``: (n_prompts, dim) unit vectors, row j
+    belonging to label ``owner[j]``."""
+    cosine = references @ references.T
+    closest = np.full((n_labels, n_labels), -np.inf)
+    for a in range(n_labels):
+        # Label a's best cosine to each prompt, then to each label: one pass per label.
+        best = cosine[owner == a].max(axis=0, initial=-np.inf)
+        np.maximum.at(closest[a], owner, best)
+    np.fill_diagonal(closest, 1.0)
+    return closest
+
+
+def closest_label_pairs(
+    cosines: np.ndarray, label_names: Sequence[str], bound: float = -np.inf
+) -> list[dict[str, Any]]:
+    """Each pair of labels once with its cosine (``label_cosines``) of at least ``bound``,
+    closest first: ``[{"labels": [a, b], "cosine": c}, ...]`` with c rounded to 4 places."""
+    upper = np.where(np.triu(np.ones_like(cosines, dtype=bool), k=1), cosines, -np.inf)
+    pairs = [
+        {"labels": [label_names[a], label_names[b]], "cosine": round(float(upper[a, b]), 4)}
+        for a, b in zip(*np.nonzero((upper >= bound) & np.isfinite(upper)), strict=True)
+    ]
+    return sorted(pairs, key=lambda pair: -float(pair["cosine"]))
+
+
 def similar_label_pairs(
     references: np.ndarray,
     owner: np.ndarray,
@@ -70,19 +97,8 @@ def similar_label_pairs(
     ``references``: (n_prompts, dim) unit vectors, row j belonging to label ``owner[j]``.
     Returns ``[{"labels": [a, b], "cosine": c}, ...]`` with c rounded to 4 places.
     """
-    cosine = references @ references.T
-    n = len(label_names)
-    closest = np.full((n, n), -np.inf)
-    for a in range(n):
-        # Label a's best cosine to each prompt, then to each label: one pass per label.
-        best = cosine[owner == a].max(axis=0, initial=-np.inf)
-        np.maximum.at(closest[a], owner, best)
-    closest[np.tril_indices(n)] = -np.inf  # each pair once, never a label with itself
-    pairs = [
-        {"labels": [label_names[a], label_names[b]], "cosine": round(float(closest[a, b]), 4)}
-        for a, b in zip(*np.nonzero(closest >= bound), strict=True)
-    ]
-    return sorted(pairs, key=lambda pair: -float(pair["cosine"]))
+    cosines = label_cosines(references, owner, len(label_names))
+    return closest_label_pairs(cosines, label_names, bound)
 
 
 def similar_label_warnings(manifest: dict[str, Any]) -> list[str]:

@@ -19,7 +19,17 @@ from zslabel.sources.base import (
     label_prompts,
     softmax,
 )
-from zslabel.sources.distinct import check_distinct_prompts, load_tokenizer, similar_label_pairs
+from zslabel.sources.distinct import (
+    SIMILAR_PROMPT_COSINE,
+    check_distinct_prompts,
+    closest_label_pairs,
+    label_cosines,
+    load_tokenizer,
+)
+
+# The manifest carries the label-by-label prompt cosine matrix (the report's heat map) for jobs
+# of at most this many labels: it grows with the square of the labels, manifests stay small.
+MAX_COSINE_MATRIX_LABELS = 40
 
 
 class EmbeddingSource:
@@ -205,11 +215,20 @@ class EmbeddingSource:
             **self._similar_labels(),
         }
 
+    def label_cosines(self) -> np.ndarray:
+        """(k, k) cosine of each pair of labels' closest references (zslabel.sources.distinct)."""
+        return label_cosines(self.reference_embeddings(), self._owner, len(self.labels))
+
     def _similar_labels(self) -> dict[str, Any]:
-        """Labels whose prompts the model places nearly together (the summary warns of them);
-        nothing when there are none, so that such manifests keep their bytes."""
-        pairs = similar_label_pairs(self.reference_embeddings(), self._owner, self.label_names)
-        return {"similar_labels": pairs} if pairs else {}
+        """Labels whose prompts the model places nearly together (the summary warns of them;
+        nothing when there are none), and, for jobs of at most MAX_COSINE_MATRIX_LABELS labels,
+        the whole label-by-label matrix (rounded to 3 places) that the report draws."""
+        cosines = self.label_cosines()
+        pairs = closest_label_pairs(cosines, self.label_names, SIMILAR_PROMPT_COSINE)
+        described: dict[str, Any] = {"similar_labels": pairs} if pairs else {}
+        if len(self.labels) <= MAX_COSINE_MATRIX_LABELS:
+            described["prompt_cosine"] = [[round(float(c), 3) for c in row] for row in cosines]
+        return described
 
 
 def _aggregate_windows(windows: np.ndarray, how: str) -> np.ndarray:
