@@ -476,15 +476,21 @@ def test_a_gold_file_with_texts_and_labels_that_are_not_utf8(
     assert "gold labels ['sp\ufffdrts'] are not labels of the job" in message
 
 
-def test_a_student_predicts_on_a_file_with_texts_that_are_not_utf8(
-    tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def trained_student(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A student trained (``zslabel train``) on a labeled run of 60 generated texts."""
     data = tmp_path / "data.parquet"
     pq.write_table(pa.table({"text": make_texts(60)}), data)
     labeled_ok(write_job(tmp_path, data), capsys)
     student = tmp_path / "student"
     train = ["train", str(tmp_path / "out"), "--model", str(tiny_model), "--rounds", "0"]
     assert main([*train, "--out", str(student)]) == 0, capsys.readouterr().err
+    return student
+
+
+def test_a_student_predicts_on_a_file_with_texts_that_are_not_utf8(
+    tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    student = trained_student(tmp_path, tiny_model, capsys)
     new = tmp_path / "new.parquet"
     texts = invalid_string([b"sports: a goal", b"\xff\xfe bad", b"rain and storm"])
     pq.write_table(pa.table({"text": texts, "note": texts}), new)
@@ -499,12 +505,7 @@ def test_a_student_predicts_on_a_file_with_texts_that_are_not_utf8(
 def test_a_student_reads_partitioned_folders_as_a_labeling_run_does(
     tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = tmp_path / "data.parquet"
-    pq.write_table(pa.table({"text": make_texts(60)}), data)
-    labeled_ok(write_job(tmp_path, data), capsys)
-    student = tmp_path / "student"
-    train = ["train", str(tmp_path / "out"), "--model", str(tiny_model), "--rounds", "0"]
-    assert main([*train, "--out", str(student)]) == 0, capsys.readouterr().err
+    student = trained_student(tmp_path, tiny_model, capsys)
     # A partition only in the folder names reaches the output as a column.
     folders = tmp_path / "folders"
     for lang in ("en", "fr"):
