@@ -2,7 +2,11 @@
 
     python bench/bootstrap.py ../shared/datasets/ag_news.parquet --job bench/jobs/ag_news.yaml \
         --gold-column label [--eval-fraction 0.2 --seed 0] [--rounds N] [--kind logistic] \
-        [--student KEY=VALUE ...] [--out DIR]
+        [--student KEY=VALUE ...] [--out DIR] [--rows N] [--class-shares A=0.5,B=0.25,...]
+
+``--rows`` and ``--class-shares`` first subsample the dataset, per gold class and seeded (so the
+same rows every run): ``--class-shares`` to the largest subset with those class shares (an
+imbalanced variant of a balanced set), ``--rows`` to at most N rows in the same proportions.
 
 The dataset is split, stratified by gold and seeded, into a pool and an evaluation part. The
 pool, with its gold column dropped, is labeled by the job (the teacher) through zslabel's
@@ -58,7 +62,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="override a student setting (e.g. epochs=3); repeatable",
     )
     parser.add_argument("--out", type=Path, help="output folder of the pool's labeling run")
+    parser.add_argument("--rows", type=int, help="subsample to at most N rows (per class, seeded)")
+    parser.add_argument(
+        "--class-shares",
+        metavar="LABEL=SHARE,...",
+        help="subsample to these gold class shares (every class of the dataset named)",
+    )
     args = parser.parse_args(argv)
+    if args.rows is not None and args.rows < 2:
+        parser.error("--rows must be at least 2")
+    if args.class_shares is not None:
+        try:
+            args.class_shares = {
+                name.strip(): float(share)
+                for name, _, share in (p.rpartition("=") for p in args.class_shares.split(","))
+            }
+        except ValueError:
+            parser.error("--class-shares: expected LABEL=SHARE,... with numeric shares")
     if not 0.0 < args.eval_fraction < 1.0:
         parser.error("--eval-fraction must be between 0 and 1")
     return args
@@ -72,6 +92,44 @@ def evaluation_rows(gold: Sequence[object], fraction: float, seed: int) -> np.nd
     for label in sorted(set(values)):
         rows = rng.permutation(np.flatnonzero(values == label))
         mask[rows[: round(fraction * len(rows))]] = True
+    return mask
+
+
+def subsample_rows(
+    gold: Sequence[object],
+    seed: int,
+    *,
+    rows: int | None = None,
+    shares: dict[str, float] | None = None,
+) -> np.ndarray:
+    """A bool mask of a seeded per-class subsample: with ``shares``, the largest subset whose
+    classes have those shares (normalised); with ``rows``, at most that many rows, each class
+    keeping its share. Neither: every row."""
+    values = np.asarray([str(g) for g in gold], dtype=object)
+    classes = sorted(set(values))
+    counts = {c: int(np.sum(values == c)) for c in classes}
+    if shares is not None:
+        unknown = sorted(set(shares) - set(classes))
+        missing = sorted(set(classes) - set(shares))
+        if unknown or missing or any(v <= 0 for v in shares.values()):
+            raise SystemExit(
+                f"--class-shares must give a positive share to each of {classes} "
+                f"(unknown {unknown}, missing {missing})"
+            )
+        total = sum(shares.values())
+        weights = {c: shares[c] / total for c in classes}
+        size = min(counts[c] / weights[c] for c in classes)
+        wanted = {c: int(np.floor(weights[c] * size)) for c in classes}
+    else:
+        wanted = dict(counts)
+    if rows is not None and sum(wanted.values()) > rows:
+        scale = rows / sum(wanted.values())
+        wanted = {c: int(np.floor(n * scale)) for c, n in wanted.items()}
+    rng = np.random.default_rng(seed + 1_000)  # not the evaluation split's stream
+    mask = np.zeros(len(values), dtype=bool)
+    for c in classes:
+        chosen = rng.permutation(np.flatnonzero(values == c))[: wanted[c]]
+        mask[chosen] = True
     return mask
 
 
@@ -97,6 +155,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     table = pq.read_table(args.dataset)
     if args.gold_column not in table.column_names:
         raise SystemExit(f"{args.dataset}: no gold column {args.gold_column!r}")
+    if args.rows is not None or args.class_shares is not None:
+        kept = subsample_rows(
+            table.column(args.gold_column).to_pylist(),
+            args.seed,
+            rows=args.rows,
+            shares=args.class_shares,
+        )
+        table = table.filter(pa.array(kept))
     config = load_job(args.job)
     text_column = config.input.text_column
     if text_column == args.gold_column:
@@ -177,6 +243,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "accuracy": _difference(final["accuracy"], teacher["accuracy"]),
             "macro_f1": _difference(final["macro_f1"], teacher["macro_f1"]),
         },
+        # The decision zslabel train made without gold, and whether gold agrees with it: the
+        # student is better when its accuracy on the evaluation part beats the teacher's.
+        "adoption": {
+            **{k: v for k, v in result.metrics["adoption"].items() if k not in ("rule", "message")},
+            "student_better": _better(final["accuracy"], teacher["accuracy"]),
+            "decision_right": _better(final["accuracy"], teacher["accuracy"])
+            == result.metrics["adoption"]["adopted"],
+        },
         "seconds": {"label": round(labeled_seconds, 1), "train": round(trained_seconds, 1)},
     }
 
@@ -187,6 +261,10 @@ def _figures(scored: dict[str, Any]) -> dict[str, Any]:
 
 def _difference(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round(a - b, 4)
+
+
+def _better(a: float | None, b: float | None) -> bool | None:
+    return None if a is None or b is None else a > b
 
 
 def _rounded(value: float | None) -> float | None:

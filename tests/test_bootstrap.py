@@ -74,6 +74,8 @@ def test_bootstrap_reports_teacher_and_student_per_round_on_the_held_out_part(
     # The texts are separable, the fake teacher is not: the student beats it on unseen rows.
     assert final["student"]["accuracy"] >= 0.9
     assert report["student_minus_teacher"]["accuracy"] > 0
+    assert report["adoption"]["student_better"] is True
+    assert report["adoption"]["decision_right"] is (report["adoption"]["adopted"] is True)
     # The pipeline never saw gold: the labeled pool has no gold column.
     labeled = tmp_path / "out-bootstrap" / "pool" / "labeled.parquet"
     import pyarrow.parquet as pq
@@ -88,3 +90,17 @@ def test_evaluation_rows_are_stratified_and_seeded(bootstrap: ModuleType) -> Non
     assert mask[50:].sum() == 6
     assert (bootstrap.evaluation_rows(gold, 0.2, seed=0) == mask).all()
     assert not (bootstrap.evaluation_rows(gold, 0.2, seed=1) == mask).all()
+
+
+def test_subsample_rows_keeps_class_shares_and_is_seeded(bootstrap: ModuleType) -> None:
+    gold = ["a"] * 100 + ["b"] * 100 + ["c"] * 100
+    mask = bootstrap.subsample_rows(gold, 0, shares={"a": 0.5, "b": 0.3, "c": 0.2})
+    assert [int(mask[i : i + 100].sum()) for i in (0, 100, 200)] == [100, 60, 40]
+    assert (bootstrap.subsample_rows(gold, 0, shares={"a": 5, "b": 3, "c": 2}) == mask).all()
+    assert not (bootstrap.subsample_rows(gold, 1, shares={"a": 5, "b": 3, "c": 2}) == mask).all()
+    capped = bootstrap.subsample_rows(gold, 0, rows=30, shares={"a": 5, "b": 3, "c": 2})
+    assert [int(capped[i : i + 100].sum()) for i in (0, 100, 200)] == [15, 9, 6]
+    assert bootstrap.subsample_rows(gold, 0, rows=60).sum() == 60
+    assert bootstrap.subsample_rows(gold, 0).all()
+    with pytest.raises(SystemExit, match="missing"):
+        bootstrap.subsample_rows(gold, 0, shares={"a": 1.0, "b": 1.0})

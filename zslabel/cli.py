@@ -471,6 +471,14 @@ def _predict(args: argparse.Namespace) -> int:
     from zslabel.student import StudentModel, predict_file
 
     model = StudentModel.load(args.model, embedding_model=args.embedding_model)
+    if model.adopted is False:
+        estimate = model.adoption or {}
+        print(
+            f"warning: {args.model}: this student was not adopted (estimated accuracy "
+            f"{estimate.get('student_estimate')} vs teacher {estimate.get('teacher_estimate')}); "
+            "the teacher's labels are the better ones",
+            file=sys.stderr,
+        )
     rows = predict_file(model, args.input, args.out, text_column=args.text_column)
     print(f"Wrote {rows} row(s) to {args.out}")
     return 0

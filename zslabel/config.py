@@ -390,6 +390,10 @@ class StudentSpec(_Strict):
     # regularises more than scikit-learn's 1.0: pseudo-labels are noisy.
     c: Annotated[float, Field(gt=0)] = 0.3
     class_weight: Literal["balanced", "none"] = "balanced"
+    # Adopt the student only when the teacher's probabilities rate its labels at most this
+    # much below the teacher's own (zslabel.student.adoption; README: measured on AG News,
+    # SST-2, BANKING77 and imbalanced variants). Negative: never adopt.
+    adoption_margin: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.01
     # finetune only.
     epochs: Annotated[int, Field(gt=0)] = 2
     learning_rate: Annotated[float, Field(gt=0)] = 2e-5

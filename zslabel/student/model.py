@@ -46,6 +46,7 @@ class StudentModel:
         text_column: str,
         training: dict[str, Any],
         embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+        adoption: dict[str, Any] | None = None,
     ) -> None:
         self.head = head
         self.encoder = encoder
@@ -56,6 +57,13 @@ class StudentModel:
         self.training = training
         # How texts become features; training passes a cached embedder of the same encoder.
         self.embed = embed or encoder.encode
+        # Whether training adopted it over the teacher (zslabel.student.adoption); None for a
+        # student saved before adoption was decided.
+        self.adoption = adoption
+
+    @property
+    def adopted(self) -> bool | None:
+        return None if self.adoption is None else bool(self.adoption["adopted"])
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -68,6 +76,11 @@ class StudentModel:
             "text_column": self.text_column,
             "embedding": {**embedding_identity(self.encoder), "request": self.model_request},
             "training": self.training,
+            **(
+                {"adopted": self.adopted, "adoption": self.adoption}
+                if self.adoption is not None
+                else {}
+            ),
         }
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -131,6 +144,7 @@ class StudentModel:
             model_request=request,
             text_column=str(metadata["text_column"]),
             training=dict(metadata["training"]),
+            adoption=metadata.get("adoption"),
         )
 
 

@@ -26,7 +26,7 @@ from zslabel.config import StudentSpec
 from zslabel.errors import ConfigError, InputError, OutputError
 from zslabel.export import MANIFEST, file_sha256
 from zslabel.models import DEFAULT_MODEL, resolve_model
-from zslabel.student import metrics
+from zslabel.student import adoption, metrics
 from zslabel.student.data import Pool, read_pool
 from zslabel.student.embed import CachedEmbedder, embedding_identity, student_encoder
 from zslabel.student.finetune import FineTuner
@@ -112,6 +112,13 @@ def train(
     final = trainer.rounds_[-1]
     final.student.training["train_rows"] = int(final.trained.sum())
     final.student.training["round"] = final.index
+    decision = adoption.decide(
+        pool.teacher_probs,
+        np.asarray(final.student_probs.argmax(axis=1), dtype=np.int64),
+        pool.held_out,
+        spec.adoption_margin,
+    )
+    final.student.adoption = decision.as_dict()
     target = Path(model_dir) if model_dir is not None else student_root / MODEL_DIR
     report = {
         "zslabel_version": __version__,
@@ -131,6 +138,7 @@ def train(
             "reason": "converged" if trainer.stopped_early_ else "rounds",
             "labels_changed": trainer.last_change_,
         },
+        "adoption": decision.as_dict(),
         "model_dir": str(target),
     }
     metrics_path = student_root / METRICS
@@ -325,6 +333,7 @@ def format_metrics(result: TrainResult) -> str:
     stopped = report["stopped"]
     if stopped["reason"] == "converged":
         lines.append(f"  stopped: labels changed on {_show(stopped['labels_changed'])} of the pool")
+    lines.append(report["adoption"]["message"])
     lines.append(f"Saved {result.model_dir}; figures in {result.metrics_path}")
     return "\n".join(lines)
 
