@@ -145,18 +145,12 @@ def test_cli_says_when_the_student_is_not_adopted(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    model = tmp_path / "student"
-    args = ["train", str(labeled), "--model", str(tiny_model), "--rounds", "0"]
-    assert main([*args, "--out", str(model)]) == 0
-    out = capsys.readouterr().out
+    out, err = train_then_predict(labeled, tiny_model, write_parquet, tmp_path, capsys)
     lines = [line for line in out.splitlines() if "not adopted" in line]
     assert len(lines) == 1
     assert lines[0].startswith("student not adopted: estimated accuracy ")
     assert lines[0].endswith("; keep the teacher's labels")
-    source = write_parquet({"text": make_texts(10, seed=5)}, name="new.parquet")
-    assert main(["predict", str(model), str(source), "--out", str(tmp_path / "o.parquet")]) == 0
-    captured = capsys.readouterr()
-    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1
     assert "was not adopted" in warnings[0]
 
@@ -168,10 +162,24 @@ def test_cli_predict_is_quiet_for_an_adopted_student(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    out, err = train_then_predict(labeled, tiny_model, write_parquet, tmp_path, capsys)
+    assert "student adopted: estimated accuracy" in out
+    assert "warning" not in err
+
+
+def train_then_predict(
+    labeled: Path,
+    tiny_model: Path,
+    write_parquet: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[str, str]:
+    """``zslabel train`` on ``labeled``, then ``zslabel predict`` with the student: what the
+    first printed, and what the second wrote to stderr."""
     model = tmp_path / "student"
     args = ["train", str(labeled), "--model", str(tiny_model), "--rounds", "0"]
     assert main([*args, "--out", str(model)]) == 0
-    assert "student adopted: estimated accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
     source = write_parquet({"text": make_texts(10, seed=5)}, name="new.parquet")
     assert main(["predict", str(model), str(source), "--out", str(tmp_path / "o.parquet")]) == 0
-    assert "warning" not in capsys.readouterr().err
+    return out, capsys.readouterr().err

@@ -87,16 +87,25 @@ def _parser() -> argparse.ArgumentParser:
     runner_options.add_argument("--address", help="an existing Dask or Ray cluster to use")
     runner_options.add_argument("--workers", type=int, help="threads or local worker processes")
 
+    # A job file, or the quick form: an input and its labels on the command line.
+    job_or_quick = argparse.ArgumentParser(add_help=False)
+    job_or_quick.add_argument(
+        "target", help="a job file (.yaml) or, with --labels, the input dataset"
+    )
+    job_or_quick.add_argument("--labels", help='comma-separated label names, e.g. "World,Sports"')
+    job_or_quick.add_argument(
+        "--model", help="embedding model: default, a local folder, or a hub id"
+    )
+    job_or_quick.add_argument(
+        "--template", help='label prompt template, e.g. "about {description}"'
+    )
+
     label = commands.add_parser(
         "label",
-        parents=[job_options],
+        parents=[job_options, job_or_quick],
         help="label a dataset with a job file, or quickly with --labels",
         description="Label JOB.yaml, or INPUT (a Parquet file, folder or URI) with --labels.",
     )
-    label.add_argument("target", help="a job file (.yaml) or, with --labels, the input dataset")
-    label.add_argument("--labels", help='comma-separated label names, e.g. "World,Sports"')
-    label.add_argument("--model", help="embedding model: default, a local folder, or a hub id")
-    label.add_argument("--template", help='label prompt template, e.g. "about {description}"')
     label.add_argument(
         "--dry-run",
         action="store_true",
@@ -108,16 +117,12 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check",
-        parents=[job_options],
+        parents=[job_options, job_or_quick],
         help="look before a long run: score a sample and estimate the run (writes nothing)",
         description="Score --sample rows spread over the input of JOB.yaml (or INPUT with "
         "--labels) and print each source's prompts, the most similar labels, labels no row "
         "prefers, the predicted classes and an estimate of the full run's time.",
     )
-    check.add_argument("target", help="a job file (.yaml) or, with --labels, the input dataset")
-    check.add_argument("--labels", help='comma-separated label names, e.g. "World,Sports"')
-    check.add_argument("--model", help="embedding model: default, a local folder, or a hub id")
-    check.add_argument("--template", help='label prompt template, e.g. "about {description}"')
     check.add_argument("--sample", type=int, default=500, help="rows to score (default: 500)")
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
     check.set_defaults(handler=_check, dry_run=False)

@@ -261,7 +261,7 @@ class InputDataset:
             reader = self._open_reads.pop(key, None)
         if reader is None or reader.row != shard.group_offset:
             reader = _GroupReader(self._scanner(shard, columns).to_batches())
-            for _ in reader.take(shard.group_offset):
+            for _ in reader.take(shard.group_offset):  # read past the rows before the range
                 pass
         size = self.spec.batch_rows
         pending: list[pa.RecordBatch] = []

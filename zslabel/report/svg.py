@@ -204,6 +204,27 @@ def line_chart(
     return "".join(parts)
 
 
+def _column_names(names: Sequence[str], cell: float, top: float) -> list[str]:
+    """A matrix's column labels, slanted above its cells."""
+    parts = []
+    for j, name in enumerate(names):
+        x = LEFT + cell * (j + 0.5)
+        parts.append(
+            f'<text class="axis" x="{num(x)}" y="{num(top - 6)}" '
+            f'transform="rotate(-45 {num(x)} {num(top - 6)})"><title>{esc(name)}</title>'
+            f"{esc(short(name))}</text>"
+        )
+    return parts
+
+
+def _row_name(name: str, y: float, cell: float) -> str:
+    """A matrix's row label, left of the row that starts at ``y``."""
+    return (
+        f'<text class="axis" x="{LEFT - 6}" y="{num(y + cell / 2 + 4)}" text-anchor="end">'
+        f"<title>{esc(name)}</title>{esc(short(name))}</text>"
+    )
+
+
 def heatmap(
     rows: Sequence[str], cols: Sequence[str], matrix: Sequence[Sequence[int]], title: str
 ) -> str:
@@ -212,19 +233,10 @@ def heatmap(
     top = 90.0
     height = top + cell * len(rows) + 20
     parts = [_open("heatmap", height, title)]
-    for j, name in enumerate(cols):
-        x = LEFT + cell * (j + 0.5)
-        parts.append(
-            f'<text class="axis" x="{num(x)}" y="{num(top - 6)}" '
-            f'transform="rotate(-45 {num(x)} {num(top - 6)})"><title>{esc(name)}</title>'
-            f"{esc(short(name))}</text>"
-        )
+    parts += _column_names(cols, cell, top)
     for i, name in enumerate(rows):
         y = top + cell * i
-        parts.append(
-            f'<text class="axis" x="{LEFT - 6}" y="{num(y + cell / 2 + 4)}" text-anchor="end">'
-            f"<title>{esc(name)}</title>{esc(short(name))}</text>"
-        )
+        parts.append(_row_name(name, y, cell))
         total = sum(matrix[i]) or 1
         for j, count in enumerate(matrix[i]):
             share = count / total
@@ -253,19 +265,10 @@ def similarity_heatmap(
     top = 90.0
     height = top + cell * n + 20
     parts = [_open("similarity", height, title)]
-    for j, name in enumerate(labels):
-        x = LEFT + cell * (j + 0.5)
-        parts.append(
-            f'<text class="axis" x="{num(x)}" y="{num(top - 6)}" '
-            f'transform="rotate(-45 {num(x)} {num(top - 6)})"><title>{esc(name)}</title>'
-            f"{esc(short(name))}</text>"
-        )
+    parts += _column_names(labels, cell, top)
     for i, name in enumerate(labels):
         y = top + cell * i
-        parts.append(
-            f'<text class="axis" x="{LEFT - 6}" y="{num(y + cell / 2 + 4)}" text-anchor="end">'
-            f"<title>{esc(name)}</title>{esc(short(name))}</text>"
-        )
+        parts.append(_row_name(name, y, cell))
         for j, value in enumerate(cosine[i]):
             shade = min(max(float(value), 0.0), 1.0)
             css = "cell flagged" if i != j and value >= flag_at else "cell"
