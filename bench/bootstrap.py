@@ -2,11 +2,14 @@
 
     python bench/bootstrap.py ../shared/datasets/ag_news.parquet --job bench/jobs/ag_news.yaml \
         --gold-column label [--eval-fraction 0.2 --seed 0] [--rounds N] [--kind logistic] \
-        [--student KEY=VALUE ...] [--out DIR] [--rows N] [--class-shares A=0.5,B=0.25,...]
+        [--student KEY=VALUE ...] [--out DIR] [--rows N]
+        [--class-shares A=0.5,B=0.25,... | --zipf RATIO]
 
-``--rows`` and ``--class-shares`` first subsample the dataset, per gold class and seeded (so the
-same rows every run): ``--class-shares`` to the largest subset with those class shares (an
-imbalanced variant of a balanced set), ``--rows`` to at most N rows in the same proportions.
+``--rows``, ``--class-shares`` and ``--zipf`` first subsample the dataset, per gold class and
+seeded (so the same rows every run): ``--class-shares`` to the largest subset with those class
+shares (an imbalanced variant of a balanced set), ``--zipf RATIO`` likewise with Zipf-like shares
+``rank ** -s`` in the job's label order, ``s`` such that the first class is RATIO times the last,
+and ``--rows`` to at most N rows in the same proportions.
 
 The dataset is split, stratified by gold and seeded, into a pool and an evaluation part. The
 pool, with its gold column dropped, is labeled by the job (the teacher) through zslabel's
@@ -68,7 +71,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="LABEL=SHARE,...",
         help="subsample to these gold class shares (every class of the dataset named)",
     )
+    parser.add_argument(
+        "--zipf",
+        type=float,
+        metavar="RATIO",
+        help="subsample to Zipf-like class shares, the first label RATIO times the last",
+    )
     args = parser.parse_args(argv)
+    if args.zipf is not None and (args.class_shares is not None or args.zipf < 1.0):
+        parser.error("--zipf takes a ratio of at least 1, and not with --class-shares")
     if args.rows is not None and args.rows < 2:
         parser.error("--rows must be at least 2")
     if args.class_shares is not None:
@@ -93,6 +104,13 @@ def evaluation_rows(gold: Sequence[object], fraction: float, seed: int) -> np.nd
         rows = rng.permutation(np.flatnonzero(values == label))
         mask[rows[: round(fraction * len(rows))]] = True
     return mask
+
+
+def zipf_shares(label_names: Sequence[str], ratio: float) -> dict[str, float]:
+    """Shares ``rank ** -s`` (rank 1 first) with ``s`` such that the first is ``ratio`` times
+    the last."""
+    exponent = float(np.log(ratio) / np.log(len(label_names))) if len(label_names) > 1 else 0.0
+    return {name: float((rank + 1) ** -exponent) for rank, name in enumerate(label_names)}
 
 
 def subsample_rows(
@@ -155,6 +173,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     table = pq.read_table(args.dataset)
     if args.gold_column not in table.column_names:
         raise SystemExit(f"{args.dataset}: no gold column {args.gold_column!r}")
+    config = load_job(args.job)
+    if args.zipf is not None:
+        args.class_shares = zipf_shares(list(config.label_names), args.zipf)
     if args.rows is not None or args.class_shares is not None:
         kept = subsample_rows(
             table.column(args.gold_column).to_pylist(),
@@ -163,7 +184,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             shares=args.class_shares,
         )
         table = table.filter(pa.array(kept))
-    config = load_job(args.job)
     text_column = config.input.text_column
     if text_column == args.gold_column:
         raise SystemExit("the job's text column is the gold column")

@@ -72,7 +72,7 @@ def test_bootstrap_reports_teacher_and_student_per_round_on_the_held_out_part(
     assert [r["round"] for r in report["rounds"]] == list(range(len(report["rounds"])))
     final = report["rounds"][-1]
     # The texts are separable, the fake teacher is not: the student beats it on unseen rows.
-    assert final["student"]["accuracy"] >= 0.9
+    assert final["student"]["accuracy"] >= 0.8
     assert report["student_minus_teacher"]["accuracy"] > 0
     assert report["adoption"]["student_better"] is True
     assert report["adoption"]["decision_right"] is (report["adoption"]["adopted"] is True)
@@ -104,3 +104,11 @@ def test_subsample_rows_keeps_class_shares_and_is_seeded(bootstrap: ModuleType) 
     assert bootstrap.subsample_rows(gold, 0).all()
     with pytest.raises(SystemExit, match="missing"):
         bootstrap.subsample_rows(gold, 0, shares={"a": 1.0, "b": 1.0})
+
+
+def test_zipf_shares_fall_by_rank_to_the_ratio(bootstrap: ModuleType) -> None:
+    shares = bootstrap.zipf_shares([f"c{i}" for i in range(77)], 4.0)
+    values = list(shares.values())
+    assert values == sorted(values, reverse=True)
+    assert values[0] / values[-1] == pytest.approx(4.0)
+    assert bootstrap.zipf_shares(["a", "b"], 1.0) == {"a": 1.0, "b": 1.0}

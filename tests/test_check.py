@@ -80,7 +80,7 @@ def test_check_prints_prompts_similar_pairs_idle_labels_distribution_and_estimat
     idle = re.search(r"Labels no sampled row prefers \(combined\): (.*)", out)
     assert idle is not None
     assert "gardening" in idle.group(1).split(", ")
-    counts = dict(re.findall(r"^  (\w+) +(\d+) +[\d.]+ %$", out, flags=re.MULTILINE))
+    counts = dict(re.findall(r"^  (\w+) +(\d+) +[\d.]+ % +[\d.]+ %$", out, flags=re.MULTILINE))
     assert set(counts) == set(JOB_LABELS)
     assert sum(int(n) for n in counts.values()) == 120
     assert counts["gardening"] == "0"
@@ -102,6 +102,8 @@ def test_check_json_parses_and_adds_up(
     assert sum(found["distribution"].values()) == 60
     assert found["distribution"]["(not scored)"] == 0
     assert abs(sum(found["shares"].values()) - 1.0) < 1e-3
+    assert set(found["estimated_shares"]) == set(JOB_LABELS)
+    assert abs(sum(found["estimated_shares"].values()) - 1.0) < 1e-3
     assert "gardening" in found["unpreferred"]
     (source,) = found["sources"]
     assert source["prompts"]["refund"] == ["This text is about refund."]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zslabel import priors
 from zslabel.cache import FeatureCache
 from zslabel.config import JobConfig
 from zslabel.sources import EmbeddingSource
@@ -57,6 +58,9 @@ class Preview:
     distribution: dict[str, int]  # the combined top label's counts; plus "(not scored)"
     shares: dict[str, float]  # the same, as shares of sample_rows
     unpreferred: list[str]  # labels that are the combined top label of no sampled row
+    # The class distribution estimated from the combined probabilities (zslabel.priors), by
+    # label; None for multi-label jobs.
+    estimated_shares: dict[str, float] | None
     estimate_s: float  # the full run's scoring time, assuming no shard is cached
     cached_shards: int | None  # shards whose scores every source has cached; None: no work folder
     work_dir: str
@@ -138,7 +142,12 @@ def _preview(job: LabelingJob, sample: int, work_dir: Path) -> Preview:
         has_text |= mask
     stacked = np.stack(per_source, axis=1)
     combiner = job.fit_combiner(lambda: stacked)
-    combined = job._predictions(combiner(per_source), has_text).label
+    combined_probs = combiner(per_source)
+    combined = job._predictions(combined_probs, has_text).label
+    estimated = None
+    if not job.config.multi_label and len(names) > 1:
+        shares = priors.estimate(combined_probs).estimated
+        estimated = {name: round(float(v), 4) for name, v in zip(names, shares, strict=True)}
     distribution = {**label_counts(combined, names), NOT_SCORED: int(np.sum(combined < 0))}
     sources = [
         _source_preview(source, probs, names, speed)
@@ -154,6 +163,7 @@ def _preview(job: LabelingJob, sample: int, work_dir: Path) -> Preview:
         distribution=distribution,
         shares={k: round(v / n, 4) if n else 0.0 for k, v in distribution.items()},
         unpreferred=[name for name in names if distribution[name] == 0],
+        estimated_shares=estimated,
         estimate_s=round(estimate, 1),
         cached_shards=_cached_shards(job, work_dir),
         work_dir=str(work_dir),
@@ -249,9 +259,14 @@ def format_preview(preview: Preview) -> str:
         )
         lines.append(f"  speed: {source.rows_per_s:,.1f} rows/s")
     width = max(len(name) for name in p.distribution)
+    estimated = p.estimated_shares or {}
     lines += ["", "Predicted classes on the sample (combined):"]
+    if estimated:
+        # The estimate corrects the prior-free teacher's pull towards equal classes (priors.py).
+        lines.append(f"  {'':<{width}}  {'rows':>6}  {'share':>7}  {'estimated':>9}")
     lines += [
         f"  {name:<{width}}  {count:>6,}  {100 * p.shares[name]:5.1f} %"
+        + (f"  {100 * estimated[name]:7.1f} %" if name in estimated else "")
         for name, count in p.distribution.items()
         if name != NOT_SCORED or count
     ]

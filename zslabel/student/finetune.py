@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from zslabel.encoder import TextEncoder, pick_device
 from zslabel.errors import ModelError
 from zslabel.labelmodel import NotFittedError
 from zslabel.models import resolve_model
-from zslabel.student.head import LogisticHead
+from zslabel.student.head import ClassWeight, LogisticHead, class_weights
 
 
 class FineTuner:
@@ -28,7 +28,8 @@ class FineTuner:
     Parameters
     ----------
     encoder : the frozen base encoder (its model, pooling and max_length are kept).
-    n_classes, c, class_weight : as for :class:`LogisticHead` (the warm start).
+    n_classes, c, class_weight, class_prior : as for :class:`LogisticHead` (the warm start,
+        and the weights of the cross-entropy).
     epochs, learning_rate, batch_size : AdamW with a linear decay to zero.
     device : ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
     seed : seeds torch and the batch order.
@@ -46,7 +47,8 @@ class FineTuner:
         n_classes: int,
         *,
         c: float = 1.0,
-        class_weight: Literal["balanced", "none"] = "balanced",
+        class_weight: ClassWeight = "balanced",
+        class_prior: np.ndarray | None = None,
         epochs: int = 2,
         learning_rate: float = 2e-5,
         batch_size: int = 16,
@@ -57,6 +59,7 @@ class FineTuner:
         self.n_classes = n_classes
         self.c = c
         self.class_weight = class_weight
+        self.class_prior = class_prior
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -77,7 +80,9 @@ class FineTuner:
 
         labels = np.asarray(labels, dtype=np.int64)
         frozen = self.encoder.encode(texts) if features is None else features
-        warm = LogisticHead(self.n_classes, c=self.c, class_weight=self.class_weight)
+        warm = LogisticHead(
+            self.n_classes, c=self.c, class_weight=self.class_weight, class_prior=self.class_prior
+        )
         warm.fit(frozen, labels)
         torch.manual_seed(self.seed)
         device = pick_device(self.device, torch)
@@ -98,7 +103,10 @@ class FineTuner:
             "input_ids"
         ]
         loss_fn = torch.nn.CrossEntropyLoss(
-            weight=torch.as_tensor(self._class_weights(labels), dtype=torch.float32).to(device)
+            weight=torch.as_tensor(
+                class_weights(labels, self.n_classes, self.class_weight, self.class_prior),
+                dtype=torch.float32,
+            ).to(device)
         )
         parameters = [*network.parameters(), *head.parameters()]
         optimizer = torch.optim.AdamW(parameters, lr=self.learning_rate, weight_decay=0.01)
@@ -148,16 +156,6 @@ class FineTuner:
         if not hasattr(self, "head_"):
             raise NotFittedError("this FineTuner is not fitted yet; call fit first")
         return self.head_.predict_proba(self.encoder_.encode(texts))
-
-    def _class_weights(self, labels: np.ndarray) -> np.ndarray:
-        """scikit-learn's ``balanced`` weights (n / (k * count)); 0 for classes without rows."""
-        counts = np.bincount(labels, minlength=self.n_classes).astype(np.float64)
-        if self.class_weight != "balanced":
-            return (counts > 0).astype(np.float64)
-        present = counts > 0
-        weights = np.zeros(self.n_classes)
-        weights[present] = len(labels) / (present.sum() * counts[present])
-        return weights
 
 
 def _pool(hidden: Any, mask: Any, pooling: str, torch: Any) -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from zslabel import __version__
+from zslabel import __version__, priors
 from zslabel.config import StudentSpec
 from zslabel.errors import ConfigError, InputError, OutputError
 from zslabel.export import MANIFEST, file_sha256
@@ -101,7 +101,8 @@ def train(
     embedder = CachedEmbedder(encoder, pool.work_dir)
     features = embedder.embed(pool.texts)
     student_root = pool.output_dir / STUDENT_DIR
-    fit = _fitter(spec, pool, embedder, features)
+    distribution = priors.estimate(pool.teacher_probs)
+    fit = _fitter(spec, pool, embedder, features, distribution.estimated)
     trainer = SelfTrainer[StudentModel](
         rounds=spec.rounds,
         teacher_weight=spec.teacher_weight,
@@ -132,6 +133,7 @@ def train(
             "validation_rows": int(pool.in_validation.sum()),
             "held_out_rows": int(pool.held_out.sum()),
         },
+        "class_distribution": distribution.as_dict(pool.label_names),
         "rounds": rounds,
         "final_round": final.index,
         "stopped": {
@@ -167,7 +169,11 @@ def _job_top_fraction(pool: Pool) -> float:
 
 
 def _fitter(
-    spec: StudentSpec, pool: Pool, embedder: CachedEmbedder, features: np.ndarray
+    spec: StudentSpec,
+    pool: Pool,
+    embedder: CachedEmbedder,
+    features: np.ndarray,
+    class_prior: np.ndarray,
 ) -> Callable[[int, np.ndarray, np.ndarray], tuple[StudentModel, np.ndarray]]:
     """``fit(round, rows, labels) -> (student, pool probabilities)`` for the spec's kind."""
     k = len(pool.label_names)
@@ -194,7 +200,7 @@ def _fitter(
     def fit_logistic(
         index: int, rows: np.ndarray, labels: np.ndarray
     ) -> tuple[StudentModel, np.ndarray]:
-        head = LogisticHead(k, c=spec.c, class_weight=spec.class_weight)
+        head = LogisticHead(k, c=spec.c, class_weight=spec.class_weight, class_prior=class_prior)
         head.fit(features[rows], labels[rows])
         return student(head, embedder), head.predict_proba(features)
 
@@ -206,6 +212,7 @@ def _fitter(
             k,
             c=spec.c,
             class_weight=spec.class_weight,
+            class_prior=class_prior,
             epochs=spec.epochs,
             learning_rate=spec.learning_rate,
             batch_size=spec.batch_size,
