@@ -6,7 +6,7 @@
 >>> zslabel.evaluate(result.output_dir, "topic")  # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
+from zslabel.version import __version__
 
 from zslabel import allocator  # noqa: F401 - before anything imports pyarrow
 

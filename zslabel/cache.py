@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from zslabel import __version__
+from zslabel.version import __version__
 from zslabel.errors import OutputError
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zslabel import __version__
+from zslabel.version import __version__
 from zslabel.errors import ConfigError, InputError, ZslabelError
 from zslabel.redact import redact
 

@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pyarrow as pa
 
-from zslabel import __version__, columns
+from zslabel import columns
+from zslabel.version import __version__
 from zslabel.cache import FeatureCache, cache_key
 from zslabel.calibration import (
     TemperatureScaler,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from zslabel import __version__
+from zslabel.version import __version__
 from zslabel.encoder import TextEncoder, shared_encoder
 from zslabel.errors import InputError, ModelError, OutputError
 from zslabel.export import file_sha256

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from zslabel import __version__, priors
+from zslabel import priors
+from zslabel.version import __version__
 from zslabel.config import StudentSpec
 from zslabel.errors import ConfigError, InputError, OutputError
 from zslabel.export import MANIFEST, file_sha256
