@@ -6,9 +6,8 @@
 >>> zslabel.evaluate(result.output_dir, "topic")  # doctest: +SKIP
 """
 
-from zslabel.version import __version__
-
 from zslabel import allocator  # noqa: F401 - before anything imports pyarrow
+from zslabel.version import __version__
 
 # isort: split
 from zslabel.config import JobConfig, load_job

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from zslabel.version import __version__
 from zslabel.errors import OutputError
+from zslabel.version import __version__
 
 
 def cache_key(*parts: Any) -> str:

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zslabel.version import __version__
 from zslabel.errors import ConfigError, InputError, ZslabelError
 from zslabel.redact import redact
+from zslabel.version import __version__
 
 if TYPE_CHECKING:
     from zslabel.review_import import ImportSummary

@@ -24,7 +24,6 @@ import numpy as np
 import pyarrow as pa
 
 from zslabel import columns
-from zslabel.version import __version__
 from zslabel.cache import FeatureCache, cache_key
 from zslabel.calibration import (
     TemperatureScaler,
@@ -72,6 +71,7 @@ from zslabel.sources import EmbeddingSource, NliSource, Source, build_source
 from zslabel.sources.clip import ClipSource
 from zslabel.sources.nli import shortlist_mask
 from zslabel.splits import assign_splits_streamed
+from zslabel.version import __version__
 
 LABELED = "labeled.parquet"
 ABSTAINED_FILE = "abstained.parquet"

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from zslabel.version import __version__
 from zslabel.encoder import TextEncoder, shared_encoder
 from zslabel.errors import InputError, ModelError, OutputError
 from zslabel.export import file_sha256
 from zslabel.models import resolve_model
 from zslabel.student.embed import embedding_identity
 from zslabel.student.head import HEAD_FILE, LogisticHead
+from zslabel.version import __version__
 
 METADATA = "student.json"
 ENCODER_DIR = "encoder"

@@ -22,7 +22,6 @@ import numpy as np
 from pydantic import ValidationError
 
 from zslabel import priors
-from zslabel.version import __version__
 from zslabel.config import StudentSpec
 from zslabel.errors import ConfigError, InputError, OutputError
 from zslabel.export import MANIFEST, file_sha256
@@ -34,6 +33,7 @@ from zslabel.student.finetune import FineTuner
 from zslabel.student.head import LogisticHead
 from zslabel.student.model import StudentModel
 from zslabel.student.selftrain import Round, SelfTrainer
+from zslabel.version import __version__
 
 STUDENT_DIR = "student"
 MODEL_DIR = "model"
