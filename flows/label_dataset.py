@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
+import numpy as np
+
 from flows import environment
 
 environment.configure()
@@ -30,13 +32,38 @@ from prefect.states import Completed  # noqa: E402
 from prefect.tasks import exponential_backoff  # noqa: E402
 
 from flows.runners import task_runner  # noqa: E402
+from zslabel.combine import Combiner  # noqa: E402
 from zslabel.config import JobConfig, load_job  # noqa: E402
 from zslabel.dataset import Shard  # noqa: E402
 from zslabel.errors import ZslabelError  # noqa: E402
 from zslabel.incremental import Increment, plan_increment, record_version  # noqa: E402
 from zslabel.lock import job_lock  # noqa: E402
+from zslabel.pipeline import (  # noqa: E402
+    calibrate,
+    combine,
+    decisions,
+    manifest,
+    plan,
+    predict,
+    refine,
+    reviews,
+    score,
+    select,
+    split,
+    write,
+)
+from zslabel.pipeline.calibrate import Calibration  # noqa: E402
+from zslabel.pipeline.clock import RunClock  # noqa: E402
+from zslabel.pipeline.combine import Combined  # noqa: E402
+from zslabel.pipeline.decisions import Selected  # noqa: E402
+from zslabel.pipeline.plan import JobPlan  # noqa: E402
+from zslabel.pipeline.score import ScoringRecord, ShardScore  # noqa: E402
+from zslabel.pipeline.select import SelectedRows  # noqa: E402
+from zslabel.pipeline.write import Exported, ExportRecord, RunResult  # noqa: E402
 from zslabel.redact import redact  # noqa: E402
-from zslabel.runner import LabelingJob, RunClock, RunResult, Selected, ShardScore  # noqa: E402
+from zslabel.refine import Refinement  # noqa: E402
+from zslabel.review import MatchedReviews  # noqa: E402
+from zslabel.selection import Predictions, Selection  # noqa: E402
 from zslabel.summary import format_run  # noqa: E402
 
 
@@ -49,22 +76,23 @@ class JobRef:
     run_id: str
 
 
-_JOBS: dict[JobRef, LabelingJob] = {}
-_JOBS_LOCK = threading.Lock()
+_PLANS: dict[JobRef, JobPlan] = {}
+_PLANS_LOCK = threading.Lock()
 
 
-def labeling_job(ref: JobRef) -> LabelingJob:
-    """The run's LabelingJob, opened once per worker process and run.
+def job_plan(ref: JobRef) -> JobPlan:
+    """The run's plan (its input opened, its sources built), once per worker process and run.
 
     Keyed by run so that a long-lived worker sees new input on the next run; the model itself
     is shared across runs by the library (``zslabel.encoder.shared_encoder``).
     """
-    with _JOBS_LOCK:
-        if ref not in _JOBS:
-            if len(_JOBS) >= 2:
-                _JOBS.pop(next(iter(_JOBS)))
-            _JOBS[ref] = LabelingJob(JobConfig.model_validate_json(ref.config_json), ref.files)
-        return _JOBS[ref]
+    with _PLANS_LOCK:
+        if ref not in _PLANS:
+            if len(_PLANS) >= 2:
+                _PLANS.pop(next(iter(_PLANS)))
+            config = JobConfig.model_validate_json(ref.config_json)
+            _PLANS[ref] = plan.plan_job(config, ref.files)
+        return _PLANS[ref]
 
 
 def _is_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
@@ -82,15 +110,15 @@ def _is_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
     cache_policy=NONE,
 )
 def score_shard(job: JobRef, shard: Shard) -> ShardScore | State[ShardScore]:
-    score = labeling_job(job).score_shard(shard)
+    scored = score.score_shard(job_plan(job), shard)
     logger = get_run_logger()
-    if score.reused:
+    if scored.reused:
         logger.info(
             "shard %d (%s): %d rows, scores reused", shard.index, shard.path, shard.num_rows
         )
-        return Completed(data=score, name="Cached", message="features reused from the cache")
+        return Completed(data=scored, name="Cached", message="features reused from the cache")
     logger.info("shard %d (%s): scored %d rows", shard.index, shard.path, shard.num_rows)
-    return score
+    return scored
 
 
 class ShardsFailed(RuntimeError):
@@ -122,16 +150,78 @@ def score_shards(job: JobRef, shards: list[Shard]) -> list[ShardScore]:
     return [scores[shard.index] for shard in shards]
 
 
+# The global stages: one task each, in the flow's process.
+
+
+@task(name="refine", cache_policy=NONE)
+def refine_references(job: JobRef, scores: list[ShardScore]) -> Refinement:
+    return refine.refine(job_plan(job), scores)
+
+
+@task(name="match-reviews", cache_policy=NONE)
+def match_reviews(job: JobRef) -> MatchedReviews | None:
+    return reviews.matched_reviews(job_plan(job))
+
+
+@task(name="calibrate", cache_policy=NONE)
+def fit_calibration(
+    job: JobRef, reviewed: MatchedReviews | None, refinement: Refinement
+) -> Calibration:
+    return calibrate.fit_calibration(job_plan(job), reviewed, refinement)
+
+
+@task(name="combine", cache_policy=NONE)
+def combine_sources(
+    job: JobRef, scores: list[ShardScore], calibration: Calibration, refinement: Refinement
+) -> Combined:
+    return combine.combine(job_plan(job), scores, calibration, refinement)
+
+
+@task(name="predict", cache_policy=NONE)
+def predict_rows(
+    job: JobRef, scores: list[ShardScore], combiner: Combiner, refinement: Refinement
+) -> Predictions:
+    return predict.predict(job_plan(job), scores, combiner, refinement)
+
+
 @task(name="select-rows", cache_policy=NONE)
-def select_rows(job: JobRef, scores: list[ShardScore]) -> Selected:
-    return labeling_job(job).select_rows(scores)
+def select_rows(
+    job: JobRef, predictions: Predictions, reviewed: MatchedReviews | None
+) -> SelectedRows:
+    return select.select_rows(job_plan(job), predictions, reviewed)
+
+
+@task(name="assign-splits", cache_policy=NONE)
+def assign_splits(job: JobRef, predictions: Predictions, selection: Selection) -> np.ndarray:
+    return split.assign_splits(job_plan(job), predictions, selection)
+
+
+@task(name="export-rows", cache_policy=NONE)
+def export_rows(job: JobRef, scores: list[ShardScore], selected: Selected, run_id: str) -> Exported:
+    return write.export(job_plan(job), scores, selected, run_id)
+
+
+@task(name="record-scoring", cache_policy=NONE)
+def record_scoring(job: JobRef, scores: list[ShardScore]) -> ScoringRecord:
+    return score.scoring_record(job_plan(job), scores)
+
+
+@task(name="assemble-manifest", cache_policy=NONE)
+def assemble_manifest(
+    job: JobRef, scoring: ScoringRecord, selected: Selected, exported: ExportRecord
+) -> dict[str, Any]:
+    return manifest.assemble_manifest(job_plan(job), scoring, selected, exported)
 
 
 @task(name="write-outputs", cache_policy=NONE)
 def write_outputs(
-    job: JobRef, scores: list[ShardScore], selected: Selected, clock: RunClock
+    job: JobRef,
+    exported: Exported,
+    described: dict[str, Any],
+    clock: RunClock,
+    scores: list[ShardScore],
 ) -> RunResult:
-    return labeling_job(job).write_outputs(scores, selected, clock)
+    return write.commit(job_plan(job), exported.staged, described, clock, scores)
 
 
 @task(name="plan-increment", cache_policy=NONE)
@@ -174,15 +264,7 @@ def _label(config: JobConfig) -> dict[str, Any]:
 
     clock = RunClock()
     job = JobRef(config.model_dump_json(), files, clock.run_id)
-    shards = list(labeling_job(job).dataset.shards)
-    clock.lap("open")
-    rows = sum(s.num_rows for s in shards)
-    logger.info("Scoring %d rows in %d shard(s) on %s", rows, len(shards), config.runner.kind)
-    scores = score_shards.with_options(task_runner=task_runner(config.runner))(job, shards)
-    clock.lap("score")
-    selected = select_rows(job, scores)
-    clock.lap("select")
-    result = write_outputs(job, scores, selected, clock)
+    result = _run_stages(job, clock)
     status = result.counts["status"]
     logger.info(
         "Labeled %d rows: %d accepted, %d abstained, %d invalid; outputs in %s",
@@ -199,6 +281,34 @@ def _label(config: JobConfig) -> dict[str, Any]:
         "run_info": result.run_info,
         "version": version,
     }
+
+
+def _run_stages(job: JobRef, clock: RunClock) -> RunResult:
+    """The stages of :func:`zslabel.runner.run_job`, one task each (scoring mapped over shards
+    on the job's task runner)."""
+    config = job_plan(job).config
+    shards = list(job_plan(job).dataset.shards)
+    clock.lap("open")
+    rows = sum(s.num_rows for s in shards)
+    get_run_logger().info(
+        "Scoring %d rows in %d shard(s) on %s", rows, len(shards), config.runner.kind
+    )
+    scores = score_shards.with_options(task_runner=task_runner(config.runner))(job, shards)
+    clock.lap("score")
+    refinement = refine_references(job, scores)
+    reviewed = match_reviews(job)
+    calibration = fit_calibration(job, reviewed, refinement)
+    combined = combine_sources(job, scores, calibration, refinement)
+    predictions = predict_rows(job, scores, combined.combiner, refinement)
+    chosen = select_rows(job, predictions, reviewed)
+    del predictions  # the selected rows' predictions replace them
+    split_index = assign_splits(job, chosen.predictions, chosen.selection)
+    selected = decisions.settle(combined, chosen, split_index, refinement)
+    del chosen
+    clock.lap("select")
+    exported = export_rows(job, scores, selected, clock.run_id)
+    described = assemble_manifest(job, record_scoring(job, scores), selected, exported.record)
+    return write_outputs(job, exported, described, clock, scores)
 
 
 def _publish_artifacts(result: RunResult, summary: str) -> None:

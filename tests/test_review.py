@@ -24,7 +24,8 @@ from zslabel.review import (
     load_reviews,
     match_reviews,
 )
-from zslabel.review_import import import_reviews, read_review_file
+from zslabel.review.importing import import_reviews
+from zslabel.review.reading import read_review_file
 from zslabel.runner import LabelingJob, run_job
 from zslabel.selection import ABSTAINED, ACCEPTED, INVALID, Predictions, Selection
 

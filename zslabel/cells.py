@@ -20,19 +20,24 @@ both formats and inside nested values:
 
 Column types that cannot be stored in Parquet (unions, intervals, run-end encoded arrays) never
 come from an input; :func:`check_writable` refuses any type without a rule when a job loads.
+
+The type families are in :mod:`zslabel.cell_types`, the single-type encodings in
+:mod:`zslabel.cell_encodings`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import uuid
 from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from zslabel.cell_encodings import base64_text, decimal_text, rfc3339, utf8_text, uuid_text
+from zslabel.cell_types import is_binary, is_list, is_nested, is_plain, is_type, is_uuid
+from zslabel.cell_types import viewless as viewless  # where export.py finds it
 
 TEXT_FORMATS = ("csv", "jsonl")
 # The manifest's names for what a text file did to a column (see encodings()).
@@ -53,55 +58,6 @@ class UnwritableTypeError(TypeError):
     """A column type with no rule for the text formats."""
 
 
-def _is(name: str, t: pa.DataType) -> bool:
-    """``pa.types.is_<name>(t)``; False where this pyarrow predates the type."""
-    check = getattr(pa.types, f"is_{name}", None)
-    return bool(check(t)) if check is not None else False
-
-
-def _is_binary(t: pa.DataType) -> bool:
-    return (
-        pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_fixed_size_binary(t)
-        or _is("binary_view", t)
-    )
-
-
-def _is_list(t: pa.DataType) -> bool:
-    return (
-        pa.types.is_list(t)
-        or pa.types.is_large_list(t)
-        or pa.types.is_fixed_size_list(t)
-        or _is("list_view", t)
-        or _is("large_list_view", t)
-    )
-
-
-def _is_nested(t: pa.DataType) -> bool:
-    return _is_list(t) or pa.types.is_struct(t) or pa.types.is_map(t)
-
-
-def _is_uuid(t: pa.DataType) -> bool:
-    return isinstance(t, pa.BaseExtensionType) and t.extension_name == "arrow.uuid"
-
-
-def _is_plain(t: pa.DataType) -> bool:
-    """Types whose values are written as they are (CSV cells as Arrow's CSV writer writes them)."""
-    return bool(
-        pa.types.is_null(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_date(t)
-        or pa.types.is_time(t)
-        or pa.types.is_duration(t)
-    )
-
-
 # -- CSV: every column becomes a type Arrow's CSV writer takes --------------------------------
 
 
@@ -110,23 +66,23 @@ def csv_column(array: pa.Array, is_text: bool = False) -> pa.Array:
     t = array.type
     if pa.types.is_dictionary(t):
         return csv_column(array.dictionary_decode(), is_text)
-    if _is_uuid(t):
-        return _uuid_text(array)
+    if is_uuid(t):
+        return uuid_text(array)
     if isinstance(t, pa.BaseExtensionType):
         return csv_column(array.storage, is_text)
-    if _is("string_view", t):
+    if is_type("string_view", t):
         return array.cast(pa.string())
     if pa.types.is_float16(t):
         return array.cast(pa.float32())  # exact; the CSV writer has no half floats
-    if _is_binary(t):
-        return _utf8_text(array) if is_text else _base64_text(array)
+    if is_binary(t):
+        return utf8_text(array) if is_text else base64_text(array)
     if pa.types.is_timestamp(t):
-        return _rfc3339(array)
+        return rfc3339(array)
     if pa.types.is_decimal(t):
-        return _decimal_text(array)
-    if _is_nested(t):
+        return decimal_text(array)
+    if is_nested(t):
         return _json_text(array)
-    if _is_plain(t):
+    if is_plain(t):
         return array
     raise UnwritableTypeError(t)
 
@@ -155,8 +111,8 @@ def json_column(array: pa.Array, is_text: bool = False) -> pa.Array:
     t = array.type
     if pa.types.is_dictionary(t):
         return json_column(array.dictionary_decode(), is_text)
-    if _is_uuid(t):
-        return _uuid_text(array)
+    if is_uuid(t):
+        return uuid_text(array)
     if isinstance(t, pa.BaseExtensionType):
         return json_column(array.storage, is_text)
     if pa.types.is_null(t) or pa.types.is_boolean(t) or pa.types.is_integer(t):
@@ -168,17 +124,17 @@ def json_column(array: pa.Array, is_text: bool = False) -> pa.Array:
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return array
     if pa.types.is_decimal(t):
-        return _decimal_text(array)
-    if _is("string_view", t):
+        return decimal_text(array)
+    if is_type("string_view", t):
         return array.cast(pa.string())
     if pa.types.is_date(t) or pa.types.is_time(t):
         return array.cast(pa.string())  # ISO 8601, with the digits of a time's unit
     if pa.types.is_duration(t):
         return array.cast(pa.int64())
-    if _is_binary(t):
-        return _utf8_text(array) if is_text else _base64_text(array)
+    if is_binary(t):
+        return utf8_text(array) if is_text else base64_text(array)
     if pa.types.is_timestamp(t):
-        return _rfc3339(array)
+        return rfc3339(array)
     if pa.types.is_map(t):
         start, stop = _bounds(array.offsets)
         keys = _key_text(array.keys.slice(start, stop - start))
@@ -186,7 +142,7 @@ def json_column(array: pa.Array, is_text: bool = False) -> pa.Array:
         entries = pa.StructArray.from_arrays([keys, items], names=["key", "value"])
         offsets = pc.subtract(array.offsets, pa.scalar(start, array.offsets.type))
         return pa.ListArray.from_arrays(offsets, entries, mask=array.is_null())
-    if _is("list_view", t) or _is("large_list_view", t):
+    if is_type("list_view", t) or is_type("large_list_view", t):
         return json_column(_list_view_as_list(array))
     if pa.types.is_fixed_size_list(t):
         size = t.list_size
@@ -214,7 +170,7 @@ def _list_view_as_list(array: pa.Array) -> pa.Array:
     index = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - ends + sizes, sizes)
     values = array.values.take(pa.array(index, pa.int64()))
     offsets = np.concatenate([[0], ends])
-    large = _is("large_list_view", array.type)
+    large = is_type("large_list_view", array.type)
     kind, offset_type = (pa.LargeListArray, pa.int64()) if large else (pa.ListArray, pa.int32())
     return kind.from_arrays(pa.array(offsets, offset_type), values, mask=array.is_null())
 
@@ -238,7 +194,7 @@ def _finisher(t: pa.DataType) -> Finisher | None:
     if pa.types.is_dictionary(t):
         return _finisher(t.value_type)
     if isinstance(t, pa.BaseExtensionType):
-        return None if _is_uuid(t) else _finisher(t.storage_type)
+        return None if is_uuid(t) else _finisher(t.storage_type)
     if pa.types.is_map(t):
         item = _finisher(t.item_type)
 
@@ -248,7 +204,7 @@ def _finisher(t: pa.DataType) -> Finisher | None:
             return {e["key"]: item(e["value"]) if item else e["value"] for e in entries}
 
         return as_object
-    if _is_list(t):
+    if is_list(t):
         inner = _finisher(t.value_type)
         if inner is None:
             return None
@@ -263,86 +219,6 @@ def _finisher(t: pa.DataType) -> Finisher | None:
             else {name: finish(row[name]) if finish else row[name] for name, finish in named}
         )
     return None
-
-
-# -- the encodings of single types --------------------------------------------------------------
-
-
-def _base64_text(array: pa.Array) -> pa.Array:
-    return pa.array(
-        [None if v is None else base64.b64encode(v).decode("ascii") for v in array.to_pylist()],
-        pa.string(),
-    )
-
-
-def _utf8_text(array: pa.Array) -> pa.Array:
-    try:
-        return array.cast(pa.string())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        values = array.to_pylist()
-        return pa.array(
-            [None if v is None else v.decode("utf-8", errors="replace") for v in values],
-            pa.string(),
-        )
-
-
-def _decimal_text(array: pa.Array) -> pa.Array:
-    """Every digit in positional notation (``-0.000000001``, never Arrow's ``-1E-9``)."""
-    return pa.array([None if v is None else format(v, "f") for v in array.to_pylist()], pa.string())
-
-
-def _rfc3339(array: pa.Array) -> pa.Array:
-    """Local time in the column's zone and its offset, with the unit's fraction digits.
-
-    An offset with seconds (local mean time before about 1920, e.g. Amsterdam's +00:19:32) has
-    no RFC 3339 form: such values are written in UTC (``Z``), the same instant.
-    """
-    if not array.type.tz:
-        return pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
-    local = pc.strftime(array, format="%Y-%m-%dT%H:%M:%S%Ez")
-    utc = pc.strftime(array.cast(pa.timestamp(array.type.unit, "UTC")), format="%Y-%m-%dT%H:%M:%S")
-    # The local wall time minus the written offset must be the instant; where the offset lost
-    # its seconds, it is not, and the UTC form is written instead.
-    naive = array.cast(pa.timestamp(array.type.unit))
-    wall = pc.local_timestamp(array)
-    shift = pc.subtract(wall.cast(pa.int64()), naive.cast(pa.int64()))
-    per_minute = {"s": 60, "ms": 60_000, "us": 60_000_000, "ns": 60_000_000_000}[array.type.unit]
-    whole_minutes = pc.equal(pc.multiply(pc.divide(shift, per_minute), per_minute), shift)
-    return pc.if_else(whole_minutes, local, pc.binary_join_element_wise(utc, "Z", ""))
-
-
-def _uuid_text(array: pa.Array) -> pa.Array:
-    values = array.storage.to_pylist()
-    return pa.array([None if v is None else str(uuid.UUID(bytes=v)) for v in values], pa.string())
-
-
-# -- filtering ----------------------------------------------------------------------------------
-
-
-def viewless(t: pa.DataType) -> pa.DataType:
-    """``t`` with string_view / binary_view (also inside lists, structs and maps) as
-    large_string / large_binary: pyarrow has no take kernel for views, so batches holding them
-    cannot be filtered as they are. List views are left as they are (Arrow cannot cast their
-    values)."""
-    if _is("string_view", t):
-        return pa.large_string()
-    if _is("binary_view", t):
-        return pa.large_binary()
-    if pa.types.is_map(t):
-        return pa.map_(
-            t.key_field.with_type(viewless(t.key_type)),
-            t.item_field.with_type(viewless(t.item_type)),
-            t.keys_sorted,
-        )
-    if pa.types.is_list(t):
-        return pa.list_(t.value_field.with_type(viewless(t.value_type)))
-    if pa.types.is_large_list(t):
-        return pa.large_list(t.value_field.with_type(viewless(t.value_type)))
-    if pa.types.is_fixed_size_list(t):
-        return pa.list_(t.value_field.with_type(viewless(t.value_type)), t.list_size)
-    if pa.types.is_struct(t):
-        return pa.struct([f.with_type(viewless(f.type)) for f in t])
-    return t
 
 
 # -- per schema -------------------------------------------------------------------------------
@@ -361,15 +237,15 @@ def encodings(schema: pa.Schema, fmt: str, text_columns: Collection[str] = ()) -
 def _encoding(t: pa.DataType, fmt: str, is_text: bool) -> str | None:
     if pa.types.is_dictionary(t):
         return _encoding(t.value_type, fmt, is_text)
-    if _is_uuid(t):
+    if is_uuid(t):
         return UUID
     if isinstance(t, pa.BaseExtensionType):
         return _encoding(t.storage_type, fmt, is_text)
-    if _is_binary(t):
+    if is_binary(t):
         return UTF8 if is_text else BASE64
     if pa.types.is_timestamp(t):
         return RFC3339
-    if _is_nested(t):
+    if is_nested(t):
         return JSON
     if fmt == "jsonl":
         if pa.types.is_decimal(t):

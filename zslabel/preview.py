@@ -16,19 +16,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from zslabel import priors
 from zslabel.cache import FeatureCache
 from zslabel.config import JobConfig
+from zslabel.pipeline.calibrate import fit_calibration
+from zslabel.pipeline.combine import fit_combiner
+from zslabel.pipeline.plan import JobPlan, plan_job
+from zslabel.pipeline.predict import predictions_of
+from zslabel.pipeline.score import feature_key, featurize, read_inputs
 from zslabel.sources import EmbeddingSource
 from zslabel.sources.distinct import SIMILAR_PROMPT_COSINE, closest_label_pairs
 from zslabel.sources.nli import shortlist_mask
-
-if TYPE_CHECKING:
-    from zslabel.runner import LabelingJob
 
 DEFAULT_SAMPLE = 500
 WARMUP_ROWS = 16  # scored once, untimed: a fresh process's first batches are slower
@@ -98,12 +100,10 @@ def label_counts(top: np.ndarray, label_names: Sequence[str]) -> dict[str, int]:
 
 def preview(config: JobConfig, sample: int = DEFAULT_SAMPLE) -> Preview:
     """Score ``sample`` rows of ``config``'s input with its sources; see the module docstring."""
-    from zslabel.runner import LabelingJob
-
     output_dir = Path(config.output.dir).expanduser()
     work_dir = Path(config.output.work_dir or output_dir / ".zslabel").expanduser()
     with tempfile.TemporaryDirectory(prefix="zslabel-check-") as scratch:
-        job = LabelingJob(
+        job = plan_job(
             config.model_copy(
                 update={"output": config.output.model_copy(update={"work_dir": scratch})}
             )
@@ -111,7 +111,7 @@ def preview(config: JobConfig, sample: int = DEFAULT_SAMPLE) -> Preview:
         return _preview(job, sample, work_dir)
 
 
-def _preview(job: LabelingJob, sample: int, work_dir: Path) -> Preview:
+def _preview(job: JobPlan, sample: int, work_dir: Path) -> Preview:
     names = job.label_names
     rows = sample_rows(job.dataset.num_rows, sample)
     values, valid = _sampled_inputs(job, rows)
@@ -119,18 +119,18 @@ def _preview(job: LabelingJob, sample: int, work_dir: Path) -> Preview:
     per_source: list[np.ndarray] = []
     speeds: list[float] = []
     for i, source in enumerate(job.sources):
-        column = job._columns[i]
+        column = job.columns[i]
         mine = valid[column]
         candidates = None
-        if i in job._shortlists:
-            earlier, k = job._shortlists[i]
+        if i in job.shortlists:
+            earlier, k = job.shortlists[i]
             candidates = shortlist_mask(per_source[earlier][mine], k)
         texts = values[column]
         if texts:
             warm = slice(0, min(WARMUP_ROWS, len(texts)))
-            job._featurize(i, texts[warm], None if candidates is None else candidates[warm])
+            featurize(job, i, texts[warm], None if candidates is None else candidates[warm])
         started = time.perf_counter()
-        features = job._featurize(i, texts, candidates) if texts else None
+        features = featurize(job, i, texts, candidates) if texts else None
         elapsed = time.perf_counter() - started
         speeds.append(len(texts) / max(elapsed, 1e-6))
         probs = np.full((n, len(names)), np.nan)
@@ -141,9 +141,9 @@ def _preview(job: LabelingJob, sample: int, work_dir: Path) -> Preview:
     for mask in valid.values():
         has_text |= mask
     stacked = np.stack(per_source, axis=1)
-    combiner = job.fit_combiner(lambda: stacked)
+    combiner = fit_combiner(job, lambda: stacked, fit_calibration(job))
     combined_probs = combiner(per_source)
-    combined = job._predictions(combined_probs, has_text).label
+    combined = predictions_of(job, combined_probs, has_text).label
     estimated = None
     if not job.config.multi_label and len(names) > 1:
         shares = priors.estimate(combined_probs).estimated
@@ -170,19 +170,17 @@ def _preview(job: LabelingJob, sample: int, work_dir: Path) -> Preview:
     )
 
 
-def _sampled_inputs(
-    job: LabelingJob, rows: np.ndarray
-) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+def _sampled_inputs(job: JobPlan, rows: np.ndarray) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """Per input column the sources read: the sampled rows' usable values (in row order) and
     which sampled rows have one (a mask over ``rows``)."""
-    values: dict[str, list[Any]] = {column: [] for column in dict.fromkeys(job._columns)}
+    values: dict[str, list[Any]] = {column: [] for column in dict.fromkeys(job.columns)}
     valid = {column: np.zeros(len(rows), dtype=bool) for column in values}
     for shard in job.dataset.shards:
         start, stop = shard.start_row, shard.start_row + shard.num_rows
         inside = np.flatnonzero((rows >= start) & (rows < stop))
         if not len(inside):
             continue
-        for column, read in job._read_inputs(shard).items():
+        for column, read in read_inputs(job, shard).items():
             position = {row: j for j, row in enumerate(read.valid_rows)}
             for at in inside:
                 j = position.get(int(rows[at]) - start)
@@ -217,7 +215,7 @@ def _source_preview(
     )
 
 
-def _cached_shards(job: LabelingJob, work_dir: Path) -> int | None:
+def _cached_shards(job: JobPlan, work_dir: Path) -> int | None:
     """Shards whose features every source has in ``work_dir`` (read only); None without one."""
     folder = work_dir / "features"
     if not folder.is_dir():
@@ -225,9 +223,9 @@ def _cached_shards(job: LabelingJob, work_dir: Path) -> int | None:
     cache = FeatureCache(folder)
     cached = 0
     for shard in job.dataset.shards:
-        inputs = job._read_inputs(shard)
+        inputs = read_inputs(job, shard)
         cached += all(
-            cache._path(job._feature_key(source, inputs[job._columns[i]].fingerprint)).is_file()
+            cache._path(feature_key(source, inputs[job.columns[i]].fingerprint)).is_file()
             for i, source in enumerate(job.sources)
         )
     return cached

@@ -16,7 +16,8 @@ from flows.label_dataset import ShardsFailed, label_dataset
 from tests.conftest import make_texts
 from zslabel.config import load_job
 from zslabel.errors import ModelError
-from zslabel.runner import LabelingJob, run_job
+from zslabel.pipeline import score
+from zslabel.runner import run_job
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -57,19 +58,19 @@ def test_a_failed_shard_fails_the_flow_and_the_rerun_resumes(
     expected = snapshot(out)
     shutil.rmtree(out)
 
-    original = LabelingJob.score_shard
+    original = score.score_shard
 
-    def fail_on_shard_3(self: LabelingJob, shard, on_rows=None):  # type: ignore[no-untyped-def]
+    def fail_on_shard_3(plan, shard, on_rows=None):  # type: ignore[no-untyped-def]
         if shard.index == 3:
             raise ModelError("injected failure")
-        return original(self, shard, on_rows)
+        return original(plan, shard, on_rows)
 
-    monkeypatch.setattr(LabelingJob, "score_shard", fail_on_shard_3)
+    monkeypatch.setattr(score, "score_shard", fail_on_shard_3)
     with pytest.raises(ShardsFailed, match=r"1 of 6 shard\(s\) failed: shard 3 \(.*part-1"):
         label_dataset(job_path=str(job_file))
     assert not (out / "manifest.json").exists()
 
-    monkeypatch.setattr(LabelingJob, "score_shard", original)
+    monkeypatch.setattr(score, "score_shard", original)
     resumed = label_dataset(job_path=str(job_file))
     assert resumed["run_info"]["shards"] == {"total": 6, "reused": 5, "scored": 1}
     assert snapshot(out) == expected
@@ -77,15 +78,15 @@ def test_a_failed_shard_fails_the_flow_and_the_rerun_resumes(
 
 def test_transient_errors_are_retried(job_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    original = LabelingJob.score_shard
+    original = score.score_shard
 
-    def flaky(self: LabelingJob, shard, on_rows=None):  # type: ignore[no-untyped-def]
+    def flaky(plan, shard, on_rows=None):  # type: ignore[no-untyped-def]
         calls.append(shard.index)
         if shard.index == 2 and calls.count(2) == 1:
             raise OSError("connection reset by peer")
-        return original(self, shard, on_rows)
+        return original(plan, shard, on_rows)
 
-    monkeypatch.setattr(LabelingJob, "score_shard", flaky)
+    monkeypatch.setattr(score, "score_shard", flaky)
     monkeypatch.setattr(
         label_flow, "score_shard", label_flow.score_shard.with_options(retry_delay_seconds=0)
     )

@@ -67,7 +67,8 @@ def install(point: str) -> None:
     import zslabel.cache
     import zslabel.export
     import zslabel.incremental
-    import zslabel.runner
+    import zslabel.pipeline.combine
+    import zslabel.pipeline.split
     from zslabel.sources.fake import FakeSource
 
     points: dict[str, Callable[[], None]] = {
@@ -78,8 +79,8 @@ def install(point: str) -> None:
         # A cache entry fully written to its temporary file but not yet renamed into place.
         "cache-write": lambda: kill_on_rename(zslabel.cache, 3),
         # The global steps, after every shard is cached.
-        "global-combine": lambda: kill_on_call(zslabel.runner.LabelingJob, "fit_combiner", 1),
-        "global-split": lambda: kill_on_call(zslabel.runner.LabelingJob, "assign_splits", 1),
+        "global-combine": lambda: kill_on_call(zslabel.pipeline.combine, "fit_combiner", 1),
+        "global-split": lambda: kill_on_call(zslabel.pipeline.split, "assign_splits", 1),
         # Export: some batches written to the staging folder; all written, none committed.
         "export-writing": lambda: kill_on_call(zslabel.export.ParquetTableWriter, "write", 5),
         "export-closed": lambda: kill_on_call(

@@ -76,7 +76,7 @@ class FineTuner:
         """Fine-tune on ``texts`` and save the encoder to ``folder``; ``features`` are the frozen
         embeddings of ``texts`` when the caller has them (else they are computed)."""
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        import transformers  # noqa: F401 - a missing install fails before the embeddings are made
 
         labels = np.asarray(labels, dtype=np.int64)
         frozen = self.encoder.encode(texts) if features is None else features
@@ -86,6 +86,34 @@ class FineTuner:
         warm.fit(frozen, labels)
         torch.manual_seed(self.seed)
         device = pick_device(self.device, torch)
+        tokenizer, network = self._load_base(torch, device)
+        head = _warm_linear(warm, self.n_classes, torch, device)
+        ids = tokenizer(list(texts), truncation=True, max_length=self.encoder.max_length)[
+            "input_ids"
+        ]
+        self.losses_: list[float] = []
+        self._train(torch, device, tokenizer, network, head, ids, labels)
+        network.eval()
+        folder.mkdir(parents=True, exist_ok=True)
+        network.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        tuned = LogisticHead(self.n_classes)
+        tuned.coef_ = head.weight.detach().cpu().double().numpy()
+        tuned.intercept_ = head.bias.detach().cpu().double().numpy()
+        tuned.classes_seen_ = warm.classes_seen_
+        self.head_ = tuned
+        self.encoder_ = TextEncoder(
+            resolve_model(str(folder)),
+            max_length=self.encoder.max_length,
+            pooling=self.encoder.pooling,
+            device=self.device,
+        )
+        return self
+
+    def _load_base(self, torch: Any, device: str) -> tuple[Any, Any]:
+        """The base model's tokenizer and network, in fp32 on ``device``."""
+        from transformers import AutoModel, AutoTokenizer
+
         base = self.encoder.model
         try:
             tokenizer = AutoTokenizer.from_pretrained(base.path)
@@ -95,13 +123,19 @@ class FineTuner:
             ).to(device)
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load model {base.name!r} to fine-tune: {exc}") from None
-        head = torch.nn.Linear(warm.coef_.shape[1], self.n_classes).to(device)
-        with torch.no_grad():
-            head.weight.copy_(torch.as_tensor(warm.coef_, dtype=torch.float32))
-            head.bias.copy_(torch.as_tensor(warm.intercept_, dtype=torch.float32))
-        ids = tokenizer(list(texts), truncation=True, max_length=self.encoder.max_length)[
-            "input_ids"
-        ]
+        return tokenizer, network
+
+    def _train(
+        self,
+        torch: Any,
+        device: str,
+        tokenizer: Any,
+        network: Any,
+        head: Any,
+        ids: list[list[int]],
+        labels: np.ndarray,
+    ) -> None:
+        """The epochs of AdamW over encoder and head; each epoch's mean loss goes to ``losses_``."""
         loss_fn = torch.nn.CrossEntropyLoss(
             weight=torch.as_tensor(
                 class_weights(labels, self.n_classes, self.class_weight, self.class_prior),
@@ -115,7 +149,6 @@ class FineTuner:
         rng = np.random.default_rng(self.seed)
         target = torch.as_tensor(labels).to(device)
         network.train()
-        self.losses_: list[float] = []
         for _ in range(self.epochs):
             order = rng.permutation(len(ids))
             total = 0.0
@@ -135,27 +168,20 @@ class FineTuner:
                 schedule.step()
                 total += float(loss.detach()) * len(rows)
             self.losses_.append(round(total / len(ids), 4))
-        network.eval()
-        folder.mkdir(parents=True, exist_ok=True)
-        network.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        tuned = LogisticHead(self.n_classes)
-        tuned.coef_ = head.weight.detach().cpu().double().numpy()
-        tuned.intercept_ = head.bias.detach().cpu().double().numpy()
-        tuned.classes_seen_ = warm.classes_seen_
-        self.head_ = tuned
-        self.encoder_ = TextEncoder(
-            resolve_model(str(folder)),
-            max_length=self.encoder.max_length,
-            pooling=self.encoder.pooling,
-            device=self.device,
-        )
-        return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if not hasattr(self, "head_"):
             raise NotFittedError("this FineTuner is not fitted yet; call fit first")
         return self.head_.predict_proba(self.encoder_.encode(texts))
+
+
+def _warm_linear(warm: LogisticHead, n_classes: int, torch: Any, device: str) -> Any:
+    """A torch linear head on ``device`` holding the warm-start logistic regression's weights."""
+    head = torch.nn.Linear(warm.coef_.shape[1], n_classes).to(device)
+    with torch.no_grad():
+        head.weight.copy_(torch.as_tensor(warm.coef_, dtype=torch.float32))
+        head.bias.copy_(torch.as_tensor(warm.intercept_, dtype=torch.float32))
+    return head
 
 
 def _pool(hidden: Any, mask: Any, pooling: str, torch: Any) -> Any:

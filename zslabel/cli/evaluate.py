@@ -1,0 +1,27 @@
+"""``zslabel eval``: score a labeled output folder against a gold column."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from zslabel.cli.options import Commands
+
+
+def add_parser(commands: Commands) -> None:
+    evaluate = commands.add_parser(
+        "eval", help="score a labeled output folder against a gold column"
+    )
+    evaluate.add_argument("dir", help="output folder of a 'zslabel label' run")
+    evaluate.add_argument("--gold-column", required=True, help="column holding the true labels")
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluate.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from zslabel.evaluate import evaluate
+    from zslabel.summary import format_evaluation
+
+    report = evaluate(args.dir, args.gold_column)
+    print(json.dumps(report, indent=2) if args.json else format_evaluation(report))
+    return 0

@@ -1,0 +1,51 @@
+"""``zslabel label``: label a dataset in-process, from a job file or the quick form
+(``INPUT --labels a,b --out DIR``), incrementally where the job asks for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from zslabel.cli.jobargs import job_from_args
+from zslabel.cli.options import Commands, job_options, job_or_quick
+
+
+def add_parser(commands: Commands) -> None:
+    label = commands.add_parser(
+        "label",
+        parents=[job_options(), job_or_quick()],
+        help="label a dataset with a job file, or quickly with --labels",
+        description="Label JOB.yaml, or INPUT (a Parquet file, folder or URI) with --labels.",
+    )
+    label.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="use the fake source (no model) and write to OUT-dry-run: checks the job quickly",
+    )
+    label.add_argument("--json", action="store_true", help="print the manifest counts as JSON")
+    label.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    label.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from zslabel.runner import run_job
+    from zslabel.summary import format_run
+
+    config = job_from_args(args)
+    if config.incremental:
+        from zslabel.incremental import run_incremental
+
+        outcome = run_incremental(config, progress=not args.no_progress)
+        if outcome is None:
+            print(f"No new input files: every file is in a version under {config.output.dir}")
+            return 0
+        increment, result = outcome
+        print(f"Version {increment.version}: {len(increment.files)} new file(s)")
+    else:
+        result = run_job(config, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(result.manifest["counts"], indent=2))
+    else:
+        print(format_run(result))
+    return 0

@@ -1,0 +1,41 @@
+"""``zslabel train``: fit a student on a labeled output folder's train split, self-train it,
+evaluate every round and save it under the folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from zslabel.cli.options import Commands
+
+
+def add_parser(commands: Commands) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train a student model on a labeled output folder and evaluate it",
+        description="Fit a student on DIR's train split (logistic regression on frozen sentence "
+        "embeddings by default), self-train it for the job's student.rounds, evaluate every round "
+        "on the validation split (and against --gold-column), and save it to DIR/student/model.",
+    )
+    train.add_argument("dir", help="output folder of a 'zslabel label' run")
+    train.add_argument(
+        "--gold-column", help="column of true labels to score against (never trained on)"
+    )
+    train.add_argument("--kind", choices=["logistic", "finetune"], help="student kind")
+    train.add_argument("--rounds", type=int, help="self-training rounds after the first fit")
+    train.add_argument("--model", help="embedding / base model: default, a folder or a hub id")
+    train.add_argument("--out", help="folder for the saved student (default: DIR/student/model)")
+    train.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    train.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from zslabel.student import job_student_spec, train
+    from zslabel.student.train import format_metrics
+
+    flags = {"kind": args.kind, "rounds": args.rounds, "model": args.model}
+    spec = job_student_spec(args.dir, {k: v for k, v in flags.items() if v is not None})
+    result = train(args.dir, spec, gold_column=args.gold_column, model_dir=args.out)
+    print(json.dumps(result.metrics, indent=2) if args.json else format_metrics(result))
+    return 0

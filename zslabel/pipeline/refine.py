@@ -1,0 +1,47 @@
+"""Refine: move each embedding and CLIP source's label references toward its most confident
+rows (:mod:`zslabel.refine`), where its spec asks for it. Cheap: reads cached features."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from zslabel.config import ClipSourceSpec, EmbeddingSourceSpec
+from zslabel.pipeline.features import shard_features
+from zslabel.pipeline.plan import JobPlan
+from zslabel.pipeline.score import ShardScore
+from zslabel.refine import Refinement, refine_source
+from zslabel.sources import EmbeddingSource
+from zslabel.sources.clip import ClipSource
+
+
+def refine(plan: JobPlan, scores: Sequence[ShardScore]) -> Refinement:
+    """Per source, its refined references (None where it is not refined); the record names
+    each source with a refine key, with what refinement did or why it was skipped."""
+    references: list[np.ndarray | None] = []
+    record: dict[str, Any] = {}
+    for i, (source, spec) in enumerate(zip(plan.sources, plan.config.sources, strict=True)):
+        refined = None
+        if isinstance(spec, EmbeddingSourceSpec | ClipSourceSpec) and spec.refine is not None:
+            assert isinstance(source, EmbeddingSource | ClipSource)
+            skipped = _skipped(plan, source)
+            if skipped is not None:
+                record[source.name] = {"skipped": skipped}
+            else:
+                shards = functools.partial(shard_features, plan, i, scores)
+                refined, record[source.name] = refine_source(
+                    source, spec.refine, shards, plan.label_names
+                )
+        references.append(refined)
+    return Refinement(tuple(references), record)
+
+
+def _skipped(plan: JobPlan, source: EmbeddingSource | ClipSource) -> str | None:
+    if plan.multi_label:
+        return "multi-label job: refinement ranks rows by their single top label"
+    if isinstance(source, EmbeddingSource) and source.chunks_long_texts:
+        return "long_texts: chunk (window features) is not refined"
+    return None

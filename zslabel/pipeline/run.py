@@ -1,0 +1,65 @@
+"""Run a labeling job on one machine: the stages of :mod:`zslabel.pipeline`, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from zslabel.config import JobConfig
+from zslabel.errors import ConfigError
+from zslabel.lock import run_lock
+from zslabel.pipeline import (
+    calibrate,
+    combine,
+    decisions,
+    manifest,
+    plan,
+    predict,
+    refine,
+    reviews,
+    score,
+    select,
+    split,
+    write,
+)
+from zslabel.pipeline.clock import RunClock
+from zslabel.pipeline.write import RunResult
+from zslabel.progress import Progress
+
+
+def run_job(
+    config: JobConfig, *, progress: bool = False, files: Collection[str] | None = None
+) -> RunResult:
+    """Label ``config.input`` (or only ``files`` of it) into ``config.output.dir``.
+
+    Rerunning reuses cached scores. Incremental jobs go through
+    :func:`zslabel.incremental.run_incremental`, which calls this for each new version.
+    Raises ConfigError for an incremental job, and each stage's errors.
+    """
+    if config.incremental:
+        raise ConfigError(
+            "this job is incremental: run it with zslabel.run_incremental, "
+            "'zslabel label' or 'zslabel run'"
+        )
+    clock = RunClock()
+    job = plan.plan_job(config, files)
+    # One run at a time per output folder; taken once the job is known to be valid, so that a
+    # bad job leaves no lock or folder behind.
+    with run_lock(job.output_dir, job.work_dir):
+        clock.lap("open")
+        with Progress(job.dataset.num_rows * len(job.sources), "scoring", enabled=progress) as bar:
+            scores = [score.score_shard(job, shard, bar.advance) for shard in job.dataset.shards]
+        clock.lap("score")
+        refinement = refine.refine(job, scores)
+        reviewed = reviews.matched_reviews(job)
+        calibration = calibrate.fit_calibration(job, reviewed, refinement)
+        combined = combine.combine(job, scores, calibration, refinement)
+        predictions = predict.predict(job, scores, combined.combiner, refinement)
+        chosen = select.select_rows(job, predictions, reviewed)
+        split_index = split.assign_splits(job, chosen.predictions, chosen.selection)
+        selected = decisions.settle(combined, chosen, split_index, refinement)
+        clock.lap("select")
+        exported = write.export(job, scores, selected, clock.run_id)
+        described = manifest.assemble_manifest(
+            job, score.scoring_record(job, scores), selected, exported.record
+        )
+        return write.commit(job, exported.staged, described, clock, scores)

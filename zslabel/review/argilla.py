@@ -1,0 +1,56 @@
+"""Argilla 2.x: the record written for each row to review, and the answers read from an export."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zslabel import columns
+from zslabel.review.fields import KEY_FIELD, QUESTION, TEXT_FIELD, optional_text, rounded_score
+
+
+def argilla_record(row: Mapping[str, Any], key: str, text: str, method: str) -> dict[str, Any]:
+    """An Argilla 2.x record as ``Record.to_dict`` writes it (``Record.from_dict`` reads it) for
+    a dataset with a text field ``text`` and a label question ``label``."""
+    suggestions = {}
+    if row[columns.LABEL] is not None:
+        suggestions[QUESTION] = {
+            "value": row[columns.LABEL],
+            "score": rounded_score(row[columns.CONFIDENCE]),
+            "agent": f"zslabel-{method}",
+        }
+    return {
+        "id": key,
+        "fields": {TEXT_FIELD: text},
+        # Argilla metadata values are terms or numbers: a missing reason is left out.
+        "metadata": {
+            name: value
+            for name, value in (
+                (KEY_FIELD, key),
+                ("zs_row", row[columns.ROW]),
+                ("zs_status", row[columns.STATUS]),
+                ("zs_reason", row[columns.REASON]),
+            )
+            if value is not None
+        },
+        "suggestions": suggestions,
+        "responses": {},
+        "vectors": {},
+    }
+
+
+def from_argilla(record: Mapping[str, Any]) -> tuple[object, str | None, list[str]]:
+    """The key, text and answers of one record of an Argilla export."""
+    metadata = record.get("metadata") or {}
+    key = metadata.get(KEY_FIELD, record.get("id"))
+    responses = (record.get("responses") or {}).get(QUESTION) or []
+    answers = []
+    for response in responses:
+        if not isinstance(response, Mapping) or response.get("value") is None:
+            continue
+        # Exports of newer Argilla versions carry a status: drafts and discards are no answer.
+        if response.get("status", "submitted") != "submitted":
+            continue
+        value = response["value"]
+        answers.append(str(value[0]) if isinstance(value, list) and len(value) == 1 else str(value))
+    return key, optional_text((record.get("fields") or {}).get(TEXT_FIELD)), answers
