@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck docs unit bench clean
 
 setup: $(STAMP)
 
@@ -27,10 +27,16 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+# The review-loop tests need Label Studio and the Argilla SDK (labelstudio, below).
+unit: setup labelstudio
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck unit
+# The documentation site (mkdocs.yml, docs/): --strict fails on any warning, broken links and
+# anchors included. NO_MKDOCS_2_WARNING silences mkdocs-material's banner about MkDocs 2.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+test: lint typecheck docs unit
 
 DATASETS ?= ../shared/datasets
 bench: setup
@@ -40,4 +46,19 @@ bench: setup
 	done
 
 clean:
-	rm -rf $(VENV) zslabel-demo out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LABEL_STUDIO_VENV) zslabel-demo out .pytest_cache .mypy_cache .ruff_cache site
+
+# The review tools for the slow review-loop tests (tests/test_label_studio_real.py,
+# tests/test_argilla_sdk.py): Label Studio and the Argilla SDK pin their own dependencies, so they
+# get a virtual environment of their own (about 2 minutes and 1.1 GB, once).
+.PHONY: labelstudio
+LABEL_STUDIO_VENV ?= .venv-labelstudio
+LABEL_STUDIO ?= label-studio==1.23.2
+ARGILLA ?= argilla==2.8.0
+labelstudio: $(LABEL_STUDIO_VENV)/.installed
+
+$(LABEL_STUDIO_VENV)/.installed:
+	$(PYTHON) -m venv $(LABEL_STUDIO_VENV)
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet "$(LABEL_STUDIO)" "$(ARGILLA)"
+	touch $@

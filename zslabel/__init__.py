@@ -13,6 +13,8 @@ from zslabel.version import __version__
 from zslabel.config import JobConfig, load_job
 from zslabel.errors import ConfigError, InputError, ModelError, OutputError, ZslabelError
 from zslabel.evaluate import evaluate
+from zslabel.frame import label_frame
+from zslabel.hf_datasets import hf_data_files
 from zslabel.incremental import run_incremental
 from zslabel.runner import LabelingJob, RunResult, run_job
 
@@ -27,6 +29,8 @@ __all__ = [
     "ZslabelError",
     "__version__",
     "evaluate",
+    "hf_data_files",
+    "label_frame",
     "load_job",
     "run_incremental",
     "run_job",

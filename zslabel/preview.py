@@ -60,8 +60,8 @@ class Preview:
     distribution: dict[str, int]  # the combined top label's counts; plus "(not scored)"
     shares: dict[str, float]  # the same, as shares of sample_rows
     unpreferred: list[str]  # labels that are the combined top label of no sampled row
-    # The class distribution estimated from the combined probabilities (zslabel.priors), by
-    # label; None for multi-label jobs.
+    # The class mix estimated from the combined probabilities by EM (zslabel.priors), by label,
+    # before the student's shrinkage towards uniform; None for multi-label jobs.
     estimated_shares: dict[str, float] | None
     estimate_s: float  # the full run's scoring time, assuming no shard is cached
     cached_shards: int | None  # shards whose scores every source has cached; None: no work folder
@@ -146,7 +146,7 @@ def _preview(job: JobPlan, sample: int, work_dir: Path) -> Preview:
     combined = predictions_of(job, combined_probs, has_text).label
     estimated = None
     if not job.config.multi_label and len(names) > 1:
-        shares = priors.estimate(combined_probs).estimated
+        shares = priors.estimate(combined_probs).em
         estimated = {name: round(float(v), 4) for name, v in zip(names, shares, strict=True)}
     distribution = {**label_counts(combined, names), NOT_SCORED: int(np.sum(combined < 0))}
     sources = [
@@ -260,11 +260,11 @@ def format_preview(preview: Preview) -> str:
     estimated = p.estimated_shares or {}
     lines += ["", "Predicted classes on the sample (combined):"]
     if estimated:
-        # The estimate corrects the prior-free teacher's pull towards equal classes (priors.py).
-        lines.append(f"  {'':<{width}}  {'rows':>6}  {'share':>7}  {'estimated':>9}")
+        # EM corrects the prior-free teacher's pull towards equal classes (priors.py).
+        lines.append(f"  {'':<{width}}  {'rows':>6}  {'share':>7}  {'EM estimate':>11}")
     lines += [
         f"  {name:<{width}}  {count:>6,}  {100 * p.shares[name]:5.1f} %"
-        + (f"  {100 * estimated[name]:7.1f} %" if name in estimated else "")
+        + (f"  {100 * estimated[name]:9.1f} %" if name in estimated else "")
         for name, count in p.distribution.items()
         if name != NOT_SCORED or count
     ]

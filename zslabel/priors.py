@@ -13,8 +13,10 @@ more of them (measured total-variation error on the balanced public sets: SST-2 
 0.08, BANKING77 0.25, where the truth is uniform). So the estimate is shrunk towards uniform with
 weight ``1 / (k - 1)``: taken as it is for two classes, a third of the way for four, almost
 uniform for 77. That rule was chosen over no shrinkage, a fixed half and the mean probabilities
-by the student's accuracy on the public sets and their imbalanced variants (README, "Class
-imbalance").
+by the student's accuracy on the public sets and their imbalanced variants (docs, "Class
+imbalance"). Its cost: with few classes and an accurate teacher the shrinkage under-states a real
+majority (a 4-class set at 61/19/13/6 % with a 98 % teacher: EM 0.63, shrunk 0.38), where
+``class_weight: none`` follows the pseudo-labels' own mix.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def job_from_args(args: argparse.Namespace, out_required: bool = True) -> JobCon
             )
         if not args.out and out_required:
             raise ConfigError("--out is required when labeling without a job file")
-        quick = {"input": {"path": args.target}, "labels": args.labels.split(",")}
+        quick = {"input": {"path": _absolute(args.target)}, "labels": args.labels.split(",")}
         if not args.out:  # zslabel check writes nothing: a folder that is never made
             quick["output"] = {"dir": f"{tempfile.gettempdir()}/zslabel-check-{os.getpid()}"}
         config = JobConfig.from_dict(deep_merge(quick, overrides), origin="command line")
@@ -80,10 +80,10 @@ def load_checked(args: argparse.Namespace) -> JobConfig:
 def job_overrides(args: argparse.Namespace) -> dict[str, Any]:
     spec: dict[str, dict[str, Any]] = {"input": {}, "output": {}, "selection": {}, "runner": {}}
     for value, section, key in (
-        (args.input, "input", "path"),
+        (_absolute(args.input), "input", "path"),
         (args.text_column, "input", "text_column"),
         (args.id_column, "input", "id_column"),
-        (args.out, "output", "dir"),
+        (_absolute(args.out), "output", "dir"),
         (args.format, "output", "format"),
         (args.seed, "output", "seed"),
         (args.min_confidence, "selection", "min_confidence"),
@@ -100,3 +100,11 @@ def job_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.multi_label:
         overrides["multi_label"] = True
     return overrides
+
+
+def _absolute(path: str | None) -> str | None:
+    """A local path from the command line made absolute (a URI as it is), as job files' paths
+    are: outputs record it, and must not depend on the folder a command ran from."""
+    if path is None or "://" in path or Path(path).is_absolute():
+        return path
+    return str(Path(path).resolve())

@@ -45,7 +45,7 @@ def load_job(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Jo
         raw = construct(root)
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of job settings at the top level")
-        merged = deep_merge(_resolve_paths(raw, path.parent), overrides or {})
+        merged = deep_merge(_resolve_paths(raw, path.parent.resolve()), overrides or {})
         try:
             return JobConfig.model_validate(merged)
         except ValidationError as exc:
@@ -65,7 +65,9 @@ _RETYPE_PASSES = 4
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Make the file's relative paths relative to the job file's folder, not the caller's cwd."""
+    """Make the file's relative paths absolute, from the job file's folder (not the caller's
+    cwd): the manifest, card and report record them, and ``label`` from any folder and the
+    flow (which loads the job by its absolute path) must write the same bytes."""
     resolved = dict(raw)
     sections = (
         ("input", "path"),

@@ -34,9 +34,11 @@ from zslabel.review.fields import (
     ARGILLA_FILE,
     HUMAN_REVIEW,
     KEY_FIELD,
+    LABEL_STUDIO_CONFIG_FILE,
     LABEL_STUDIO_FILE,
     same_text,
 )
+from zslabel.review.label_studio import labeling_config
 from zslabel.review.store import (
     REVIEWS_FILE,
     Review,
@@ -52,12 +54,14 @@ __all__ = [
     "ARGILLA_FILE",
     "HUMAN_REVIEW",
     "KEY_FIELD",
+    "LABEL_STUDIO_CONFIG_FILE",
     "LABEL_STUDIO_FILE",
     "REVIEWS_FILE",
     "MatchedReviews",
     "Review",
     "Reviews",
     "apply_reviews",
+    "labeling_config",
     "load_reviews",
     "match_reviews",
     "read_store",

@@ -44,12 +44,15 @@ def from_argilla(record: Mapping[str, Any]) -> tuple[object, str | None, list[st
     metadata = record.get("metadata") or {}
     key = metadata.get(KEY_FIELD, record.get("id"))
     responses = (record.get("responses") or {}).get(QUESTION) or []
+    # Drafts and discards are no answer. The SDK's own export (Record.to_dict, which
+    # dataset.records.to_json writes) drops each response's status but keeps the record's: there
+    # a response counts only on a completed record (one with its submitted responses).
+    status = "submitted" if record.get("status", "completed") == "completed" else None
     answers = []
     for response in responses:
         if not isinstance(response, Mapping) or response.get("value") is None:
             continue
-        # Exports of newer Argilla versions carry a status: drafts and discards are no answer.
-        if response.get("status", "submitted") != "submitted":
+        if response.get("status", status) != "submitted":
             continue
         value = response["value"]
         answers.append(str(value[0]) if isinstance(value, list) and len(value) == 1 else str(value))

@@ -15,8 +15,14 @@ import pyarrow.parquet as pq
 from zslabel import columns
 from zslabel.export import file_sha256, filter_rows
 from zslabel.review.argilla import argilla_record
-from zslabel.review.fields import ARGILLA_FILE, HUMAN_REVIEW, LABEL_STUDIO_FILE, as_text
-from zslabel.review.label_studio import label_studio_task
+from zslabel.review.fields import (
+    ARGILLA_FILE,
+    HUMAN_REVIEW,
+    LABEL_STUDIO_CONFIG_FILE,
+    LABEL_STUDIO_FILE,
+    as_text,
+)
+from zslabel.review.label_studio import label_studio_task, labeling_config
 from zslabel.rowkeys import row_key
 
 # Rows read at a time; each row for review becomes a Python dict of every column (~2 KB).
@@ -24,7 +30,8 @@ BATCH_ROWS = 2048
 
 
 def write_review_files(folder: Path, manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Write both review files from ``folder/labeled.parquet``; return their manifest entries.
+    """Write both review files from ``folder/labeled.parquet`` and the Label Studio labeling
+    config for the tasks; return their manifest entries.
 
     Streams the labeled rows batch by batch, reading only the columns the files need.
     """
@@ -74,9 +81,13 @@ def write_review_files(folder: Path, manifest: Mapping[str, Any]) -> dict[str, d
             argilla.write("\n")
             rows += 1
         studio.write("\n]\n" if rows else "]\n")
+    config_path = folder / LABEL_STUDIO_CONFIG_FILE
+    labels = [label["name"] for label in manifest["labels"]]
+    config_path.write_text(labeling_config(labels), encoding="utf-8", newline="\n")
     return {
         ARGILLA_FILE: {"rows": rows, "sha256": file_sha256(argilla_path)},
         LABEL_STUDIO_FILE: {"rows": rows, "sha256": file_sha256(studio_path)},
+        LABEL_STUDIO_CONFIG_FILE: {"sha256": file_sha256(config_path)},
     }
 
 

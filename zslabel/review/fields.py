@@ -8,6 +8,8 @@ from __future__ import annotations
 import unicodedata
 
 LABEL_STUDIO_FILE = "review.label_studio.json"
+# The Label Studio labeling config the tasks file is written for.
+LABEL_STUDIO_CONFIG_FILE = "review.label_studio.xml"
 ARGILLA_FILE = "review.argilla.jsonl"
 HUMAN_REVIEW = "human_review"
 # Names in the review tools: the Label Studio control / Argilla question, and the text field.

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from zslabel import columns
 from zslabel.errors import InputError
 from zslabel.review.fields import KEY_FIELD, QUESTION, TEXT_FIELD, optional_text, rounded_score
+
+
+def labeling_config(labels: Sequence[str]) -> str:
+    """The Label Studio labeling config for the tasks :func:`label_studio_task` writes: the text
+    and one single-choice ``Choice`` per label, each name XML-escaped (``R&D`` is
+    ``R&amp;D``; a hand-typed config with a bare ``&`` is refused by Label Studio)."""
+    choices = "".join(f"\n    <Choice value={quoteattr(label)}/>" for label in labels)
+    return (
+        f'<View>\n  <Text name="{TEXT_FIELD}" value="${TEXT_FIELD}"/>\n'
+        f'  <Choices name="{QUESTION}" toName="{TEXT_FIELD}" choice="single">{choices}\n'
+        "  </Choices>\n</View>\n"
+    )
 
 
 def label_studio_task(

@@ -1,0 +1,71 @@
+"""Hugging Face ``datasets``: the split files of an output folder, by split name.
+
+``datasets.load_dataset("parquet", data_files=zslabel.hf_data_files(out))`` loads every split
+(``"json"`` for ``format: jsonl``, ``"csv"`` for csv). Two shorter calls work in simple cases
+but not in all (datasets 5.2, measured here): ``data_dir=out`` finds only the split names
+``datasets`` infers from file names (``train``, ``validation``/``valid``/``dev``, ``test``...),
+so a ``holdout`` split is silently dropped; ``load_dataset(out)`` reads the folder's README.md
+dataset card, which lists every split, but fails on a split with no rows and, after the job is
+run again into the same folder, returns the earlier run's rows from its cache.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from zslabel.errors import InputError
+
+MANIFEST = "manifest.json"
+VERSIONS = "versions.json"  # the index of an incremental job's output folder
+BUILDERS = {"parquet": "parquet", "jsonl": "json", "csv": "csv"}
+
+
+def hf_data_files(out_dir: str | Path) -> dict[str, list[str]]:
+    """The split files of a zslabel output folder, for ``datasets.load_dataset``'s
+    ``data_files``.
+
+    Args:
+        out_dir: an output folder (it has ``manifest.json``), or an incremental job's folder
+            (``versions.json``: each split gathers that split's files of every version).
+
+    Returns:
+        ``{split: [path, ...]}`` (splits in the manifest's order), absolute paths, each
+        split's files in version order; splits without a row are left out (``datasets``
+        refuses an empty split). The loader is the output format: ``"parquet"``, ``"json"``
+        (jsonl) or ``"csv"`` (:data:`BUILDERS`); an incremental job's versions share one.
+
+    Raises:
+        InputError: ``out_dir`` is not an output folder (no manifest.json or versions.json),
+            or a manifest cannot be read.
+    """
+    root = Path(out_dir).expanduser().resolve()
+    if (root / VERSIONS).is_file():
+        index = _read_json(root / VERSIONS)
+        folders = [root / str(entry["dir"]) for entry in index.get("versions", [])]
+    elif (root / MANIFEST).is_file():
+        folders = [root]
+    else:
+        raise InputError(
+            f"{root}: not a zslabel output folder (expected {MANIFEST}, or {VERSIONS} for an "
+            "incremental job)"
+        )
+    files: dict[str, list[str]] = {}
+    for folder in folders:
+        manifest = _read_json(folder / MANIFEST)
+        output = manifest["config"]["output"]
+        for split in output["splits"]:
+            name = f"{split}.{output['format']}"
+            rows = manifest["files"].get(name, {}).get("rows")
+            files.setdefault(split, [])
+            if rows:
+                files[split].append(str(folder / name))
+    return {split: paths for split, paths in files.items() if paths}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read it ({exc})") from None
