@@ -42,6 +42,7 @@ from zslabel.pipeline import (  # noqa: E402
     calibrate,
     combine,
     decisions,
+    language,
     manifest,
     plan,
     predict,
@@ -60,6 +61,7 @@ from zslabel.pipeline.plan import JobPlan  # noqa: E402
 from zslabel.pipeline.score import ScoringRecord, ShardScore  # noqa: E402
 from zslabel.pipeline.select import SelectedRows  # noqa: E402
 from zslabel.pipeline.write import Exported, ExportRecord, RunResult  # noqa: E402
+from zslabel.progress import Progress  # noqa: E402
 from zslabel.redact import redact  # noqa: E402
 from zslabel.refine import Refinement  # noqa: E402
 from zslabel.review import MatchedReviews  # noqa: E402
@@ -135,14 +137,18 @@ def score_shards(job: JobRef, shards: list[Shard]) -> list[ShardScore]:
     )
     scores: dict[int, ShardScore] = {}
     failed: dict[int, str] = {}
-    for done, future in enumerate(as_completed(futures), start=1):
-        update_progress_artifact(progress, 100.0 * done / len(futures))
-        shard = shards[futures.index(future)]
-        outcome = future.result(raise_on_failure=False)
-        if isinstance(outcome, BaseException):
-            failed[shard.index] = f"shard {shard.index} ({shard.path}): {outcome}"
-        else:
-            scores[shard.index] = cast(ShardScore, outcome)
+    # The library path's bar, a shard at a time (shown on a terminal only, as there).
+    sources = len(job_plan(job).sources)
+    with Progress(sum(s.num_rows for s in shards) * sources, "scoring") as bar:
+        for done, future in enumerate(as_completed(futures), start=1):
+            update_progress_artifact(progress, 100.0 * done / len(futures))
+            shard = shards[futures.index(future)]
+            outcome = future.result(raise_on_failure=False)
+            bar.advance(shard.num_rows * sources)
+            if isinstance(outcome, BaseException):
+                failed[shard.index] = f"shard {shard.index} ({shard.path}): {outcome}"
+            else:
+                scores[shard.index] = cast(ShardScore, outcome)
     if failed:
         listed = "; ".join(failed[index] for index in sorted(failed))
         # A library error is redacted already; an unexpected one may quote a URI with a secret.
@@ -206,11 +212,20 @@ def record_scoring(job: JobRef, scores: list[ShardScore]) -> ScoringRecord:
     return score.scoring_record(job_plan(job), scores)
 
 
+@task(name="check-language", cache_policy=NONE)
+def check_language(job: JobRef) -> dict[str, Any] | None:
+    return language.check_language(job_plan(job))
+
+
 @task(name="assemble-manifest", cache_policy=NONE)
 def assemble_manifest(
-    job: JobRef, scoring: ScoringRecord, selected: Selected, exported: ExportRecord
+    job: JobRef,
+    scoring: ScoringRecord,
+    selected: Selected,
+    exported: ExportRecord,
+    languages: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    return manifest.assemble_manifest(job_plan(job), scoring, selected, exported)
+    return manifest.assemble_manifest(job_plan(job), scoring, selected, exported, languages)
 
 
 @task(name="write-outputs", cache_policy=NONE)
@@ -289,6 +304,7 @@ def _run_stages(job: JobRef, clock: RunClock) -> RunResult:
     config = job_plan(job).config
     shards = list(job_plan(job).dataset.shards)
     clock.lap("open")
+    languages = check_language(job)
     rows = sum(s.num_rows for s in shards)
     get_run_logger().info(
         "Scoring %d rows in %d shard(s) on %s", rows, len(shards), config.runner.kind
@@ -307,7 +323,9 @@ def _run_stages(job: JobRef, clock: RunClock) -> RunResult:
     del chosen
     clock.lap("select")
     exported = export_rows(job, scores, selected, clock.run_id)
-    described = assemble_manifest(job, record_scoring(job, scores), selected, exported.record)
+    described = assemble_manifest(
+        job, record_scoring(job, scores), selected, exported.record, languages
+    )
     return write_outputs(job, exported, described, clock, scores)
 
 

@@ -76,3 +76,14 @@ def test_markdown_in_user_text_is_made_inert() -> None:
     assert md("a|b") == "a\\|b"
     assert md("<img src=x onerror=alert(1)>") == "\\<img src=x onerror=alert(1)\\>"
     assert md("line\nbreak  here") == "line break here"
+
+
+def test_card_lists_only_splits_that_have_rows(
+    texts_file: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    # datasets.load_dataset(OUT) fails on a card naming a split without rows.
+    splits = {"train": 0.5, "validation": 0.5, "test": 0.0}
+    result = run_job(fake_job(texts_file, output={"splits": splits}))
+    header = front_matter((result.output_dir / "README.md").read_text())
+    assert result.counts["splits"]["test"] == 0
+    assert [f["split"] for f in header["configs"][0]["data_files"]] == ["train", "validation"]

@@ -150,6 +150,8 @@ def test_reviewed_rows_come_back_accepted_with_the_human_label(
     assert "Reviews: 2 matched, 0 unmatched, 0 duplicate (keys checked against the 90 rows" in out
     assert "Stored 2 review(s)" in out
 
+    # The job asks for its reviews to calibrate the sources (by default they do not).
+    job_file.write_text(job_file.read_text() + "calibration: {reviews: true}\n")
     second = run_job(load_job(job_file))
     by_id = {r["doc_id"]: r for r in rows(second.output_dir)}
     reviewed = by_id[target["doc_id"]]
@@ -161,7 +163,7 @@ def test_reviewed_rows_come_back_accepted_with_the_human_label(
     assert reviewed["zs_split"] in {"train", "validation", "test"}
     split = pq.read_table(second.output_dir / f"{reviewed['zs_split']}.parquet").to_pylist()
     assert [r["zs_label"] for r in split if r["doc_id"] == target["doc_id"]] == [human]
-    # Reviewed rows are not sent for review again, and they calibrate the sources.
+    # Reviewed rows are not sent for review again, and (opted in) they calibrate the sources.
     tasks = json.loads((second.output_dir / LABEL_STUDIO_FILE).read_text())
     assert target["doc_id"] not in {t["data"]["zs_key"] for t in tasks}
     calibration = second.manifest["combine"]["calibration"]

@@ -35,6 +35,7 @@ sources:
   - {{kind: fake}}
   - {{kind: fake, seed: 5, name: second}}
 selection: {{per_class_top_fraction: 0.5}}
+calibration: {{reviews: true}}
 output: {{dir: out}}
 """
 ID_KINDS: dict[str, Callable[[int], Any] | None] = {

@@ -166,11 +166,12 @@ def test_four_agreeing_reviews_leave_confidences_below_one(
 ) -> None:
     job = write_job(
         tmp_path,
-        FAKE_JOB.format(calibration=""),
+        FAKE_JOB.format(calibration="calibration: {reviews: true}\n"),
         {"text": make_texts(60), "doc_id": [f"d{i}" for i in range(60)]},
     )
     label(capsys, job)
-    # A person agrees with the model on four rows it abstained on; they become calibration gold.
+    # A person agrees with the model on four rows it abstained on; the job asks for its reviews
+    # to calibrate, so they become calibration gold.
     abstained = [r for r in labeled(job) if r["zs_status"] == "abstained"][:4]
     assert len(abstained) == 4
     export = label_studio_export(tmp_path / "out", {r["doc_id"]: r["zs_label"] for r in abstained})

@@ -75,21 +75,23 @@ def _front_matter(manifest: Mapping[str, Any], name: str) -> str:
     accepted = int(manifest["counts"]["status"].get("accepted", 0))
     size = next((tag for limit, tag in SIZE_CATEGORIES if accepted < limit), "n>1B")
     fmt = manifest["config"]["output"]["format"]
-    header = {
+    header: dict[str, Any] = {
         "pretty_name": name,
         "task_categories": ["text-classification"],
         "annotations_creators": ["machine-generated"],
         "size_categories": [size],
         "tags": ["zslabel", "zero-shot", "weak-supervision"],
-        "configs": [
+    }
+    # Only splits with rows: datasets.load_dataset(OUT) fails on a split with no data ("corresponds
+    # to no data"), and a card without files would fail the same way.
+    filled = [s for s in _splits(manifest) if manifest["counts"]["splits"].get(s, 0) > 0]
+    if filled:
+        header["configs"] = [
             {
                 "config_name": "default",
-                "data_files": [
-                    {"split": split, "path": f"{split}.{fmt}"} for split in _splits(manifest)
-                ],
+                "data_files": [{"split": split, "path": f"{split}.{fmt}"} for split in filled],
             }
-        ],
-    }
+        ]
     dumped = yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=100)
     return f"---\n{dumped}---\n"
 

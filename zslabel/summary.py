@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zslabel.pipeline.language import language_warnings
 from zslabel.runner import RunResult
 from zslabel.sources.distinct import similar_label_warnings
 
@@ -55,10 +56,12 @@ def format_run(result: RunResult) -> str:
         "  splits: " + ", ".join(f"{k} {v:,}" for k, v in counts["splits"].items()),
         *_truncation_lines(counts.get("truncated_texts") or {}),
         *_review_lines(counts.get("reviews")),
+        *_calibration_lines(manifest),
         *_source_lines(manifest),
         *_refinement_lines(manifest.get("refinement") or {}),
         *(f"  warning: {line}" for line in _estimator_warnings(manifest)),
         *(f"  warning: {line}" for line in similar_label_warnings(manifest)),
+        *(f"  warning: {line}" for line in language_warnings(manifest)),
         f"  model: {_models(manifest['sources'])}",
         f"  outputs: {result.output_dir}/ ({', '.join(manifest['files'])}, manifest.json)",
     ]
@@ -108,6 +111,40 @@ def _review_lines(reviews: dict[str, int] | None) -> list[str]:
             "calibrate)"
         )
     return ["  reviews: " + "; ".join(parts)]
+
+
+def _calibration_lines(manifest: dict[str, Any]) -> list[str]:
+    """What the temperatures were fitted on (gold file, reviews), and reviews left out of it."""
+    calibration = (manifest.get("combine") or {}).get("calibration")
+    if isinstance(calibration, dict):
+        rows = calibration.get("rows", 0)
+        reviews = calibration.get("review_rows", calibration.get("reviews", 0))
+        from_file = calibration.get("gold_file_rows", rows - reviews)
+        fitted = {
+            name: entry["temperature"]
+            for name, entry in calibration.items()
+            if isinstance(entry, dict) and "temperature" in entry
+        }
+        if len(fitted) == 1:
+            temperatures = f"temperature {next(iter(fitted.values())):.2f}"
+        else:
+            temperatures = "temperature " + (
+                ", ".join(f"{name} {t:.2f}" for name, t in fitted.items()) or "- (none fitted)"
+            )
+        return [
+            f"  calibrated on {rows:,} rows ({from_file:,} gold file, {reviews:,} reviews), "
+            + temperatures
+        ]
+    applied = (manifest["counts"].get("reviews") or {}).get("applied", 0)
+    opted_in = ((manifest.get("config") or {}).get("calibration") or {}).get("reviews")
+    if applied and not opted_in:
+        return [
+            f"  calibration: none; the {applied:,} review(s) are not used "
+            "(calibration: {reviews: true} fits the temperature on them)"
+        ]
+    if opted_in:
+        return [f"  calibration: none yet; {applied:,} review(s) to fit on, needs 2"]
+    return []
 
 
 def _estimator_warnings(manifest: dict[str, Any]) -> list[str]:

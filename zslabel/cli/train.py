@@ -16,7 +16,9 @@ def add_parser(commands: Commands) -> None:
         help="train a student model on a labeled output folder and evaluate it",
         description="Fit a student on DIR's train split (logistic regression on frozen sentence "
         "embeddings by default), self-train it for the job's student.rounds, evaluate every round "
-        "on the validation split (and against --gold-column), and save it to DIR/student/model.",
+        "on the validation split (and against --gold-column), and save it to DIR/student/model "
+        "with its figures in DIR/student/metrics.json; with --out FOLDER, the model and its "
+        "metrics.json both go to FOLDER and DIR/student/ is left alone.",
     )
     train.add_argument("dir", help="output folder of a 'zslabel label' run")
     train.add_argument(
@@ -25,7 +27,11 @@ def add_parser(commands: Commands) -> None:
     train.add_argument("--kind", choices=["logistic", "finetune"], help="student kind")
     train.add_argument("--rounds", type=int, help="self-training rounds after the first fit")
     train.add_argument("--model", help="embedding / base model: default, a folder or a hub id")
-    train.add_argument("--out", help="folder for the saved student (default: DIR/student/model)")
+    train.add_argument(
+        "--out",
+        help="folder for the saved student and its metrics.json (default: DIR/student/model, "
+        "metrics in DIR/student/metrics.json)",
+    )
     train.add_argument("--json", action="store_true", help="print the metrics as JSON")
     train.set_defaults(handler=handle)
 

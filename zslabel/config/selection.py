@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from zslabel.config.base import Fraction, StrictModel
 from zslabel.config.labels import canonical_keys
@@ -29,11 +29,24 @@ class CombineSpec(StrictModel):
 
 
 class CalibrationSpec(StrictModel):
-    """A small hand-labeled Parquet file to fit each source's temperature on."""
+    """What each source's temperature is fitted on: a small hand-labeled Parquet file, the
+    job's stored human reviews, or both."""
 
-    gold: str
+    gold: str | None = None  # a hand-labeled Parquet file; none: the reviews alone
     column: str = "label"
     text_column: str | None = None  # default: input.text_column
+    # Reviewed rows (zslabel import-reviews) are the hard, abstained ones: a biased sample that
+    # would move every other row's confidence. They calibrate only when the job asks for it.
+    reviews: bool = False
+
+    @model_validator(mode="after")
+    def _something_to_fit_on(self) -> CalibrationSpec:
+        if self.gold is None and not self.reviews:
+            raise ValueError(
+                "calibration needs a gold file (calibration: {gold: gold.parquet}) or the "
+                "job's reviews (calibration: {reviews: true}), or both"
+            )
+        return self
 
 
 class SelectionSpec(StrictModel):

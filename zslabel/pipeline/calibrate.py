@@ -1,5 +1,6 @@
-"""Calibrate: a temperature per source, fitted on the job's gold file and the input's reviewed
-rows, and a record of what it changed. Without any gold, every source is left as it is."""
+"""Calibrate: a temperature per source, fitted on the job's gold file and, when the job asks for
+it (``calibration: {reviews: true}``), the input's reviewed rows; and a record of what it changed.
+Without any gold, every source is left as it is."""
 
 from __future__ import annotations
 
@@ -38,26 +39,38 @@ class Calibration(NamedTuple):
 def fit_calibration(
     plan: JobPlan, reviewed: MatchedReviews | None = None, refinement: Refinement | None = None
 ) -> Calibration:
-    """Fit each source's temperature on the gold rows (gold file plus ``reviewed`` rows of the
-    input), scoring them as the input rows are scored (same shortlists, ``refinement``).
+    """Fit each source's temperature on the gold rows (the gold file, plus the ``reviewed`` rows
+    of the input when ``calibration.reviews`` is set), scoring them as the input rows are scored
+    (same shortlists, ``refinement``).
 
     Raises the gold file's ConfigError/InputError when it cannot be read or names no label.
     """
     spec = plan.config.calibration
-    # Human reviews are gold too (temperatures are single-label only, like calibration); a
-    # stored review that names no row of the input never calibrates.
-    reviews = None if plan.config.multi_label or reviewed is None else reviewed.reviews
+    if spec is None:
+        return Calibration([None] * len(plan.sources), None)
+    # Human reviews calibrate only when the job asks for it (calibration: {reviews: true}):
+    # reviewed rows are the hard, abstained ones, a biased sample whose fit would move every
+    # other row. Temperatures are single-label only; a stored review that names no row of the
+    # input never calibrates.
+    use_reviews = spec.reviews and not plan.config.multi_label and reviewed is not None
+    reviews = reviewed.reviews if use_reviews and reviewed is not None else None
     given = (
-        None if spec is None else load_gold(spec, plan.label_names, plan.config.input.text_column)
+        None
+        if spec.gold is None
+        else load_gold(spec, plan.label_names, plan.config.input.text_column)
     )
     gold = review_gold(given, reviews)
     if gold is None:
         return Calibration([None] * len(plan.sources), None)
     fingerprint = cache_key("gold", gold.texts)
     scalers: list[TemperatureScaler | None] = []
+    file_rows = 0 if given is None else len(given.texts)
     report: dict[str, Any] = {
-        "gold": None if spec is None else spec.gold,
+        "gold": spec.gold,
         "rows": len(gold.texts),
+        # Where the rows come from: the gold file's, and the reviewed rows' of this input.
+        "gold_file_rows": file_rows,
+        "review_rows": len(gold.texts) - file_rows,
         "skipped": gold.skipped,
         **({"reviews": len(reviews)} if reviews else {}),
     }

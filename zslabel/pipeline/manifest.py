@@ -17,7 +17,11 @@ from zslabel.version import __version__
 
 
 def assemble_manifest(
-    plan: JobPlan, scoring: ScoringRecord, selected: Selected, exported: ExportRecord
+    plan: JobPlan,
+    scoring: ScoringRecord,
+    selected: Selected,
+    exported: ExportRecord,
+    language: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict, redacted as a whole: paths with credentials appear
     in the config, the calibration record and the sources, and the card and report are
@@ -37,6 +41,8 @@ def assemble_manifest(
             },
             "labels": [label.model_dump(mode="json") for label in config.labels],
             "sources": [source.provenance() for source in plan.sources],
+            # Only when most texts are in a language a model does not cover (pipeline.language).
+            **({"language": language} if language else {}),
             # Only for jobs that ask for it, so that other manifests keep their bytes.
             **({"refinement": refinement.record} if refinement and refinement.record else {}),
             "combine": selected.combiner.describe(),

@@ -11,6 +11,7 @@ from zslabel.pipeline import (
     calibrate,
     combine,
     decisions,
+    language,
     manifest,
     plan,
     predict,
@@ -46,6 +47,7 @@ def run_job(
     # bad job leaves no lock or folder behind.
     with run_lock(job.output_dir, job.work_dir):
         clock.lap("open")
+        languages = language.check_language(job)
         with Progress(job.dataset.num_rows * len(job.sources), "scoring", enabled=progress) as bar:
             scores = [score.score_shard(job, shard, bar.advance) for shard in job.dataset.shards]
         clock.lap("score")
@@ -60,6 +62,6 @@ def run_job(
         clock.lap("select")
         exported = write.export(job, scores, selected, clock.run_id)
         described = manifest.assemble_manifest(
-            job, score.scoring_record(job, scores), selected, exported.record
+            job, score.scoring_record(job, scores), selected, exported.record, languages
         )
         return write.commit(job, exported.staged, described, clock, scores)

@@ -83,7 +83,11 @@ def classes_section(manifest: Mapping[str, Any]) -> str:
     ]
     warnings = "".join(
         f'<p class="note">Warning: {esc(line)}.</p>'
-        for line in similar_label_warnings(dict(manifest))
+        for line in [
+            # Most texts in a language the model does not cover (zslabel.pipeline.language).
+            *filter(None, [(manifest.get("language") or {}).get("warning")]),
+            *similar_label_warnings(dict(manifest)),
+        ]
     )
     return section(
         "classes",

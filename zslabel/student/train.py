@@ -2,7 +2,9 @@
 
 Writes ``DIR/student/model/`` (see :mod:`zslabel.student.model`) and ``DIR/student/metrics.json``:
 ``{"rounds": [{"round": i, ...figures...}], ...}``, figures against gold where a gold column is
-named (gold is only ever scored against, never trained on) and estimates without it.
+named (gold is only ever scored against, never trained on) and estimates without it. A student
+saved elsewhere (``model_dir``, ``zslabel train DIR --out FOLDER``) keeps its metrics with it, in
+``FOLDER/metrics.json``, and leaves ``DIR/student/`` alone.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import importlib.util
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +124,8 @@ def train(
     )
     final.student.adoption = decision.as_dict()
     target = Path(model_dir) if model_dir is not None else student_root / MODEL_DIR
+    metrics_path = _metrics_path(target, student_root)
+    elsewhere = metrics_path.parent == target
     report = {
         "zslabel_version": __version__,
         "kind": spec.kind,
@@ -144,12 +148,16 @@ def train(
         "adoption": decision.as_dict(),
         "model_dir": str(target),
     }
-    metrics_path = student_root / METRICS
-    _write_json(metrics_path, report)
+    if not elsewhere:
+        # Before the report is rendered: it shows the figures of DIR/student/metrics.json.
+        _write_json(metrics_path, report)
     _render_report(pool.output_dir, gold_column)
     # Rendering the report records it in the manifest: hash the manifest as it is now.
     final.student.training["manifest_sha256"] = file_sha256(pool.output_dir / MANIFEST)
     final.student.save(target)
+    if elsewhere:
+        # After the save, which replaces the whole folder.
+        _write_json(metrics_path, report)
     if spec.kind == "finetune":
         # Each round's fine-tuned encoder (a full model copy); the saved student has its own.
         shutil.rmtree(pool.work_dir / STUDENT_DIR, ignore_errors=True)
@@ -294,15 +302,32 @@ def _score_set(
     return scored
 
 
+def _metrics_path(target: Path, student_root: Path) -> Path:
+    """Metrics go with the model: beside the default one (``DIR/student/metrics.json``), inside
+    a folder given for it (the folder above may hold other students, whose metrics must not be
+    overwritten)."""
+    default = student_root / MODEL_DIR
+    try:
+        same = target.resolve() == default.resolve()
+    except OSError:
+        same = target.absolute() == default.absolute()
+    return student_root / METRICS if same else target / METRICS
+
+
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``path`` atomically (a temporary file, then a rename), with the permissions of
+    every other output: 0666 less the umask, as a plain ``open`` gives (``mkstemp`` would give
+    0600, readable by its owner alone)."""
     text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
         os.replace(tmp, path)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise OutputError(f"{path}: cannot write ({exc})") from None
 
 

@@ -1,0 +1,90 @@
+"""Language check: a warning when most texts are in a language the model does not cover."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_texts
+from zslabel.config import JobConfig
+from zslabel.models import resolve_model
+from zslabel.pipeline.language import MULTILINGUAL_MODEL, detect_shares, model_languages
+from zslabel.runner import run_job
+from zslabel.summary import format_run
+
+SPANISH = [
+    "No puedo pagar la factura de este mes, el cargo aparece dos veces en mi tarjeta.",
+    "La aplicación se cierra cada vez que intento abrir la configuración de la cuenta.",
+    "Quiero cambiar la dirección de envío de mi pedido antes de que salga del almacén.",
+    "El técnico no vino a la cita y nadie me ha llamado para explicar el motivo.",
+    "Me han cobrado una comisión que no aparece en el contrato que firmé el año pasado.",
+]
+
+
+@pytest.fixture
+def english_model(tiny_model: Path, tmp_path: Path) -> Path:
+    """The tiny encoder with a model card that says it covers English alone."""
+    folder = shutil.copytree(tiny_model, tmp_path / "tiny-en")
+    (folder / "README.md").write_text("---\nlanguage: en\nlicense: mit\n---\n# tiny\n")
+    return folder
+
+
+def _job(fake_job: Callable[..., JobConfig], path: Path, model: Path, **extra: Any) -> JobConfig:
+    return fake_job(path, sources=[{"kind": "embedding", "model": str(model)}], **extra)
+
+
+def test_spanish_majority_warns_once_everywhere(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+    tmp_path: Path,
+) -> None:
+    texts = [SPANISH[i % len(SPANISH)] for i in range(40)] + make_texts(10)
+    result = run_job(_job(fake_job, write_parquet({"text": texts}), english_model))
+    record = result.manifest["language"]
+    assert record["sample_rows"] == 50
+    assert record["detected"]["es"] == 0.8
+    assert list(record["models"].values()) == [["en"]]
+    assert record["warning"].startswith("80% of sampled texts are in Spanish (es)")
+    assert MULTILINGUAL_MODEL in record["warning"]
+    on_disk = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert on_disk["language"] == record
+    summary = format_run(result)
+    assert summary.count(f"  warning: {record['warning']}") == 1
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert MULTILINGUAL_MODEL in report
+
+
+def test_english_input_and_unknown_models_do_not_warn(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+    tiny_model: Path,
+) -> None:
+    english = write_parquet({"text": make_texts(40)})
+    result = run_job(_job(fake_job, english, english_model))
+    assert "language" not in result.manifest
+    assert "Spanish" not in format_run(result)
+    # A model whose languages are unknown (no card, not in the table) is never warned about.
+    spanish = write_parquet({"text": SPANISH * 8}, name="es.parquet")
+    out = {"dir": str(english.parent / "out-unknown")}
+    assert "language" not in run_job(_job(fake_job, spanish, tiny_model, output=out)).manifest
+    # Nor is a model-free source.
+    assert "language" not in run_job(fake_job(spanish, output={"dir": out["dir"] + "2"})).manifest
+
+
+def test_model_languages_from_table_and_card(english_model: Path, tiny_model: Path) -> None:
+    assert model_languages(resolve_model("default")) == ("en",)
+    assert model_languages(resolve_model(str(english_model))) == ("en",)
+    assert model_languages(resolve_model(str(tiny_model))) is None
+
+
+def test_detection_is_offline_and_deterministic() -> None:
+    shares = detect_shares([*SPANISH, "The invoice was charged twice this month."])
+    assert shares == {"es": 0.833, "en": 0.167}
+    assert detect_shares([]) == {}

@@ -1,0 +1,140 @@
+"""Language check: are most texts in a language the job's models do not cover?
+
+A model's languages come from a small table of known models, else from the ``language:`` field
+of its model card (``README.md`` front matter); a model with neither is unknown and never
+warned about, and a job with no known model detects nothing. Detection (py3langid, offline,
+deterministic) reads the valid texts of the first shards, at most :data:`SAMPLE_ROWS` of them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zslabel.models import ResolvedModel
+from zslabel.pipeline.plan import JobPlan
+
+SAMPLE_ROWS = 500
+# Warn when more than this share of the sample is in one language no model covers.
+MAJORITY = 0.5
+MULTILINGUAL_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+# Languages of models whose cards say too little (or that are packaged): ISO 639-1 codes.
+KNOWN_MODELS: dict[str, tuple[str, ...]] = {
+    "sentence-transformers/all-MiniLM-L6-v2": ("en",),
+    "sentence-transformers/all-MiniLM-L12-v2": ("en",),
+    "sentence-transformers/all-mpnet-base-v2": ("en",),
+    "BAAI/bge-small-en-v1.5": ("en",),
+    "BAAI/bge-base-en-v1.5": ("en",),
+    "cross-encoder/nli-deberta-v3-small": ("en",),
+    "cross-encoder/nli-deberta-v3-base": ("en",),
+    "cross-encoder/nli-MiniLM2-L6-H768": ("en",),
+    MULTILINGUAL_MODEL: ("multilingual",),
+    "sentence-transformers/paraphrase-multilingual-mpnet-base-v2": ("multilingual",),
+    "intfloat/multilingual-e5-small": ("multilingual",),
+}
+_NAMES = {
+    "ar": "Arabic", "de": "German", "en": "English", "es": "Spanish", "fr": "French",
+    "it": "Italian", "ja": "Japanese", "nl": "Dutch", "pl": "Polish", "pt": "Portuguese",
+    "ru": "Russian", "tr": "Turkish", "zh": "Chinese",
+}  # fmt: skip
+
+
+def check_language(plan: JobPlan) -> dict[str, Any] | None:
+    """The manifest's ``language`` record, or None when there is nothing to warn about (no model
+    with known languages, too few texts, or a covered majority language)."""
+    models = _text_models(plan)
+    if not models:
+        return None
+    sample = _sample_texts(plan)
+    shares = detect_shares(sample)
+    if not shares:
+        return None
+    top, share = next(iter(shares.items()))
+    uncovered = [name for name, languages in models.items() if not _covers(languages, top)]
+    if share <= MAJORITY or not uncovered:
+        return None
+    return {
+        "sample_rows": len(sample),
+        "detected": shares,
+        "models": {name: list(languages) for name, languages in models.items()},
+        "warning": language_warning(top, share, uncovered),
+    }
+
+
+def language_warnings(manifest: Mapping[str, Any]) -> list[str]:
+    """The manifest's language warning, as a list of zero or one line."""
+    warning = (manifest.get("language") or {}).get("warning")
+    return [warning] if warning else []
+
+
+def language_warning(language: str, share: float, models: list[str]) -> str:
+    named = _NAMES.get(language, language)
+    return (
+        f"{share:.0%} of sampled texts are in {named} ({language}), which "
+        f"{', '.join(models)} does not cover: labels will be poor; use a multilingual "
+        f"model instead, e.g. model: {MULTILINGUAL_MODEL}"
+    )
+
+
+def detect_shares(texts: list[str], top: int = 5) -> dict[str, float]:
+    """The ``top`` most frequent languages of ``texts`` and their shares, largest first."""
+    if not texts:
+        return {}
+    import py3langid  # type: ignore[import-untyped]
+
+    counts = Counter(py3langid.classify(text)[0] for text in texts)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
+    return {language: round(n / len(texts), 3) for language, n in ranked}
+
+
+def model_languages(model: ResolvedModel) -> tuple[str, ...] | None:
+    """A model's languages (lower-case codes, or "multilingual"), or None when unknown."""
+    known = KNOWN_MODELS.get(model.name.split("@")[0])
+    if known:
+        return known
+    card = Path(model.path) / "README.md"
+    if not card.is_file():
+        return None
+    text = card.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return None
+    try:
+        front = yaml.safe_load(text.split("---", 2)[1])
+    except (yaml.YAMLError, IndexError):
+        return None
+    value = front.get("language") if isinstance(front, dict) else None
+    codes = [value] if isinstance(value, str) else value
+    if not isinstance(codes, list) or not codes:
+        return None
+    return tuple(str(code).lower() for code in codes)
+
+
+def _covers(languages: tuple[str, ...], language: str) -> bool:
+    return "multilingual" in languages or language in languages
+
+
+def _text_models(plan: JobPlan) -> dict[str, tuple[str, ...]]:
+    """Source name -> languages, for sources that read the text column with a known model."""
+    found = {}
+    for source, column in zip(plan.sources, plan.columns, strict=True):
+        model = getattr(source, "model", None)
+        if column != plan.config.input.text_column or not isinstance(model, ResolvedModel):
+            continue
+        languages = model_languages(model)
+        if languages:
+            found[f"{source.name} ({model.name})"] = languages
+    return found
+
+
+def _sample_texts(plan: JobPlan) -> list[str]:
+    """The valid texts of the first shards, at most SAMPLE_ROWS: cheap and deterministic."""
+    texts: list[str] = []
+    for shard in plan.dataset.shards:
+        texts += plan.dataset.read_texts(shard).texts[: SAMPLE_ROWS - len(texts)]
+        if len(texts) >= SAMPLE_ROWS:
+            break
+    return texts
