@@ -84,6 +84,31 @@ def fake_job(tmp_path: Path) -> Callable[..., JobConfig]:
     return build
 
 
+def topics(texts: list[str]) -> list[str]:
+    """The class make_texts wrote into each text: the gold label."""
+    return [next(label for label in LABELS if f": {label} " in text) for text in texts]
+
+
+@pytest.fixture
+def student_pool(
+    write_parquet: Callable[..., Path], fake_job: Callable[..., JobConfig], tiny_model: Path
+) -> Callable[[int], Path]:
+    """``make(rounds)``: the output folder of 150 topic texts (gold column ``topic``) labeled
+    by the fake source, its job training a student on the tiny model with ``rounds``
+    self-training rounds."""
+
+    def make(rounds: int) -> Path:
+        # Imported here: the runner pulls in torch, which most tests never need.
+        from zslabel.runner import run_job
+
+        texts = make_texts(150)
+        path = write_parquet({"text": texts, "topic": topics(texts)})
+        config = fake_job(path, student={"model": str(tiny_model), "rounds": rounds})
+        return run_job(config).output_dir
+
+    return make
+
+
 def word_pieces() -> list[str]:
     """Letters and continuation pieces for a tiny vocabulary, so that any lower-case word
     ("politics", "a1") stays distinct to the tokenizer instead of becoming [UNK]: zslabel

@@ -11,24 +11,17 @@ import numpy as np
 import pytest
 
 from zslabel.cli import main
-from zslabel.config import JobConfig, StudentSpec
-from zslabel.runner import run_job
+from zslabel.config import StudentSpec
 from zslabel.student import LogisticHead, StudentModel, train
 from zslabel.student.adoption import decide
 from zslabel.student.model import METADATA
 
 from .conftest import make_texts
-from .test_student import topics
 
 
 @pytest.fixture
-def labeled(
-    write_parquet: Callable[..., Path], fake_job: Callable[..., JobConfig], tiny_model: Path
-) -> Path:
-    texts = make_texts(150)
-    path = write_parquet({"text": texts, "topic": topics(texts)})
-    config = fake_job(path, student={"model": str(tiny_model), "rounds": 1})
-    return run_job(config).output_dir
+def labeled(student_pool: Callable[[int], Path]) -> Path:
+    return student_pool(1)
 
 
 class ShuffledHead(LogisticHead):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,16 @@ def test_out_keeps_the_output_folder(frame: pd.DataFrame, tmp_path: Path) -> Non
     kept = pd.read_parquet(out / "labeled.parquet")
     assert kept["doc_id"].tolist() == frame["doc_id"].tolist()  # every column, in input order
     assert kept["zs_label"].tolist() == labeled["zs_label"].tolist()
+
+
+def test_a_relative_out_is_recorded_absolute(
+    frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As job files' paths: the manifest must not depend on the folder a notebook runs in.
+    monkeypatch.chdir(tmp_path)
+    zslabel.label_frame(frame, LABELS, sources=FAKE, out="kept")
+    manifest = json.loads((tmp_path / "kept" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["config"]["output"]["dir"] == str((tmp_path / "kept").resolve())
 
 
 def test_cache_dir_keeps_features_between_calls(

@@ -141,7 +141,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
                     if response.status == 200:
                         break
             except (urllib.error.URLError, OSError):
-                pass
+                pass  # not listening yet: poll again until the deadline
             if time.monotonic() > deadline:
                 pytest.fail(
                     f"Label Studio did not answer on {studio.url} within {START_TIMEOUT_S} s:\n"

@@ -19,26 +19,15 @@ from zslabel.config import JobConfig, StudentSpec
 from zslabel.errors import ConfigError, InputError, ModelError
 from zslabel.export import file_sha256
 from zslabel.labelmodel import NotFittedError
-from zslabel.runner import run_job
 from zslabel.student import LogisticHead, SelfTrainer, StudentModel, predict_file, train
 from zslabel.student.model import METADATA
 
-from .conftest import LABELS, make_texts, save_tiny_bert
-
-
-def topics(texts: list[str]) -> list[str]:
-    """The class make_texts wrote into each text: the gold label."""
-    return [next(label for label in LABELS if f": {label} " in text) for text in texts]
+from .conftest import LABELS, make_texts, save_tiny_bert, topics
 
 
 @pytest.fixture
-def labeled(
-    write_parquet: Callable[..., Path], fake_job: Callable[..., JobConfig], tiny_model: Path
-) -> Path:
-    texts = make_texts(150)
-    path = write_parquet({"text": texts, "topic": topics(texts)})
-    config = fake_job(path, student={"model": str(tiny_model), "rounds": 2})
-    return run_job(config).output_dir
+def labeled(student_pool: Callable[[int], Path]) -> Path:
+    return student_pool(2)
 
 
 def spec(tiny_model: Path, **settings: object) -> StudentSpec:

@@ -16,22 +16,12 @@ from pathlib import Path
 import pytest
 
 from zslabel.cli import main
-from zslabel.config import JobConfig
-from zslabel.runner import run_job
 from zslabel.student import StudentModel
-
-from .conftest import make_texts
-from .test_student import topics
 
 
 @pytest.fixture
-def labeled(
-    write_parquet: Callable[..., Path], fake_job: Callable[..., JobConfig], tiny_model: Path
-) -> Path:
-    texts = make_texts(150)
-    path = write_parquet({"text": texts, "topic": topics(texts)})
-    config = fake_job(path, student={"model": str(tiny_model), "rounds": 0})
-    return run_job(config).output_dir
+def labeled(student_pool: Callable[[int], Path]) -> Path:
+    return student_pool(0)
 
 
 @pytest.fixture

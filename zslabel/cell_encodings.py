@@ -20,6 +20,7 @@ def utf8_text(array: pa.Array) -> pa.Array:
     try:
         return array.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # Bytes that are not valid UTF-8: written with U+FFFD, as the labeled texts are.
         values = array.to_pylist()
         return pa.array(
             [None if v is None else v.decode("utf-8", errors="replace") for v in values],

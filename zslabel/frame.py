@@ -118,7 +118,8 @@ def _labels_of(
     """Run the job on ``data`` in a scratch folder; the added ``zs_*`` columns, in row order."""
     with tempfile.TemporaryDirectory(prefix="zslabel-frame-") as scratch:
         folder = Path(scratch)
-        output_dir = Path(out).expanduser() if out is not None else folder / "out"
+        # Absolute, as job files' paths are: the manifest records it, whatever the cwd.
+        output_dir = Path(out).expanduser().resolve() if out is not None else folder / "out"
         config = frame_job(
             labels,
             folder / INPUT_FILE,
