@@ -3,7 +3,7 @@
 Validation happens here, at the edge, so that everything downstream can trust its inputs. Errors
 name the key (``selection.min_confidence``), the file and, where the YAML tells, the line. One
 module per part of the job file: ``labels``, ``io`` (input and output), ``sources``,
-``selection`` (combine, calibration, selection), ``runner``, ``student``; ``job`` gathers them,
+``selection`` (combine, calibration, selection), ``review``, ``runner``, ``student``; ``job`` gathers them,
 ``load`` reads a job file and ``describe`` words validation errors. Import from here.
 """
 
@@ -12,6 +12,7 @@ from zslabel.config.io import DEFAULT_SPLITS, InputSpec, OutputSpec
 from zslabel.config.job import JobConfig
 from zslabel.config.labels import Label, LabelError
 from zslabel.config.load import deep_merge, load_job
+from zslabel.config.review import ReviewSpec
 from zslabel.config.runner import RunnerSpec
 from zslabel.config.selection import CalibrationSpec, CombineSpec, SelectionSpec
 from zslabel.config.sources import (
@@ -54,6 +55,7 @@ __all__ = [
     "OutputSpec",
     "Precision",
     "RefineSpec",
+    "ReviewSpec",
     "RuleSet",
     "RulesSourceSpec",
     "RunnerSpec",

@@ -14,6 +14,7 @@ from zslabel.config.base import StrictModel
 from zslabel.config.describe import describe_validation_error
 from zslabel.config.io import InputSpec, OutputSpec
 from zslabel.config.labels import Label, label_items
+from zslabel.config.review import ReviewSpec
 from zslabel.config.runner import RunnerSpec
 from zslabel.config.selection import CalibrationSpec, CombineSpec, SelectionSpec
 from zslabel.config.sources import EmbeddingSourceSpec, RulesSourceSpec, SourceSpec
@@ -36,6 +37,7 @@ class JobConfig(StrictModel):
     combine: CombineSpec = CombineSpec()
     calibration: CalibrationSpec | None = None
     selection: SelectionSpec = SelectionSpec()
+    review: ReviewSpec = ReviewSpec()
     output: OutputSpec
     runner: RunnerSpec = RunnerSpec()
     # Label only input files that no earlier run of this job labeled, into a new version folder.
