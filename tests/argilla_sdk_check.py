@@ -2,12 +2,12 @@
 
 ``python argilla_sdk_check.py REVIEW_FILE LABELS_JSON EXPORT_FILE``: builds the dataset settings
 the README gives for zslabel's Argilla file (a ``TextField("text")``, a ``LabelQuestion("label")``
-and the ``zs_*`` metadata), turns every line of REVIEW_FILE into the SDK's ``Record`` with
-``Record.from_dict`` and into the server's record model with ``api_model()``, checks what a
-server would refuse (names outside the settings, a suggestion that is no label, a score outside
-0-1), and writes EXPORT_FILE as ``dataset.records.to_json`` would once people answered: the
-first five records with a submitted response, the sixth with a draft. Prints a JSON summary;
-exits non-zero on the first problem.
+and the ``zs_*`` metadata, ``zs_priority`` a float), turns every line of REVIEW_FILE into the
+SDK's ``Record`` with ``Record.from_dict`` and into the server's record model with
+``api_model()``, checks what a server would refuse (names outside the settings, a suggestion
+that is no label, a score outside 0-1), and writes EXPORT_FILE as ``dataset.records.to_json``
+would once people answered: the first five records with a submitted response, the sixth with a
+draft. Prints a JSON summary; exits non-zero on the first problem.
 
 No server is contacted: the client's HTTP calls go to a stub that only answers who is logged in
 (the SDK asks on connecting), and any other call fails the check.
@@ -51,6 +51,7 @@ def main(review_file: str, labels_json: str, export_file: str) -> int:
             rg.IntegerMetadataProperty("zs_row", client=client),
             rg.TermsMetadataProperty("zs_status", client=client),
             rg.TermsMetadataProperty("zs_reason", client=client),
+            rg.FloatMetadataProperty("zs_priority", client=client),
         ],
     )
     settings.validate()

@@ -19,6 +19,21 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # As the CLI sets it: a progress bar from a model a test saves is no output of the command.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
+
+@pytest.fixture(autouse=True)
+def zslabel_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A cache folder of this test (features, int8 exports), never the user's: the feature
+    cache is shared by every output by default, so a test that shared it with others would
+    find their entries (scored and reused counts would depend on the order of tests).
+    Subprocesses and Prefect workers inherit it. Outside ``tmp_path``, so that tests of what
+    a command writes there see the same files as before."""
+    folder = tmp_path_factory.mktemp("zslabel-cache")
+    monkeypatch.setenv("ZSLABEL_CACHE_DIR", str(folder))
+    return folder
+
+
 LABELS = ["sports", "weather", "finance"]
 WORDS = {
     "sports": ["match", "goal", "team", "league"],

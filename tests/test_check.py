@@ -87,7 +87,7 @@ def test_check_prints_prompts_similar_pairs_idle_labels_distribution_and_estimat
     estimate = re.search(r"Estimated scoring time of the full run: ([\d.]+) (s|min|h)", out)
     assert estimate is not None
     assert float(estimate.group(1)) > 0
-    assert "assumes no cached shards; no work folder yet" in out
+    assert "assumes no cached shards; no feature cache yet" in out
 
 
 def test_check_json_parses_and_adds_up(

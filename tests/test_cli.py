@@ -56,7 +56,8 @@ def test_overrides_from_flags(
 ) -> None:
     code, out, _ = run(
         capsys, "label", str(job_file), "--out", str(tmp_path / "elsewhere"),
-        "--per-class-top-fraction", "1.0", "--format", "csv", "--json", "--no-progress",
+        "--per-class-top-fraction", "1.0", "--min-above-chance", "0", "--format", "csv",
+        "--json", "--no-progress",
     )  # fmt: skip
     assert code == 0
     counts = json.loads(out)
@@ -108,7 +109,7 @@ def test_eval_reports_accuracy_from_a_gold_column(
         (lambda d, f: ["label", str(f), "--labels", "a,b", "--out", str(d / "o"),
                        "--text-column", "body"], "columns are text, doc_id, n"),
         (lambda d, f: ["label", str(f), "--labels", "a,b", "--out", str(d / "o"),
-                       "--min-confidence", "2"], "min_confidence"),
+                       "--min-confidence", "2"], "--min-confidence 2: must be <= 1"),
         (lambda d, f: ["label", str(f), "--labels", "a,b", "--out", str(d / "o"),
                        "--text-column", "n"], "has type int64, expected a string"),
         (lambda d, f: ["label", str(f)], "give a job file"),
@@ -159,3 +160,84 @@ def test_the_installed_command_never_shows_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "bad.parquet: not a readable Parquet" in proc.stderr
+
+
+# -- a bad flag value is blamed on the flag, not on the job file's line ----------------------
+
+
+def test_a_bad_flag_value_names_the_flag_not_the_job_files_line(
+    capsys: pytest.CaptureFixture[str], job_file: Path
+) -> None:
+    # The job file sets per_class_top_fraction on its line 8; the bad value is the flag's.
+    code, _, err = run(capsys, "label", str(job_file), "--per-class-top-fraction", "1.5")
+    assert code == 2
+    assert err == "zslabel: error: --per-class-top-fraction 1.5: must be <= 1\n"
+
+
+def test_flag_and_file_errors_are_each_blamed_on_their_own_source(
+    capsys: pytest.CaptureFixture[str], job_file: Path
+) -> None:
+    job_file.write_text(job_file.read_text().replace("test: 0.1", "test: 0.3"))
+    code, _, err = run(capsys, "label", str(job_file), "--min-margin", "-1", "--review-limit", "0")
+    assert code == 2
+    assert err == (
+        f"zslabel: error: {job_file}: output.splits, line 9: split fractions must sum to 1, "
+        "got 1.2; --min-margin -1: must be >= 0; --review-limit 0: must be > 0\n"
+    )
+
+
+def test_the_quick_form_blames_the_flag_too(
+    capsys: pytest.CaptureFixture[str], texts_file: Path, tmp_path: Path
+) -> None:
+    code, _, err = run(
+        capsys, "label", str(texts_file), "--labels", "a,b", "--out", str(tmp_path / "o"),
+        "--per-class-top-fraction", "1.5", "--template", "no placeholder",
+    )  # fmt: skip
+    assert code == 2
+    assert err == "zslabel: error: --per-class-top-fraction 1.5: must be <= 1\n"
+    code, _, err = run(
+        capsys, "label", str(texts_file), "--labels", "a,b", "--out", str(tmp_path / "o"),
+        "--template", "no placeholder",
+    )  # fmt: skip
+    assert err == (
+        "zslabel: error: --template 'no placeholder': the template must contain {description} "
+        "or {label}\n"
+    )
+
+
+@pytest.mark.parametrize("command", [["run"], ["serve", "--interval", "60"]])
+def test_run_and_serve_validate_their_flags_before_prefect_starts(
+    job_file: Path, command: list[str]
+) -> None:
+    from zslabel.cli import _parser
+    from zslabel.cli.jobargs import job_from_args, load_checked
+    from zslabel.errors import ConfigError
+
+    check = load_checked if command[0] == "serve" else job_from_args
+    argv = [command[0], str(job_file), *command[1:]]
+    args = _parser().parse_args([*argv, "--per-class-top-fraction", "1.5"])
+    with pytest.raises(ConfigError) as caught:
+        check(args)
+    assert str(caught.value) == "--per-class-top-fraction 1.5: must be <= 1"
+    args = _parser().parse_args([*argv, "--review-limit", "7"])
+    assert check(args).review.limit == 7
+
+
+def test_a_missing_text_column_suggests_the_likely_one(
+    capsys: pytest.CaptureFixture[str], write_parquet: Callable[..., Path], tmp_path: Path
+) -> None:
+    tickets = write_parquet(
+        {
+            "id": ["t-0001", "t-0002", "t-0003"],
+            "body": ["I was charged twice this month", "Where is my parcel?", "Reset password"],
+            "created_at": ["2024-01-01T10:00", "2024-01-02T11:30", "2024-01-03T09:15"],
+        },
+        name="tickets.parquet",
+    )
+    code, _, err = run(capsys, "label", str(tickets), "--labels", "a,b", "--out",
+                       str(tmp_path / "o"))  # fmt: skip
+    assert code == 2
+    assert err == (
+        f"zslabel: error: {tickets}: text column 'text' not found; columns are id, body, "
+        "created_at; did you mean --text-column body / text_column: body?\n"
+    )

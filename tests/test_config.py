@@ -41,10 +41,44 @@ def test_a_list_of_names_becomes_labels_described_in_words(tmp_path: Path) -> No
     assert job.labels[0].descriptions == ("card arrival",)
 
 
-def test_unknown_key_is_named_with_its_line(tmp_path: Path) -> None:
+def test_unknown_key_is_named_with_its_line_and_the_key_it_likely_means(tmp_path: Path) -> None:
     text = GOOD.replace("selection: {", "selection: {min_confidance: 0.5, ")
-    with pytest.raises(ConfigError, match=r"selection\.min_confidance, line 7: unknown key"):
+    with pytest.raises(ConfigError) as caught:
         load_job(write(tmp_path, text))
+    assert str(caught.value) == (
+        f"{tmp_path / 'job.yaml'}: selection.min_confidance, line 7: unknown key; "
+        "did you mean min_confidence?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"selectoin": {}}, "selectoin: unknown key; did you mean selection?"),
+        (
+            {"sources": [{"kind": "embedding", "modle": "default"}]},
+            "sources[0].modle: unknown key; did you mean model?",
+        ),
+        ({"input": {"path": "x", "text_colum": "t"}}, "did you mean text_column?"),
+        ({"student": {"roundz": 2}}, "student.roundz: unknown key; did you mean rounds?"),
+        (
+            {"labels": {"a": {"examplez": ["an a"]}, "b": None}},
+            "labels.a.examplez: label 'a': unknown key(s) ['examplez']; did you mean examples?",
+        ),
+        # Nothing close: no guess.
+        ({"selection": {"zzz": 1}}, "selection.zzz: unknown key"),
+    ],
+)
+def test_a_mistyped_key_gets_the_closest_key_of_its_section(
+    raw: dict[str, object], message: str
+) -> None:
+    job: dict[str, object] = {"input": {"path": "x"}, "labels": ["a", "b"], "output": {"dir": "o"}}
+    job.update(raw)
+    with pytest.raises(ConfigError) as caught:
+        JobConfig.from_dict(job)
+    assert message in str(caught.value)
+    if "zzz" in message:
+        assert "did you mean" not in str(caught.value)
 
 
 def test_wrong_type_names_the_key(tmp_path: Path) -> None:

@@ -67,10 +67,10 @@ def test_jsonl_writes_binary_text_as_text_and_nan_as_null(
 
 
 def test_a_damaged_cache_entry_is_scored_again(
-    texts_file: Path, fake_job: Callable[..., JobConfig]
+    texts_file: Path, fake_job: Callable[..., JobConfig], zslabel_cache: Path
 ) -> None:
     first = run_job(fake_job(texts_file))
-    entry = next((first.output_dir / ".zslabel" / "features").rglob("*.npy"))
+    entry = next((zslabel_cache / "features").rglob("*.npy"))
     entry.write_bytes(entry.read_bytes()[:40])
     again = run_job(fake_job(texts_file))
     assert again.run_info["shards"]["scored"] == 1

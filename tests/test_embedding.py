@@ -193,7 +193,7 @@ def test_a_job_with_chunked_long_texts(
             "labels": LABELS,
             "sources": [{"kind": "embedding", "model": str(tiny_model), "max_length": 32,
                          "long_texts": "chunk", "max_chunks": 4, "chunk_overlap": 8}],
-            "selection": {"per_class_top_fraction": 1.0},
+            "selection": {"per_class_top_fraction": 1.0, "min_above_chance": None},
             "output": {"dir": str(tmp_path / "out")},
         }
     )  # fmt: skip

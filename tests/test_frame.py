@@ -104,7 +104,10 @@ def test_a_list_of_texts_and_a_series(tiny_model: Path) -> None:
 
 def test_options_are_job_file_keys(frame: pd.DataFrame) -> None:
     everything = zslabel.label_frame(
-        frame, LABELS, sources=FAKE, selection={"per_class_top_fraction": 1.0}
+        frame,
+        LABELS,
+        sources=FAKE,
+        selection={"per_class_top_fraction": 1.0, "min_above_chance": None},
     )
     assert (everything["zs_status"] != "abstained").all()
     strict = zslabel.label_frame(frame, LABELS, sources=FAKE, selection={"min_confidence": 1.0})

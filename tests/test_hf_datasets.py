@@ -81,14 +81,15 @@ def test_any_format_and_split_names(
 def test_empty_splits_are_left_out_and_a_rerun_is_read_afresh(tmp_path: Path) -> None:
     out, cache = tmp_path / "out", str(tmp_path / "hf")
     fake = [{"kind": "fake"}]
-    zslabel.label_frame(["a goal", "rain today"], LABELS, sources=fake, out=out)
+    every = {"per_class_top_fraction": 1.0, "min_above_chance": None}  # rows in each split
+    zslabel.label_frame(["a goal", "rain today"], LABELS, sources=fake, selection=every, out=out)
     assert 0 in _split_rows(out).values()
     files = zslabel.hf_data_files(out)
     assert set(files) == {k for k, rows in _split_rows(out).items() if rows}
     first = datasets.load_dataset("parquet", data_files=files, cache_dir=cache)
     assert _rows(first) == {k: v for k, v in _split_rows(out).items() if v}
 
-    zslabel.label_frame(make_texts(60), LABELS, sources=fake, out=out)
+    zslabel.label_frame(make_texts(60), LABELS, sources=fake, selection=every, out=out)
     again = datasets.load_dataset("parquet", data_files=zslabel.hf_data_files(out), cache_dir=cache)
     assert _rows(again) == _split_rows(out)
 

@@ -22,7 +22,7 @@ def write(folder: Path, name: str, texts: list[str]) -> None:
 
 
 def test_each_run_labels_only_new_or_changed_files_into_a_new_version(
-    tmp_path: Path, fake_job: Callable[..., JobConfig]
+    tmp_path: Path, fake_job: Callable[..., JobConfig], zslabel_cache: Path
 ) -> None:
     data = tmp_path / "data"
     write(data, "a.parquet", make_texts(20))
@@ -48,7 +48,9 @@ def test_each_run_labels_only_new_or_changed_files_into_a_new_version(
     assert index["latest"] == "v0002"
     assert [v["rows"] for v in index["versions"]] == [20, 28]
     assert (root / "v0001" / "labeled.parquet").is_file()
-    assert (root / ".zslabel" / "features").is_dir()  # one cache shared by every version
+    # Every version scores into the user's cache, shared by every output: none of its own.
+    assert not (root / ".zslabel" / "features").exists()
+    assert (zslabel_cache / "features").is_dir()
 
 
 def test_a_changed_job_labels_everything_again(

@@ -713,3 +713,57 @@ def test_reading_ranges_in_order_costs_one_pass_over_the_group(
     assert len(opened) == 1
     list(data.iter_batches(data.shards[3], columns))  # out of order: a read of its own
     assert len(opened) == 2
+
+
+# -- a missing text column: the likely one ------------------------------------------------------
+
+
+TICKETS = {
+    "id": ["t-0001", "t-0002", "t-0003"],
+    "body": ["I was charged twice this month", "Where is my parcel?", "Reset my password"],
+    "created_at": ["2024-01-01T10:00", "2024-01-02T11:30", "2024-01-03T09:15"],
+}
+
+
+@pytest.mark.parametrize(
+    ("columns", "text_column", "hint"),
+    [
+        # The string column with the longest mean length: the free text beside id and date.
+        (TICKETS, "text", "; did you mean --text-column body / text_column: body?"),
+        # A close name wins over length.
+        ({**TICKETS, "Text": ["a", "b", "c"]}, "text", "; did you mean --text-column Text"),
+        ({**TICKETS, "ticket_body": TICKETS["body"]}, "ticket_bdy", "--text-column ticket_body /"),
+        # One string column: that one.
+        ({"n": [1, 2, 3], "message": ["x", "y", "z"]}, "text", "--text-column message /"),
+        # No string column: no guess.
+        ({"n": [1, 2, 3], "score": [0.1, 0.2, 0.3]}, "text", ""),
+    ],
+)
+def test_a_missing_text_column_suggests_the_likely_column(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    columns: dict[str, list[Any]],
+    text_column: str,
+    hint: str,
+) -> None:
+    data = tmp_path / "tickets.parquet"
+    pq.write_table(pa.table(columns), data)
+    message = refused(
+        write_job(tmp_path, data, input_extra=f", text_column: {text_column}"), capsys
+    )
+    expected = f"text column {text_column!r} not found; columns are {', '.join(columns)}"
+    assert message.startswith(f"{data}: {expected}")
+    assert hint in message
+    if not hint:
+        assert "did you mean" not in message
+
+
+def test_the_text_column_guess_skips_the_id_column(tmp_path: Path) -> None:
+    from zslabel.input_schema import likely_text_column
+
+    data = tmp_path / "t.parquet"
+    long_ids = ["a-very-long-identifier-" + "x" * 80] * 3
+    pq.write_table(pa.table({"key": long_ids, "body": TICKETS["body"]}), data)
+    schema = pq.read_schema(data)
+    assert likely_text_column(str(data), schema, "text") == "key"
+    assert likely_text_column(str(data), schema, "text", exclude="key") == "body"

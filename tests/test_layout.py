@@ -17,7 +17,7 @@ MAX_FUNCTION_LINES = 80
 
 def oversized() -> list[str]:
     found = []
-    for path in sorted([*ROOT.glob("zslabel/**/*.py"), *ROOT.glob("flows/**/*.py")]):
+    for path in sorted(ROOT.glob("zslabel/**/*.py")):  # the flows are zslabel/flows
         text = path.read_text(encoding="utf-8")
         name = path.relative_to(ROOT)
         if len(text.splitlines()) > MAX_MODULE_LINES:

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -16,7 +17,9 @@ from zslabel.config import JobConfig
 from zslabel.errors import InputError
 from zslabel.evaluate import evaluate
 from zslabel.export import file_sha256
-from zslabel.report import CARD, REPORT, write_report
+from zslabel.report import CARD, REPORT, svg, write_report
+from zslabel.report.class_rows import SHOWN_CHARS, pick_class_rows, shorten
+from zslabel.report.class_sections import class_rows_section
 from zslabel.report.stats import HISTOGRAM_BINS, collect
 from zslabel.runner import run_job
 
@@ -131,7 +134,13 @@ def test_rendering_reads_only_the_columns_it_plots(
 
     monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
     write_report(result.output_dir, gold_column="topic")
-    assert seen == [["zs_label", "zs_confidence", "zs_status", "topic"]]
+    scores = [f"zs_score_{name}" for name in LABELS]
+    assert seen == [
+        ["zs_label", "zs_confidence", "zs_status", "topic"],
+        # The example rows: keys first, then the texts and scores of the picked rows only.
+        ["zs_row", "zs_label", "zs_confidence", "zs_status", "zs_reason"],
+        ["zs_row", "zs_label", "zs_confidence", "zs_reason", "text", *scores],
+    ]
 
 
 def test_rerun_writes_identical_documents_and_regenerating_changes_nothing(
@@ -189,7 +198,9 @@ def test_gold_labels_the_job_does_not_know_are_shown_as_errors(
 ) -> None:
     texts = [f"text number {i}" for i in range(30)]
     path = write_parquet({"text": texts, "topic": ["sports"] * 29 + ["cooking"]})
-    result = run_job(fake_job(path, selection={"per_class_top_fraction": 1.0}))
+    # Every row accepted: no fraction cut, and no confidence floor (the fake source is near chance).
+    selection = {"per_class_top_fraction": 1.0, "min_above_chance": None}
+    result = run_job(fake_job(path, selection=selection))
     stats = collect(result.output_dir / "labeled.parquet", LABELS, "topic")
     assert stats.gold is not None
     assert stats.gold.labels == [*LABELS, "cooking"]
@@ -226,7 +237,7 @@ def test_student_rounds_appear_when_the_student_wrote_metrics(
     metrics.write_text(json.dumps({"rounds": rounds}))
     page = parse(write_report(result.output_dir))
     table = page.tables["student"]
-    assert table[0] == ["round", "teacher.accuracy", "student_macro_f1", "rows"]
+    assert table[0] == ["round", "teacher: accuracy", "student macro F1", "rows"]
     assert table[2] == ["1", "0.740", "0.690", "1,200"]
     assert page.plots.count("line") == 1  # fractions plotted by round; row counts only listed
 
@@ -288,3 +299,125 @@ def test_no_similarity_section_without_an_embedding_source(
 ) -> None:
     result = run_job(fake_job(varied_input))
     assert "similarity" not in parse(result.output_dir / REPORT).plots
+
+
+def example_rows_file(path: Path) -> Path:
+    """Rows with known confidences (ties included) and per-label scores, in row groups of 3."""
+    # (label, confidence, status, reason); scores: the label's is the confidence, the runner-up
+    # gets what is left minus 0.1, the third label 0.1.
+    rows = [
+        ("sports", 0.90, "accepted", None),  # 0
+        ("sports", 0.70, "accepted", None),  # 1
+        ("sports", 0.90, "accepted", None),  # 2: ties row 0, comes after it
+        ("sports", 0.60, "abstained", "below_threshold"),  # 3
+        ("sports", 1.00, "accepted", "human_review"),  # 4: by people, no example
+        ("weather", 0.50, "abstained", "below_threshold"),  # 5
+        (None, None, "invalid", "empty_text"),  # 6
+        ("sports", 0.65, "abstained", "below_threshold"),  # 7
+        ("sports", 0.80, "accepted", None),  # 8
+    ]
+    scores: dict[str, list[float | None]] = {name: [] for name in LABELS}
+    for label, confidence, _, _ in rows:
+        others = [n for n in LABELS if n != label]
+        for name in LABELS:
+            if label is None or confidence is None:
+                value = None
+            elif name == label:
+                value = confidence
+            elif name == others[0]:
+                value = max(0.0, 1.0 - confidence - 0.1)
+            else:
+                value = 0.1
+            scores[name].append(value)
+    table = pa.table(
+        {
+            "zs_row": pa.array(range(len(rows)), pa.int64()),
+            "text": [f"text <b>{i}</b> " + "é" * (300 if i == 8 else 3) for i in range(len(rows))],
+            "zs_label": [r[0] for r in rows],
+            "zs_confidence": pa.array([r[1] for r in rows], pa.float32()),
+            "zs_status": [r[2] for r in rows],
+            "zs_reason": [r[3] for r in rows],
+            **{f"zs_score_{n}": pa.array(v, pa.float32()) for n, v in scores.items()},
+        }
+    )
+    pq.write_table(table, path, row_group_size=3)
+    return path
+
+
+def test_example_rows_are_picked_by_confidence_with_ties_to_the_earlier_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("zslabel.report.class_rows.BATCH_ROWS", 2)  # across batches too
+    path = example_rows_file(tmp_path / "labeled.parquet")
+    picked = pick_class_rows(path, LABELS, "text", shown=2)
+    assert list(picked) == ["sports", "weather"]  # finance has no rows
+    sports = picked["sports"]
+    assert [r.row for r in sports.most_confident] == [0, 2]
+    assert [r.row for r in sports.least_confident] == [1, 8]
+    assert [r.row for r in sports.abstained] == [7, 3]
+    runner = sports.abstained[0]
+    assert runner.runner_up == "weather"  # the first other label got the larger score
+    assert runner.margin == pytest.approx(0.65 - 0.25, abs=1e-6)
+    weather = picked["weather"]
+    assert (weather.most_confident, [r.row for r in weather.abstained]) == ([], [5])
+    long_text = sports.least_confident[1].text
+    assert len(long_text) == SHOWN_CHARS + 1
+    assert long_text.endswith("\u2026")
+
+
+def test_example_rows_are_escaped_on_the_page(tmp_path: Path) -> None:
+    path = example_rows_file(tmp_path / "labeled.parquet")
+    manifest = {"labels": [{"name": n, "descriptions": [f"<i>{n}</i>"]} for n in LABELS]}
+    page = class_rows_section(
+        {**manifest, "sources": [{"name": "e", "kind": "embedding", "template": "<{label}>"}]},
+        pick_class_rows(path, LABELS, "text"),
+    )
+    assert "<b>" not in page
+    assert "text &lt;b&gt;0&lt;/b&gt;" in page
+    assert "<i>" not in page
+    assert "&lt;i&gt;sports&lt;/i&gt;" in page
+    assert "<code>&lt;{label}&gt;</code>" in page
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "shown"),
+    [
+        ("abc def", 10, "abc def"),
+        ("a  b\n\tc", 10, "a b c"),  # whitespace runs become one space
+        ("abcde\u0301fgh", 5, "abcd\u2026"),  # e + combining acute stays whole: cut before it
+        ("ab\U0001f468\u200d\U0001f469\u200d\U0001f467xyz", 4, "ab\u2026"),  # a ZWJ family
+        ("ab\U0001f44d\U0001f3fdxyz", 3, "ab\u2026"),  # thumbs up + skin tone
+    ],
+)
+def test_shortened_texts_never_split_a_character(text: str, limit: int, shown: str) -> None:
+    assert shorten(text, limit) == shown
+
+
+def test_legends_name_every_series_marker_reference_and_point() -> None:
+    histogram = svg.histogram(
+        [0.0, 0.5, 1.0], [svg.Series("accepted", [1, 2])], "t", marker=0.4, marker_name="cutoff"
+    )
+    assert re.findall(r'<g class="legend-entry">.*?<text[^>]*>(.*?)</text>', histogram) == [
+        "accepted",
+        "cutoff",
+    ]
+    line = svg.line_chart(
+        [svg.Series(f"series number {i}", [0.5], "s0", [0.5]) for i in range(6)],
+        "t",
+        "x",
+        "y",
+        diagonal=True,
+        points=[(0.5, 0.5, "this selection")],
+    )
+    names = re.findall(r'<g class="legend-entry">.*?<text[^>]*>(.*?)</text>', line)
+    assert names == [
+        *(f"series number {i}" for i in range(6)),
+        "perfect calibration (accuracy = confidence)",
+        "this selection",
+    ]
+    # Too many for one row: the legend wraps inside the chart instead of running off it.
+    xs = [float(x) for x in re.findall(r'<g class="legend-entry"><\w+ [^>]*?x1?="([\d.]+)"', line)]
+    assert max(xs) < svg.WIDTH
+    assert (
+        len(set(re.findall(r'<g class="legend-entry">.*?<text x="[\d.]+" y="([\d.]+)"', line))) > 1
+    )

@@ -1,9 +1,11 @@
 """The report as a person sees it: rendered by headless Chromium, driven over the DevTools
 protocol through a pipe (stdlib only).
 
-Checks that the page loads, that every chart is an SVG with a visible size and drawn marks,
-that the screenshot is not blank, and that nothing was logged as an error (console errors,
-uncaught exceptions, blocked resources). Skipped only when no Chromium binary exists.
+Checks that the page loads at a 1280 px wide viewport without horizontal scrolling, that every
+chart is an SVG with a visible size and drawn marks, that the per-class rows section shows rows
+of text, that the screenshot is not blank, and that nothing was logged as an error (console
+errors, uncaught exceptions, blocked resources). Skipped only when no Chromium binary exists.
+``ZSLABEL_REPORT_SCREENSHOT=PATH`` also saves a PNG of the per-class rows section there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from .conftest import LABELS
 
 BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 TIMEOUT_S = 60.0
+# A common laptop width: the report must fit it without scrolling sideways.
+VIEWPORT = 1280
 
 
 def chromium_binary() -> str | None:
@@ -149,23 +153,58 @@ INSPECT = """JSON.stringify({
   sections: [...document.querySelectorAll('section')].map(s => s.id),
   tables: document.querySelectorAll('table').length,
   text: document.body.innerText,
+  scrollWidth: document.documentElement.scrollWidth,
+  viewport: window.innerWidth,
+  classRows: [...document.querySelectorAll('#class-rows .class-rows')].map(c => ({
+    name: c.querySelector('h3').innerText,
+    tables: c.querySelectorAll('table.examples').length,
+    texts: [...c.querySelectorAll('table.examples tbody td:last-child')].map(t => t.innerText),
+  })),
+  classRowsBox: (() => {
+    const s = document.getElementById('class-rows');
+    if (!s) return null;
+    const r = s.getBoundingClientRect();
+    return {x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height};
+  })(),
 })"""
 
 
-def render(binary: str, page: Path, profile: Path) -> tuple[dict[str, Any], list[str], bytes]:
-    """Load ``page``; return what the DOM shows, the errors logged, and a PNG screenshot."""
+def render(
+    binary: str, page: Path, profile: Path, section_shot: Path | None = None
+) -> tuple[dict[str, Any], list[str], bytes]:
+    """Load ``page`` at a VIEWPORT px wide window; return what the DOM shows, the errors logged,
+    and a PNG screenshot (of the per-class rows section into ``section_shot`` too)."""
     tools = DevTools(binary, profile)
     try:
         target = tools.send("Target.createTarget", url="about:blank")["targetId"]
         session = tools.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             tools.send(f"{domain}.enable", session)
+        tools.send(
+            "Emulation.setDeviceMetricsOverride",
+            session,
+            width=VIEWPORT,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         tools.send("Page.navigate", session, url=page.resolve().as_uri())
         tools.wait_for("Page.loadEventFired")
         shown = tools.send("Runtime.evaluate", session, expression=INSPECT, returnByValue=True)[
             "result"
         ]["value"]
         shot = tools.send("Page.captureScreenshot", session, format="png")["data"]
+        box = json.loads(shown)["classRowsBox"]
+        if section_shot is not None and box:
+            clip = {**box, "height": min(box["height"], 4000.0), "scale": 1}
+            section = tools.send(
+                "Page.captureScreenshot",
+                session,
+                format="png",
+                captureBeyondViewport=True,
+                clip=clip,
+            )["data"]
+            section_shot.write_bytes(base64.b64decode(section))
     finally:
         tools.close()
     return json.loads(shown), _errors(tools.events), base64.b64decode(shot)
@@ -201,7 +240,12 @@ def png_colours(png: bytes) -> int:
 @pytest.fixture
 def labeled_output(tmp_path: Path, write_parquet: Callable[..., Path]) -> Path:
     """An output folder of two fake sources (diagnostics), calibration and a gold column."""
-    texts = [f"item {i}: {'market bank' if i % 3 else 'rain storm'} and more" for i in range(90)]
+    # A long unbroken token (a URL) in some texts: the page must still not scroll sideways.
+    url = " https://example.com/" + "x" * 240  # shown shortened, ending in an ellipsis
+    texts = [
+        f"item {i}: {'market bank' if i % 3 else 'rain storm'} and more{url if i % 5 == 0 else ''}"
+        for i in range(90)
+    ]
     gold = [LABELS[i % 3] for i in range(90)]
     path = write_parquet({"text": texts, "topic": gold})
     calibration = write_parquet({"text": texts[:12], "label": gold[:12]}, name="gold.parquet")
@@ -211,6 +255,9 @@ def labeled_output(tmp_path: Path, write_parquet: Callable[..., Path]) -> Path:
             "labels": LABELS,
             "sources": [{"kind": "fake"}, {"kind": "fake", "seed": 7, "name": "second"}],
             "calibration": {"gold": str(calibration), "column": "label"},
+            # The fake sources score near chance: without the floor each class accepts rows,
+            # so that every kind of example row is on the page.
+            "selection": {"min_above_chance": None},
             "output": {"dir": str(tmp_path / "out")},
         }
     )
@@ -243,11 +290,25 @@ def test_report_renders_every_plot_without_console_errors(
     metrics.write_text(json.dumps({"rounds": rounds}))
     write_report(labeled_output, gold_column="topic")
 
+    screenshot = Path(os.environ.get("ZSLABEL_REPORT_SCREENSHOT") or tmp_path / "class-rows.png")
     shown, errors, png = render(
-        str(chromium_binary()), labeled_output / "report.html", tmp_path / "profile"
+        str(chromium_binary()), labeled_output / "report.html", tmp_path / "profile", screenshot
     )
 
     assert errors == []
+    assert shown["viewport"] == VIEWPORT
+    assert shown["scrollWidth"] <= VIEWPORT  # no horizontal scrolling
+    assert [c["name"] for c in shown["classRows"]] == LABELS
+    for shown_class in shown["classRows"]:
+        texts = shown_class["texts"]
+        assert shown_class["tables"] == 3, shown_class  # most, least confident; abstained
+        assert texts, shown_class
+        assert all(t.startswith("item ") for t in texts), texts
+        # Long texts are shortened for display.
+        assert all(
+            len(t) <= 201 and ("example.com" not in t or t.endswith("\u2026")) for t in texts
+        )
+    assert png_colours(screenshot.read_bytes()) > 20
     assert shown["title"].startswith("zslabel report")
     kinds = [plot["kind"] for plot in shown["plots"]]
     # Classes bar chart, one histogram per class, coverage curve, confusion matrix,
@@ -268,6 +329,8 @@ def test_report_renders_every_plot_without_console_errors(
         "reliability",
         "sources",
         "student",
+        "class-rows",
     } <= set(shown["sections"])
-    assert "student_accuracy" in shown["text"]
+    assert "student accuracy" in shown["text"]  # headers and legends in words, not JSON keys
+    assert "student_accuracy" not in shown["text"]
     assert png_colours(png) > 20  # something was drawn

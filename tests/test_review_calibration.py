@@ -201,13 +201,6 @@ def test_calibration_needs_a_gold_file_or_reviews(tmp_path: Path) -> None:
     assert spec.reviews is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="splits are stratified with exact per-class counts (zslabel/splits.py): the 5 "
-    "reviewed rows accepted change the class sizes, so rows at a class's cut move between "
-    "splits (2 of 55 here); keeping them needs the split stage (zslabel/pipeline/split.py) "
-    "to split reviewed rows apart from the machine-accepted ones",
-)
 def test_reviews_do_not_move_any_other_rows_split_by_default(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

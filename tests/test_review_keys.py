@@ -21,6 +21,7 @@ import pytest
 
 from zslabel.cli import main
 from zslabel.review import ARGILLA_FILE, HUMAN_REVIEW, LABEL_STUDIO_FILE, REVIEWS_FILE
+from zslabel.review.apply import NO_ROW_OF_INPUT
 from zslabel.rowkeys import EXACT_JSON_INTEGERS, key_strings, match_keys, row_key
 
 from .conftest import LABELS, make_texts
@@ -66,6 +67,11 @@ def write_job(
         encoding="utf-8",
     )
     return job
+
+
+def job_store(job: Path) -> Path:
+    """The job's review store: beside its job file."""
+    return job.with_name(job.stem + ".reviews.parquet")
 
 
 def label(job: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, Any], str]:
@@ -201,6 +207,7 @@ def test_19_digit_ids_come_back_exact_and_six_answers_are_six_rows(
     manifest, summary = label(job, capsys)
     assert "  reviews: 6 applied\n" in summary
     assert manifest["counts"]["reviews"] == {
+        "store": str(job_store(job)),
         "stored": 6,
         "applied": 6,
         "invalid_rows": 0,
@@ -239,6 +246,7 @@ def test_old_numeric_keys_rounded_by_a_browser_are_reported_not_stored(
         "'1152921504606847000'"
     ) in out
     assert "a key written as a JSON number of 2^53 or more, which a browser rounds" in out
+    assert not job_store(job).exists()
     assert not (tmp_path / "out" / ".zslabel" / REVIEWS_FILE).exists()
 
     second, summary = label(job, capsys)
@@ -289,6 +297,7 @@ def test_unmatched_reviews_are_counted_not_stored_and_leave_confidence_alone(
         "'1152921504606847977', '1152921504606847978', '1152921504606847979'"
     ) in out
     assert "browser rounds" not in out  # string keys: nothing was rounded
+    assert not job_store(job).exists()
     assert not (tmp_path / "out" / ".zslabel" / REVIEWS_FILE).exists()
 
     second, summary = label(job, capsys)
@@ -315,7 +324,7 @@ def test_stored_reviews_of_no_row_never_calibrate_and_the_run_says_so(
     job = write_job(tmp_path, write_parquet, ID_KINDS["int64 above 2**53"])
     first, _ = label(job, capsys)
     labeled = labeled_rows(job)
-    work = tmp_path / "out" / ".zslabel"
+    work = tmp_path / "out" / ".zslabel"  # the old place: read while the job has no store
     # Four reviews stored by an older zslabel whose keys name no row (rounded ids), with texts
     # that disagree with the fake source: as gold they would flatten every confidence.
     strangers = [
@@ -326,10 +335,14 @@ def test_stored_reviews_of_no_row_never_calibrate_and_the_run_says_so(
     assert mean_confidences(second) == mean_confidences(first)
     assert second["combine"].get("calibration") is None
     assert second["counts"]["reviews"] == {
+        "store": str(work / REVIEWS_FILE),
+        "move_to": str(job_store(job)),
         "stored": 4,
         "applied": 0,
         "invalid_rows": 0,
         "unmatched": 4,
+        "not_applied": 4,
+        "not_applied_reasons": [{"reviews": 4, "reason": NO_ROW_OF_INPUT}],
     }
     assert (
         "  reviews: 0 applied of 4 stored; 4 match no row of this input (not applied, not "
@@ -372,7 +385,9 @@ def test_keys_of_every_id_kind_match_exactly_in_both_formats(
     def id_of(row: dict[str, Any]) -> Any:
         return row[id_column]
 
-    assert keys == [row_key(id_of(row)) for row in rows if row_key(id_of(row)) in set(keys)]
+    # Each key is exactly one row's key (the files list rows most useful first, not in order).
+    assert len(set(keys)) == len(keys) > 0
+    assert set(keys) <= {row_key(id_of(row)) for row in rows}
     returned = through_browser(records, nfc=True)
     by_key = {row_key(id_of(row)): row for row in rows}
     a, b, c, d = returned[:4]
@@ -424,7 +439,7 @@ def test_records_of_one_row_vote_together_and_a_tie_is_skipped(
     out = import_reviews(job, export, capsys)
     assert "Reviews: 1 matched, 0 unmatched, 2 duplicate" in out
     assert "Stored 1 review(s) (skipped: annotators disagree 1)" in out
-    rows = pq.read_table(tmp_path / "out" / ".zslabel" / REVIEWS_FILE).to_pylist()
+    rows = pq.read_table(job_store(job)).to_pylist()
     assert [(r["key"], r["label"]) for r in rows] == [
         (unicodedata.normalize("NFC", first["metadata"]["zs_key"]), "weather")
     ]
@@ -442,7 +457,7 @@ def test_review_labels_compare_in_canonical_form_and_a_near_miss_says_what_diffe
     )
     out = import_reviews(job, export, capsys)
     assert "Reviews: 2 matched, 0 unmatched, 0 duplicate" in out
-    rows = pq.read_table(tmp_path / "out" / ".zslabel" / REVIEWS_FILE).to_pylist()
+    rows = pq.read_table(job_store(job)).to_pylist()
     assert {r["label"] for r in rows} == {"envío"}  # stored as the job spells it
     _, summary = label(job, capsys)
     assert "  reviews: 2 applied\n" in summary
@@ -506,10 +521,13 @@ def test_row_number_reviews_of_an_input_that_changed_are_not_applied(
     write_parquet({"text": ["news: a new first row, sports today", *make_texts(ROWS)]})
     manifest, summary = label(job, capsys)
     assert manifest["counts"]["reviews"] == {
+        "store": str(job_store(job)),
         "stored": 2,
         "applied": 0,
         "invalid_rows": 0,
         "unmatched": 2,
+        "not_applied": 2,
+        "not_applied_reasons": [{"reviews": 2, "reason": NO_ROW_OF_INPUT}],
     }
     assert "  reviews: 0 applied of 2 stored; 2 match no row of this input" in summary
     assert all(r["zs_reason"] != HUMAN_REVIEW for r in labeled_rows(job))

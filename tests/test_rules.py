@@ -110,7 +110,7 @@ def test_every_combine_method_labels_every_row_and_keeps_each_sources_verdict(
                 },
             ],
             "combine": {"method": method},
-            "selection": {"per_class_top_fraction": 1.0},
+            "selection": {"per_class_top_fraction": 1.0, "min_above_chance": None},
             "output": {"dir": str(tmp_path / method)},
         }
     )

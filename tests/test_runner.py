@@ -77,7 +77,15 @@ def test_threshold_change_reuses_scores_but_changes_selection(
     second = run_job(fake_job(texts_file, selection={"per_class_top_fraction": 1.0}))
     assert second.run_info["shards"]["reused"] == 3
     assert second.counts["status"]["accepted"] > first.counts["status"]["accepted"]
-    assert second.counts["status"]["accepted"] == 58
+    # Every valid row is in its class's top fraction now; only the confidence floor sets any
+    # aside (58 valid rows of 60).
+    below_floor = second.counts["abstain_reasons"]["below_confidence_floor"]
+    assert second.counts["abstain_reasons"] == {"below_confidence_floor": below_floor}
+    assert second.counts["status"]["accepted"] == 58 - below_floor
+    third = run_job(
+        fake_job(texts_file, selection={"per_class_top_fraction": 1.0, "min_above_chance": None})
+    )
+    assert third.counts["status"]["accepted"] == 58
 
 
 def test_changed_text_rescores_only_its_shard(

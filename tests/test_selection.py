@@ -34,7 +34,12 @@ def test_predictions_take_the_top_label_and_margin() -> None:
 
 def test_each_test_abstains_with_its_reason() -> None:
     probs = np.array([[0.9, 0.05, 0.05], [0.5, 0.45, 0.05], [0.3, 0.6, 0.1], [0.35, 0.33, 0.32]])
-    spec = SelectionSpec(min_confidence=0.34, per_class_min_confidence={"b": 0.7}, min_margin=0.1)
+    spec = SelectionSpec(
+        min_confidence=0.34,
+        per_class_min_confidence={"b": 0.7},
+        min_margin=0.1,
+        min_above_chance=None,
+    )
     result = select(Predictions.from_probabilities(probs), spec, NAMES)
     assert result.status.tolist() == [ACCEPTED, ABSTAINED, ABSTAINED, ABSTAINED]
     assert result.reason.tolist() == [
@@ -42,6 +47,18 @@ def test_each_test_abstains_with_its_reason() -> None:
         "below_min_margin",
         "below_class_min_confidence",
         "below_min_margin",
+    ]
+    # The default floor, 0.667 with 3 labels, is tested before the class minimum and margin.
+    with_floor = select(
+        Predictions.from_probabilities(probs),
+        SelectionSpec(min_confidence=0.34, per_class_min_confidence={"b": 0.7}, min_margin=0.1),
+        NAMES,
+    )
+    assert with_floor.reason.tolist() == [
+        None,
+        "below_confidence_floor",
+        "below_confidence_floor",
+        "below_confidence_floor",
     ]
 
 
@@ -57,11 +74,19 @@ def test_top_fraction_is_per_predicted_class() -> None:
             [0.45, 0.55, 0],
         ]
     )
-    result = select(
-        Predictions.from_probabilities(probs), SelectionSpec(per_class_top_fraction=0.5), NAMES
-    )
+    spec = SelectionSpec(per_class_top_fraction=0.5, min_above_chance=None)
+    result = select(Predictions.from_probabilities(probs), spec, NAMES)
     assert np.flatnonzero(result.status == ACCEPTED).tolist() == [0, 1, 4]
     assert result.class_cutoffs == {"a": 0.9, "b": 0.6, "c": None}
+    assert result.class_rule_cutoffs["b"] == {
+        "top_fraction": 0.6,
+        "min_confidence": 0.0,
+        "floor": 0.0,
+    }
+    # With the default floor (0.667 for 3 labels), b's top row at 0.6 is not accepted.
+    floored = select(Predictions.from_probabilities(probs), SelectionSpec(), NAMES)
+    assert np.flatnonzero(floored.status == ACCEPTED).tolist() == [0, 1]
+    assert floored.class_cutoffs == {"a": 0.9, "b": None, "c": None}
 
 
 @settings(max_examples=200, deadline=None)

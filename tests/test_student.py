@@ -242,17 +242,50 @@ def test_predict_file_streams_labels_and_confidences(
     out = tmp_path / "predicted" / "out.parquet"
     assert predict_file(model, source, out, batch_rows=16) == 40
     table = pq.read_table(out)
-    assert table.column_names == ["text", "id", "zs_student_label", "zs_student_confidence"]
+    assert table.column_names == [
+        "text", "id", "zs_student_label", "zs_student_confidence", "zs_student_status"
+    ]  # fmt: skip
     assert table.column("id").to_pylist() == list(range(40))
     label = table.column("zs_student_label").to_pylist()
     confidence = table.column("zs_student_confidence").to_pylist()
+    status = table.column("zs_student_status").to_pylist()
     assert label[4] is None
     assert label[9] is None
     assert confidence[4] is None
+    assert status[4] == status[9] == "invalid"
+    assert status.count("accepted") == 38  # no --min-confidence: every valid row is labeled
     good = [i for i in range(40) if i not in (4, 9)]
     truth = topics([str(texts[i]) for i in good])
     assert np.mean([label[i] == t for i, t in zip(good, truth, strict=True)]) >= 0.9
     assert all(0.0 < confidence[i] <= 1.0 for i in good)
+
+
+def test_predict_file_abstains_under_min_confidence(
+    labeled: Path, tiny_model: Path, write_parquet: Callable[..., Path], tmp_path: Path
+) -> None:
+    model = StudentModel.load(train(labeled, spec(tiny_model, rounds=0)).model_dir)
+    texts: list[str | None] = list(make_texts(40, seed=3))
+    texts[4] = None
+    source = write_parquet({"text": texts}, name="new.parquet")
+    predict_file(model, source, tmp_path / "all.parquet")
+    every = pq.read_table(tmp_path / "all.parquet").to_pydict()
+    valid = [c for c in every["zs_student_confidence"] if c is not None]
+    cut = float(np.median(valid))
+    predict_file(model, source, tmp_path / "cut.parquet", min_confidence=cut)
+    cutoff = pq.read_table(tmp_path / "cut.parquet").to_pydict()
+    # The same confidences; under the cut no label, and the status says why.
+    assert cutoff["zs_student_confidence"] == every["zs_student_confidence"]
+    for i, confidence in enumerate(every["zs_student_confidence"]):
+        if confidence is None:
+            expected = (None, "invalid")
+        elif confidence < cut:
+            expected = (None, "abstained")
+        else:
+            expected = (every["zs_student_label"][i], "accepted")
+        assert (cutoff["zs_student_label"][i], cutoff["zs_student_status"][i]) == expected
+    assert 0 < cutoff["zs_student_status"].count("abstained") < 39
+    with pytest.raises(ConfigError, match=r"--min-confidence 1.5: must be between 0 and 1"):
+        predict_file(model, source, tmp_path / "bad.parquet", min_confidence=1.5)
 
 
 def test_predict_file_names_the_file_and_column(
@@ -292,6 +325,59 @@ def test_cli_train_and_predict(
     assert "text column 'body' not found" in capsys.readouterr().err
     assert main(["train", str(labeled), "--rounds", "-1"]) == 2
     assert "student.rounds" in capsys.readouterr().err
+
+
+def test_cli_predict_advises_on_confidence_and_adoption(
+    labeled: Path,
+    tiny_model: Path,
+    write_parquet: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from zslabel.student.predict import advice
+
+    # The default layout: DIR/student/model, its metrics in DIR/student/metrics.json.
+    trained = ["train", str(labeled), "--model", str(tiny_model), "--rounds", "1"]
+    assert main([*trained, "--gold-column", "topic"]) == 0
+    capsys.readouterr()
+    folder = labeled / "student" / "model"
+    metrics = json.loads((labeled / "student" / "metrics.json").read_text())
+    decision, final = metrics["adoption"], metrics["rounds"][-1]
+    source = write_parquet({"text": make_texts(20, seed=5)}, name="new.parquet")
+    out = tmp_path / "out.parquet"
+    assert main(["predict", str(folder), str(source), "--out", str(out),
+                 "--min-confidence", "0.5"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    stream = captured.out if decision["adopted"] else captured.err
+    (line,) = [line for line in stream.splitlines() if "calibrated" in line]
+    verdict = (
+        "advice: the student was adopted over its teacher"
+        if decision["adopted"]
+        else f"warning: {folder}: this student was not adopted"
+    )
+    held_out = final["gold"]["held_out"]
+    assert line == (
+        f"{verdict} (estimated accuracy {decision['student_estimate']:.3f} vs teacher "
+        f"{decision['teacher_estimate']:.3f}; gold accuracy on held-out rows "
+        f"{held_out['student']['accuracy']:.3f} vs teacher {held_out['teacher']['accuracy']:.3f})"
+        + ("" if decision["adopted"] else "; the teacher's labels are the better ones")
+        + "; zs_student_confidence is not calibrated (mean "
+        f"{final['estimates']['student_mean_confidence']:.3f} on its pool, where it agrees with "
+        f"{final['validation']['agreement']:.3f} of the teacher's validation labels): use it to "
+        "rank rows or as a cutoff you measured, not as a probability of being right"
+    )
+    statuses = pq.read_table(out).column("zs_student_status").to_pylist()
+    assert f"({statuses.count('abstained')} abstained under --min-confidence 0.5)" in captured.out
+    # A student saved elsewhere keeps its metrics.json inside its folder; one without any
+    # still gets the verdict its student.json records.
+    assert main([*trained, "--out", str(tmp_path / "v1")]) == 0
+    model = StudentModel.load(tmp_path / "v1")
+    assert "not calibrated (mean " in advice(model, tmp_path / "v1")
+    (tmp_path / "v1" / "metrics.json").unlink()
+    assert advice(model, tmp_path / "v1").endswith(
+        "; zs_student_confidence is not calibrated: use it to rank rows or as a cutoff you "
+        "measured, not as a probability of being right"
+    )
 
 
 def test_finetuned_student_saves_its_encoder_and_predicts(labeled: Path, tiny_model: Path) -> None:

@@ -204,10 +204,17 @@ def _files(manifest: Mapping[str, Any]) -> str:
         )
     lines.append(
         "\n`labeled.parquet` holds every input row once, `abstained.parquet` the rows set "
-        "aside, `review.*` those rows and the ones whose sources disagree, ready to import "
-        "into Label Studio or Argilla; `report.html` shows the figures, and `manifest.json` "
-        "lists every file with its hash, this card included."
+        "aside, `review.*` those rows and the ones whose sources disagree, most useful first "
+        "(`zs_priority`: smallest margin, classes with few accepted rows promoted), ready to "
+        "import into Label Studio or Argilla; `report.html` shows the figures, and "
+        "`manifest.json` lists every file with its hash, this card included."
     )
+    review = manifest.get("files", {}).get("review.argilla.jsonl") or {}
+    if review.get("left_out"):
+        lines.append(
+            f"\nThe review files hold {review['rows']:,} of {review['candidates']:,} rows, the "
+            f"most useful (`review.limit` {review['limit']}); {review['left_out']:,} are left out."
+        )
     return "\n".join(lines) + "\n"
 
 

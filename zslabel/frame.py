@@ -29,11 +29,16 @@ ADDED = (columns.LABEL, columns.CONFIDENCE, columns.MARGIN, columns.STATUS, colu
 # Keyword shortcuts for the one embedding source of a job without ``sources=``.
 SOURCE_SHORTCUTS = ("model", "template", "temperature", "refine")
 # Job-file keys that name files; label_frame manages them (``out=``, ``cache_dir=``).
-_MANAGED = {"input": ("path",), "output": ("dir", "work_dir")}
+_MANAGED = {"input": ("path",), "output": ("dir", "work_dir", "cache_dir")}
 _REFUSED = {
     "incremental": "incremental jobs label new files of a folder; label_frame has one frame",
 }
-_INSTEAD = {"path": "pass the frame", "dir": "use out=", "work_dir": "use cache_dir="}
+_INSTEAD = {
+    "path": "pass the frame",
+    "dir": "use out=",
+    "work_dir": "use cache_dir= for the feature cache",
+    "cache_dir": "use cache_dir=",
+}
 INPUT_FILE = "input.parquet"
 
 
@@ -58,12 +63,14 @@ def label_frame(
             more descriptions (``{"billing": "an invoice or a refund", ...}``); at least 2.
         text_column: the column holding the texts (string values, None or NaN).
         out: keep the job's output folder here (``labeled.parquet``, one file per split,
-            ``manifest.json``, ``report.html``, review files), its features cached under
-            ``out/.zslabel``; the input rows are written into the splits with all their columns.
-            None (the default): nothing is left on disk.
-        cache_dir: a folder for the feature cache (the job file's ``output.work_dir``), so that
-            a repeated call on the same texts with the same sources does not encode them again;
-            None: ``out/.zslabel`` with ``out``, else a temporary folder removed afterwards.
+            ``manifest.json``, ``report.html``, review files), its features cached in the
+            user's cache folder as a job's are (``$ZSLABEL_CACHE_DIR``, else
+            ``~/.cache/zslabel``); the input rows are written into the splits with all their
+            columns. None (the default): nothing is left on disk.
+        cache_dir: a cache folder (the job file's ``output.cache_dir``; features go to
+            ``cache_dir/features``), so that a repeated call on the same texts with the same
+            sources does not encode them again; None: the user's cache folder with ``out``,
+            else a temporary folder removed afterwards.
         scores: also return each label's probability, ``zs_score_<label>`` (float32).
         progress: show a progress bar while scoring.
         **options: the job file's other top-level keys, as Python values: ``sources=[...]``,
@@ -90,7 +97,8 @@ def label_frame(
             zslabel adds.
         ConfigError: ``labels`` or an option is invalid (the message names the key), a key that
             label_frame manages is given (``input.path``, ``output.dir``: use ``out=``;
-            ``output.work_dir``: use ``cache_dir=``), or a shortcut is given with ``sources=``.
+            ``output.cache_dir``, ``output.work_dir``: use ``cache_dir=``), or a shortcut is
+            given with ``sources=``.
         ModelError: the model cannot be resolved or loaded.
         OutputError: ``out`` or ``cache_dir`` cannot be written.
     """
@@ -120,12 +128,14 @@ def _labels_of(
         folder = Path(scratch)
         # Absolute, as job files' paths are: the manifest records it, whatever the cwd.
         output_dir = Path(out).expanduser().resolve() if out is not None else folder / "out"
+        if cache_dir is None and out is None:
+            cache_dir = folder / "cache"  # nothing is left on disk
         config = frame_job(
             labels,
             folder / INPUT_FILE,
             output_dir,
             text_column=text_column,
-            work_dir=cache_dir,
+            cache_dir=cache_dir,
             **options,
         )
         # Without out=, only the columns the job reads go to disk: any pandas column (objects
@@ -234,7 +244,7 @@ def frame_job(
     output_dir: Path,
     *,
     text_column: str = "text",
-    work_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
     origin: str = "label_frame",
     **options: Any,
 ) -> JobConfig:
@@ -259,8 +269,9 @@ def frame_job(
         raise ConfigError("give the text column as text_column=..., not input.text_column")
     raw["input"].update(path=str(input_path), text_column=text_column)
     raw["output"]["dir"] = str(output_dir)
-    if work_dir is not None:
-        raw["output"]["work_dir"] = str(Path(work_dir).expanduser())
+    if cache_dir is not None:
+        # Absolute, as job files' paths are: the manifest records it, whatever the cwd.
+        raw["output"]["cache_dir"] = str(Path(cache_dir).expanduser().resolve())
     if shortcuts:
         if "sources" in options:
             raise ConfigError(

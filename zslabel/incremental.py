@@ -6,12 +6,13 @@ Layout of ``output.dir`` in incremental mode::
     versions.json     the index: every version, the files it labeled, its counts; and "latest"
     v0001/            a complete output folder (labeled.parquet, splits, manifest.json, ...)
     v0002/            the next run's new files only
-    .zslabel/         the feature cache, shared by all versions
+    .zslabel/         the work folder shared by all versions (run lock, id checks); the
+                      feature cache is the user's, shared by every job (output.cache_dir)
 
 A file is known by its path and a fingerprint of its size, modification time and Parquet footer,
 so a file rewritten in place is labeled again; empty files wait until they have rows. "The same
-job" means the same config apart from output, runner and the incremental flag: a changed label,
-template or threshold starts labeling from scratch.
+job" means the same config apart from output, runner, review and the incremental flag: a changed
+label, template or threshold starts labeling from scratch.
 """
 
 from __future__ import annotations
@@ -41,16 +42,19 @@ class Increment:
     version: str
     files: tuple[str, ...]
     fingerprints: dict[str, str]
-    config: JobConfig  # output.dir is the version folder; the cache stays shared
+    config: JobConfig  # output.dir is the version folder; the work folder stays shared
     job_key: str
 
 
 def job_key(config: JobConfig) -> str:
     """What decides the labels of a version: the job less where and how it runs. Defaults are left
-    out, so a new setting with a default does not relabel every earlier version."""
+    out, so a new setting with a default does not relabel every earlier version; so is
+    ``review`` (where the reviews are kept, how many rows the review files offer), so that a
+    moved job file or a new review limit does not either, nor ``drift`` (thresholds that judge a
+    version, not its labels)."""
     settings = config.model_dump(
         mode="json",
-        exclude={"output", "runner", "incremental", "student"},
+        exclude={"output", "runner", "incremental", "student", "review", "drift"},
         exclude_defaults=True,
     )
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
@@ -113,6 +117,18 @@ def record_version(root: str | Path, increment: Increment, result: RunResult) ->
     return entry
 
 
+def previous_version(root: str | Path) -> Path | None:
+    """The latest version's folder, which the next version's drift.json compares with; None
+    before the first version (which writes a baseline)."""
+    root = Path(root).expanduser()
+    index = read_index(root)
+    latest = index.get("latest")
+    if not latest:
+        return None
+    entry = next((v for v in index["versions"] if v["version"] == latest), None)
+    return root / str(entry["dir"] if entry else latest)
+
+
 def read_index(root: Path) -> dict[str, Any]:
     path = root / INDEX
     try:
@@ -143,6 +159,11 @@ def run_incremental(
         increment = plan_increment(config)
         if increment is None:
             return None
-        result = run_job(increment.config, progress=progress, files=increment.files)
+        result = run_job(
+            increment.config,
+            progress=progress,
+            files=increment.files,
+            previous=previous_version(config.output.dir),
+        )
         record_version(config.output.dir, increment, result)
         return increment, result

@@ -3,14 +3,17 @@ file of a dataset has the same columns and types."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from zslabel.config import InputSpec
 from zslabel.errors import InputError
 from zslabel.images import is_image_type
+from zslabel.input_open import open_dataset
 from zslabel.partitions import check_stored_keys, partition_keys
 
 
@@ -24,8 +27,14 @@ def check_columns(
         roles.insert(0, ("text", spec.text_column))
     for role, column in roles:
         if column is not None and column not in names:
+            hint = ""
+            if role == "text":
+                likely = likely_text_column(spec.path, schema, column, exclude=spec.id_column)
+                if likely is not None:
+                    hint = f"; did you mean --text-column {likely} / text_column: {likely}?"
             raise InputError(
-                f"{spec.path}: {role} column {column!r} not found; columns are {', '.join(names)}"
+                f"{spec.path}: {role} column {column!r} not found; columns are "
+                f"{', '.join(names)}{hint}"
             )
     for column in image_columns:
         image_type = schema.field(column).type
@@ -42,6 +51,56 @@ def check_columns(
             f"{spec.path}: text column {spec.text_column!r} has type {text_type}, "
             "expected a string (or UTF-8 binary) column"
         )
+
+
+def likely_text_column(
+    path: str, schema: pa.Schema, wanted: str, exclude: str | None = None
+) -> str | None:
+    """The column a missing text column ``wanted`` most likely is: a text column whose name is
+    close to it (``Text``, ``texts``; :func:`difflib.get_close_matches`, case-insensitive), else
+    the text column with the longest mean length over the first :data:`SAMPLE_ROWS` rows (the
+    free text beside ids, dates and categories). None when the input has no text column other
+    than ``exclude`` (the id column). Reads at most ``SAMPLE_ROWS`` rows of ``path``, and only
+    on this error path; an unreadable sample just gives no length-based guess."""
+    texts = [
+        str(field.name)
+        for field in schema
+        if is_text_type(field.type) and field.name != exclude and field.name != wanted
+    ]
+    if not texts:
+        return None
+    lowered = {name.lower(): name for name in texts}
+    close = difflib.get_close_matches(wanted.lower(), list(lowered), n=1)
+    if close:
+        return lowered[close[0]]
+    if len(texts) == 1:
+        return texts[0]
+    try:
+        sample = open_dataset(path).head(SAMPLE_ROWS, columns=texts)
+    except (InputError, pa.ArrowException, OSError):
+        return None
+    lengths = {name: _mean_length(sample.column(name)) for name in texts}
+    best = max(texts, key=lambda name: lengths[name])  # the first of equals: schema order
+    return best if lengths[best] > 0 else None
+
+
+# Rows read to guess the text column by length: enough for a stable mean, cheap on any input.
+SAMPLE_ROWS = 1000
+
+
+def _mean_length(column: pa.ChunkedArray) -> float:
+    """Mean length of the non-null values, in characters (bytes for a binary column)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    try:
+        if _is_binary_type(column.type):
+            lengths = pc.binary_length(column)
+        else:
+            lengths = pc.utf8_length(column)
+        mean = pc.mean(lengths).as_py()
+    except (pa.ArrowException, OSError):
+        return 0.0
+    return float(mean or 0.0)
 
 
 def check_file(

@@ -8,7 +8,15 @@ itself says who holds it (pid, host, start time) for the message a second run pr
 A run that ends removes its lock file. A lock file that is there but not locked was left by a
 process that died (SIGKILL, power loss): the next run takes it over and logs a warning. Whoever
 takes the lock also removes what a killed run may have left half-written (staging folders in the
-output folder, ``*.tmp`` cache entries in the work folder): no living run can own them then.
+output folder, ``*.tmp`` files in the work folder): no living run can own them then.
+
+The feature cache is not guarded by these locks: it is shared by every output and job of a user
+(:func:`zslabel.config.io.feature_cache_folder`), so runs of other outputs write to it at the same
+time. That is safe without a lock because an entry is keyed by its content and written to a
+unique temporary name, then renamed over the final name in one step: two runs writing one entry
+write the same bytes, and a reader sees either no entry or a whole one. The same reason keeps the
+sweep of a killed run's half-written cache entries to those older than a day: a younger one may
+be another living run's write in progress.
 
 Within one process the lock is re-entrant for the thread holding it, so that
 :func:`zslabel.incremental.run_incremental` can hold it around the :func:`zslabel.run_job` it
@@ -27,11 +35,13 @@ import os
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from zslabel.config import JobConfig
+from zslabel.config.io import feature_cache_folder, work_folder
 from zslabel.errors import OutputError
 from zslabel.export import STAGING_PREFIX
 
@@ -39,6 +49,9 @@ LOCK_FILE = "lock"
 OUTPUT_LOCK_FILE = ".zslabel.lock"
 # Each retry means another run removed or replaced the lock file in the meantime.
 _ATTEMPTS = 20
+# A half-written cache entry older than this was left by a run that died: a write takes
+# seconds (one shard's features), and a younger one may be another living run's.
+STALE_PARTIAL_S = 24 * 3600
 
 log = logging.getLogger("zslabel")
 
@@ -61,32 +74,44 @@ def job_lock(config: JobConfig) -> contextlib.AbstractContextManager[None]:
 
     For an incremental job that is the root folder, which every version lives in.
     """
-    output = Path(config.output.dir).expanduser()
-    return run_lock(output, config.output.work_dir or output / ".zslabel")
+    return run_lock(
+        Path(config.output.dir).expanduser(),
+        work_folder(config.output),
+        feature_cache_folder(config.output, config.runner),
+    )
 
 
 @contextlib.contextmanager
-def run_lock(output_dir: str | Path, work_dir: str | Path | None = None) -> Iterator[None]:
-    """Hold the locks of ``output_dir`` and ``work_dir`` (default: ``output_dir/.zslabel``).
+def run_lock(
+    output_dir: str | Path,
+    work_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+) -> Iterator[None]:
+    """Hold the locks of ``output_dir`` and ``work_dir`` (default: ``output_dir/.zslabel``);
+    ``cache_dir``, the run's feature cache, is shared with other runs and never locked.
 
     Raises :class:`OutputError` at once, naming the holder, when another run holds one.
     """
     output = Path(output_dir).expanduser()
     work = Path(work_dir).expanduser() if work_dir is not None else output / ".zslabel"
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else None
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output}: output path exists and is not a folder")
     with contextlib.ExitStack() as stack:
         for path in lock_paths(output, work):
             stack.enter_context(_hold(path, output))
-        remove_debris(output, work)
+        remove_debris(output, work, cache)
         yield
 
 
-def remove_debris(output_dir: Path, work_dir: Path) -> None:
-    """Drop what runs killed mid-write left: staging folders and half-written cache entries.
+def remove_debris(output_dir: Path, work_dir: Path, cache_dir: Path | None = None) -> None:
+    """Drop what runs killed mid-write left: staging folders, temporary files in the work
+    folder, and in the shared feature cache ``cache_dir`` partial entries older than
+    :data:`STALE_PARTIAL_S`.
 
-    Only safe under the lock: then no living run can own them (the workers of a Prefect run
-    start after its flow took the lock).
+    Only safe under the lock: then no living run can own what is in the output and work
+    folders (the workers of a Prefect run start after its flow took the lock). Other outputs'
+    runs write to the cache at the same time, hence its age limit.
     """
     if output_dir.is_dir():
         # One level down too: the version folders of an incremental job, whose Prefect flow
@@ -100,7 +125,19 @@ def remove_debris(output_dir: Path, work_dir: Path) -> None:
                 shutil.rmtree(staging, ignore_errors=True)
     if work_dir.is_dir():
         for partial in work_dir.rglob("*.tmp"):
+            if cache_dir is not None and _inside(partial, cache_dir):
+                continue  # a cache inside the work folder is still shared: swept below
             with contextlib.suppress(OSError):
+                partial.unlink()
+    if cache_dir is not None and cache_dir.is_dir():
+        _sweep_stale(cache_dir, time.time() - STALE_PARTIAL_S)
+
+
+def _sweep_stale(cache_dir: Path, before: float) -> None:
+    """Remove the cache's temporary files (``<key[:2]>/*.tmp``) last written before ``before``."""
+    for partial in cache_dir.glob("*/*.tmp"):
+        with contextlib.suppress(OSError):
+            if partial.stat().st_mtime < before:
                 partial.unlink()
 
 

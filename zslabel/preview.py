@@ -23,6 +23,7 @@ import numpy as np
 from zslabel import priors
 from zslabel.cache import FeatureCache
 from zslabel.config import JobConfig
+from zslabel.config.io import feature_cache_folder
 from zslabel.pipeline.calibrate import fit_calibration
 from zslabel.pipeline.combine import fit_combiner
 from zslabel.pipeline.plan import JobPlan, plan_job
@@ -64,8 +65,8 @@ class Preview:
     # before the student's shrinkage towards uniform; None for multi-label jobs.
     estimated_shares: dict[str, float] | None
     estimate_s: float  # the full run's scoring time, assuming no shard is cached
-    cached_shards: int | None  # shards whose scores every source has cached; None: no work folder
-    work_dir: str
+    cached_shards: int | None  # shards whose scores every source has cached; None: no cache yet
+    cache_dir: str  # the job's feature cache
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,18 +101,17 @@ def label_counts(top: np.ndarray, label_names: Sequence[str]) -> dict[str, int]:
 
 def preview(config: JobConfig, sample: int = DEFAULT_SAMPLE) -> Preview:
     """Score ``sample`` rows of ``config``'s input with its sources; see the module docstring."""
-    output_dir = Path(config.output.dir).expanduser()
-    work_dir = Path(config.output.work_dir or output_dir / ".zslabel").expanduser()
+    cache_dir = feature_cache_folder(config.output, config.runner)
     with tempfile.TemporaryDirectory(prefix="zslabel-check-") as scratch:
-        job = plan_job(
-            config.model_copy(
-                update={"output": config.output.model_copy(update={"work_dir": scratch})}
-            )
+        # Nothing is written: what the sources cache (reference embeddings) goes to scratch.
+        scratch_output = config.output.model_copy(
+            update={"work_dir": scratch, "cache_dir": str(Path(scratch) / "cache")}
         )
-        return _preview(job, sample, work_dir)
+        job = plan_job(config.model_copy(update={"output": scratch_output}))
+        return _preview(job, sample, cache_dir)
 
 
-def _preview(job: JobPlan, sample: int, work_dir: Path) -> Preview:
+def _preview(job: JobPlan, sample: int, cache_dir: Path) -> Preview:
     names = job.label_names
     rows = sample_rows(job.dataset.num_rows, sample)
     values, valid = _sampled_inputs(job, rows)
@@ -165,8 +165,8 @@ def _preview(job: JobPlan, sample: int, work_dir: Path) -> Preview:
         unpreferred=[name for name in names if distribution[name] == 0],
         estimated_shares=estimated,
         estimate_s=round(estimate, 1),
-        cached_shards=_cached_shards(job, work_dir),
-        work_dir=str(work_dir),
+        cached_shards=_cached_shards(job, cache_dir),
+        cache_dir=str(cache_dir),
     )
 
 
@@ -215,9 +215,9 @@ def _source_preview(
     )
 
 
-def _cached_shards(job: JobPlan, work_dir: Path) -> int | None:
-    """Shards whose features every source has in ``work_dir`` (read only); None without one."""
-    folder = work_dir / "features"
+def _cached_shards(job: JobPlan, folder: Path) -> int | None:
+    """Shards whose features every source has in the feature cache ``folder`` (read only);
+    None without one."""
     if not folder.is_dir():
         return None
     cache = FeatureCache(folder)
@@ -272,9 +272,9 @@ def format_preview(preview: Preview) -> str:
         "Labels no sampled row prefers (combined): " + (", ".join(p.unpreferred) or "none")
     )
     cached = (
-        f"{p.cached_shards:,} of {p.shards:,} shard(s) already cached in {p.work_dir}"
+        f"{p.cached_shards:,} of {p.shards:,} shard(s) already cached in {p.cache_dir}"
         if p.cached_shards is not None
-        else "no work folder yet"
+        else f"no feature cache yet in {p.cache_dir}"
     )
     lines += [
         "",

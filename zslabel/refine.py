@@ -10,6 +10,14 @@ embeddings (prompts and example prototypes):
 and the rows are scored again from the cached features (no model run). With ``passes`` > 1 the
 ranking is redone with the previous pass's references, and mixed with the prompts again.
 
+Per-language templates (zslabel.sources.embedding.TemplateLanguages) are refined on the mixed
+references: each label gets one mean of its most confident rows of every language, mixed into
+each language's prompts. A multilingual model places a topic's texts together whatever their
+language, so pooling gives each label more rows than any one language has, and a language with a
+handful of rows is not refined on those alone; each language's prompts still keep
+``1 - weight`` of their own direction. Feature rows carry a language slot after the embedding;
+only the first ``dim`` values (the references' width) are summed and hashed.
+
 It is deterministic and independent of shard boundaries and of row order: rows are ranked by
 confidence with ties broken by a hash of the row's features (rows that tie on both are the same
 embedding, so which of them is taken does not matter), and the embeddings are summed in fixed
@@ -20,7 +28,7 @@ features are read shard by shard.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -50,10 +58,13 @@ class Refinable(Protocol):
 @dataclass(frozen=True, eq=False)
 class Refinement:
     """Per source (in job order), its refined references, or None where it is not refined;
-    ``record``: what the manifest says, by source name (sources with a refine key only)."""
+    ``record``: what the manifest says, by source name (sources with a refine key only);
+    ``sources``: what the stage adds to a source's own manifest entry, by source name (the
+    ``template_rows`` of sources with per-language templates)."""
 
     references: tuple[np.ndarray | None, ...]
     record: dict[str, Any]
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of(self, index: int) -> np.ndarray | None:
         return self.references[index] if index < len(self.references) else None
@@ -137,18 +148,19 @@ def refine_source(
     (rows, dim) cached features, NaN rows for rows without any, in the same order each time."""
     n_labels = len(label_names)
     prompts, owner = source.label_references()
+    dim = prompts.shape[1]  # features may end with more than the embedding (a language slot)
     references = prompts
     keys = None
     rows = np.zeros(n_labels, dtype=np.int64)
     for _ in range(spec.passes):
-        label, confidence, found = _top_labels(source, references, shards(), keys is None)
+        label, confidence, found = _top_labels(source, references, shards(), keys is None, dim)
         keys = found if keys is None else keys
         assert keys is not None
         chosen = top_rows(label, confidence, keys, n_labels, spec.top_fraction)
         taken = np.where(chosen, label, -1)
         sums = np.zeros((n_labels, prompts.shape[1]), dtype=np.int64)
         for features, part in _with_parts(shards(), taken):
-            sums += fixed_point_sums(features, part, n_labels)
+            sums += fixed_point_sums(features[:, :dim], part, n_labels)
         rows = np.bincount(taken[taken >= 0], minlength=n_labels)
         references = mix(prompts, owner, sums, spec.weight)
     cosines = label_cosines(prompts, references, owner, n_labels)
@@ -163,10 +175,14 @@ def refine_source(
 
 
 def _top_labels(
-    source: Refinable, references: np.ndarray, shards: Iterable[np.ndarray], with_keys: bool
+    source: Refinable,
+    references: np.ndarray,
+    shards: Iterable[np.ndarray],
+    with_keys: bool,
+    dim: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Every row's top label (-1: not scored), its probability and (``with_keys``) its
-    :func:`row_keys`, shard by shard."""
+    """Every row's top label (-1: not scored), its probability and (``with_keys``) the
+    :func:`row_keys` of its first ``dim`` features, shard by shard."""
     labels, confidences, keys = [np.empty(0, np.int32)], [np.empty(0)], [np.empty(0, np.uint64)]
     for features in shards:
         probs = source.probabilities(features, references)
@@ -175,7 +191,7 @@ def _top_labels(
         labels.append(np.where(scored, filled.argmax(axis=1), -1).astype(np.int32))
         confidences.append(np.where(scored, filled.max(axis=1), -np.inf))
         if with_keys:
-            keys.append(row_keys(np.nan_to_num(features)))
+            keys.append(row_keys(np.nan_to_num(features[:, :dim])))
     found = np.concatenate(keys) if with_keys else None
     return np.concatenate(labels), np.concatenate(confidences), found
 

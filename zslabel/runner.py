@@ -20,6 +20,7 @@ from zslabel.pipeline import (
     calibrate,
     combine,
     decisions,
+    drift,
     features,
     ids,
     manifest,
@@ -151,6 +152,9 @@ class LabelingJob:
         described = manifest.assemble_manifest(
             self.plan, score.scoring_record(self.plan, scores), selected, exported.record
         )
+        before = drift.previous_output(self.plan.output_dir)
+        labels = selected.predictions.label
+        drift.measure(self.plan, exported.staged, described, scores, labels, before)
         return write.commit(self.plan, exported.staged, described, clock, scores)
 
     def _id_batches(self) -> Iterator[tuple[int, pa.Array]]:

@@ -29,6 +29,8 @@ BELOW_CLASS_MIN_CONFIDENCE = "below_class_min_confidence"
 BELOW_MIN_MARGIN = "below_min_margin"
 OUTSIDE_CLASS_TOP_FRACTION = "outside_class_top_fraction"
 NO_LABEL_ASSIGNED = "no_label_above_threshold"
+# Below selection.min_above_chance's floor, relative to chance for the label count.
+BELOW_CONFIDENCE_FLOOR = "below_confidence_floor"
 # A row a person labeled (zslabel.review): accepted, with this reason.
 HUMAN_REVIEW = "human_review"
 # Every reason a row can carry, by code; code 0 is no reason. A row keeps a one-byte code: an
@@ -42,6 +44,7 @@ REASON_NAMES: tuple[str | None, ...] = (
     OUTSIDE_CLASS_TOP_FRACTION,
     NO_LABEL_ASSIGNED,
     HUMAN_REVIEW,
+    BELOW_CONFIDENCE_FLOOR,  # last: codes already written keep their meaning
 )
 _REASON_CODES = {name: code for code, name in enumerate(REASON_NAMES)}
 _REASON_ARRAY = np.asarray(REASON_NAMES, dtype=object)
@@ -126,7 +129,13 @@ class Selection:
     status: np.ndarray  # int8: ACCEPTED, ABSTAINED or INVALID
     # int8 codes into REASON_NAMES: abstain reason or none (invalid reasons come from the input).
     reason_code: np.ndarray
-    class_cutoffs: dict[str, float | None]  # the confidence each class's top fraction ended at
+    # The effective cut per class: the lowest confidence it accepted (None: none accepted);
+    # multi-label mode: each label's threshold.
+    class_cutoffs: dict[str, float | None]
+    # Single-label mode, per class, each rule's own cut: ``top_fraction`` (the confidence the
+    # class's top fraction ended at), ``min_confidence`` (the larger of the global and the
+    # class's own), ``floor`` (selection.min_above_chance's floor). Empty in multi-label mode.
+    class_rule_cutoffs: dict[str, dict[str, float | None]]
 
     def __init__(
         self,
@@ -135,6 +144,7 @@ class Selection:
         class_cutoffs: dict[str, float | None] | None = None,
         *,
         reason_code: np.ndarray | None = None,
+        class_rule_cutoffs: dict[str, dict[str, float | None]] | None = None,
     ) -> None:
         """``reason``: each row's reason as a string or None; or ``reason_code``, their codes."""
         if reason_code is None:
@@ -143,6 +153,8 @@ class Selection:
         object.__setattr__(self, "status", status)
         object.__setattr__(self, "reason_code", reason_code)
         object.__setattr__(self, "class_cutoffs", {} if class_cutoffs is None else class_cutoffs)
+        rules = {} if class_rule_cutoffs is None else class_rule_cutoffs
+        object.__setattr__(self, "class_rule_cutoffs", rules)
 
     @property
     def reason(self) -> np.ndarray:
@@ -161,6 +173,10 @@ def thresholds(spec: SelectionSpec, label_names: Sequence[str]) -> np.ndarray:
 
 
 def select(predictions: Predictions, spec: SelectionSpec, label_names: Sequence[str]) -> Selection:
+    """Accept the rows that pass every rule of ``spec``; abstain the rest with the first rule
+    they failed. Single-label rules, in order: a score at all, ``min_confidence``, the floor
+    (``spec.floor(k)``), ``per_class_min_confidence``, ``min_margin``, the class's top
+    fraction. ``predictions``: n rows over ``label_names`` (k labels)."""
     if predictions.assigned is not None:
         return _select_multi_label(predictions, spec, label_names)
     label, confidence, margin = predictions.label, predictions.confidence, predictions.margin
@@ -177,6 +193,9 @@ def select(predictions: Predictions, spec: SelectionSpec, label_names: Sequence[
     # A usable text that every source abstained on (no rule fired, say) goes to review.
     abstain(~valid, NO_SOURCE_SCORED)
     abstain(valid & (confidence < spec.min_confidence), BELOW_MIN_CONFIDENCE)
+    floor = spec.floor(len(label_names))
+    if floor > 0:
+        abstain(valid & (confidence < floor), BELOW_CONFIDENCE_FLOOR)
     if spec.per_class_min_confidence:  # the gather below is 8 bytes a row
         minimum = [spec.per_class_min_confidence.get(name, 0.0) for name in label_names]
         class_min = np.array(minimum)[np.maximum(label, 0)]
@@ -184,11 +203,34 @@ def select(predictions: Predictions, spec: SelectionSpec, label_names: Sequence[
     abstain(valid & (margin < spec.min_margin), BELOW_MIN_MARGIN)
     in_top, cutoffs = _class_top_fraction(label, confidence, spec.per_class_top_fraction)
     abstain(valid & ~in_top, OUTSIDE_CLASS_TOP_FRACTION)
+    rules = {
+        name: {
+            "top_fraction": cutoffs.get(k),
+            "min_confidence": max(spec.min_confidence, spec.per_class_min_confidence.get(name, 0)),
+            "floor": round(floor, 6),
+        }
+        for k, name in enumerate(label_names)
+    }
     return Selection(
         status=status,
         reason_code=reason,
-        class_cutoffs={name: cutoffs.get(k) for k, name in enumerate(label_names)},
+        class_cutoffs=lowest_accepted(label, confidence, status, label_names),
+        class_rule_cutoffs=rules,
     )
+
+
+def lowest_accepted(
+    label: np.ndarray, confidence: np.ndarray, status: np.ndarray, label_names: Sequence[str]
+) -> dict[str, float | None]:
+    """Per class, the lowest confidence among its accepted rows (None where it has none): the
+    cut every rule together made. ``label``, ``confidence``, ``status``: (n,) per row."""
+    accepted = (status == ACCEPTED) & (label >= 0)
+    lowest = np.full(len(label_names), np.inf)
+    np.minimum.at(lowest, label[accepted], confidence[accepted])
+    return {
+        name: float(lowest[k]) if np.isfinite(lowest[k]) else None
+        for k, name in enumerate(label_names)
+    }
 
 
 def _select_multi_label(

@@ -225,7 +225,7 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if self.combine is not None:
             options["combine"] = dict(self.combine)
         if self.cache_dir is not None:
-            options["work_dir"] = str(self.cache_dir)
+            options["cache_dir"] = str(self.cache_dir)
         return options
 
 
@@ -283,7 +283,7 @@ def _planned(texts: list[str], options: dict[str, Any]) -> Iterator[JobPlan]:
     from zslabel.pipeline.plan import plan_job
 
     options = dict(options)
-    work_dir = options.pop("work_dir", None)
+    cache_dir = options.pop("cache_dir", None)
     with tempfile.TemporaryDirectory(prefix="zslabel-sklearn-") as scratch:
         folder = Path(scratch)
         config = frame_job(
@@ -291,7 +291,8 @@ def _planned(texts: list[str], options: dict[str, Any]) -> Iterator[JobPlan]:
             folder / INPUT_FILE,
             folder / "out",
             text_column=TEXT,
-            work_dir=work_dir,
+            # Without cache_dir, nothing is left on disk: not the user's cache either.
+            cache_dir=cache_dir if cache_dir is not None else folder / "cache",
             origin="ZeroShotClassifier",
             **options,
         )

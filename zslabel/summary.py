@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from zslabel.changes import change_lines
 from zslabel.pipeline.language import language_warnings
 from zslabel.runner import RunResult
 from zslabel.sources.distinct import similar_label_warnings
 
 
+def is_dry_run(manifest: dict[str, Any]) -> bool:
+    """Whether every source of the run was the model-free fake one (``--dry-run``): its labels
+    are placeholders that check the job, not labels."""
+    sources = manifest.get("sources") or []
+    return bool(sources) and all(source.get("kind") == "fake" for source in sources)
+
+
 def format_run(result: RunResult) -> str:
+    """The run's summary: rows by status, per class accepted / abstained / mean confidence /
+    effective cutoff (the lowest accepted confidence), the selection settings, warnings, and
+    what changed against the outputs the run replaced. A dry run says so in its first line."""
     manifest, run = result.manifest, result.run_info
     counts = manifest["counts"]
     total = counts["rows"]
     shards = run["shards"]
+    dry = is_dry_run(manifest)
     lines = [
+        *(["DRY RUN: model-free fake source; the labels are placeholders", ""] if dry else []),
         f"Labeled {total:,} rows of {manifest['input']['path']} "
         f"in {run['timings_s']['total']:.1f} s ({shards['scored']} shard(s) scored, "
         f"{shards['reused']} reused from cache)",
@@ -30,6 +43,7 @@ def format_run(result: RunResult) -> str:
         lines.append(f"  {status:<10}{n:>9,}  {_pct(n, total):>6}   {why}".rstrip())
     cutoffs = manifest["selection"]["class_confidence_cutoffs"]
     width = max(12, *(len(name) for name in counts["classes"]))
+    # The cutoff is the effective one: the lowest confidence the class accepted.
     header = f"{'class':<{width}}{'accepted':>10}{'abstained':>11}{'mean conf':>11}{'cutoff':>9}"
     lines += ["", f"  {header}"]
     for name, by_status in counts["classes"].items():
@@ -45,7 +59,9 @@ def format_run(result: RunResult) -> str:
             f", per_class_threshold {per_label}" if per_label else ""
         )
     else:
-        ranking = f"per_class_top_fraction {selection['per_class_top_fraction']}"
+        ranking = f"per_class_top_fraction {selection['per_class_top_fraction']}" + _floor_text(
+            selection
+        )
     lines += [
         "",
         "  thresholds: "
@@ -59,13 +75,65 @@ def format_run(result: RunResult) -> str:
         *_calibration_lines(manifest),
         *_source_lines(manifest),
         *_refinement_lines(manifest.get("refinement") or {}),
+        *(f"  warning: {line}" for line in _class_warning_lines(selection)),
         *(f"  warning: {line}" for line in _estimator_warnings(manifest)),
         *(f"  warning: {line}" for line in similar_label_warnings(manifest)),
         *(f"  warning: {line}" for line in language_warnings(manifest)),
+        *_drift_lines(manifest.get("drift")),
         f"  model: {_models(manifest['sources'])}",
         f"  outputs: {result.output_dir}/ ({', '.join(manifest['files'])}, manifest.json)",
+        *_changes_lines(manifest.get("changes")),
     ]
     return "\n".join(lines)
+
+
+def _drift_lines(drift: dict[str, Any] | None) -> list[str]:
+    """A warning a crossed drift threshold (drift.json has the figures), else one line of
+    verdict; nothing from a manifest without drift."""
+    if not drift:
+        return []
+    crossed = drift.get("crossed") or []
+    if not crossed:
+        return [f"  drift: {drift['message']}"]
+    lines = [f"  warning: drift: {_crossed_text(c)} ({c['reason']})" for c in crossed]
+    if drift.get("on_drift") == "fail":
+        lines.append("  drift: on_drift is fail: this run is marked failed (outputs kept)")
+    return lines
+
+
+def _crossed_text(crossed: dict[str, Any]) -> str:
+    """``psi 0.43 > 0.2``; a rate's change is signed and crosses either way, a p-value
+    crosses downwards."""
+    name, value, limit = crossed["metric"], crossed.get("value"), crossed.get("threshold")
+    if value is None or limit is None:
+        return str(name)
+    if name.endswith("_rate"):
+        return f"{name} {value:+.4g} beyond ±{limit:g}"
+    return f"{name} {value:.4g} {'<' if name == 'chi2_p_value' else '>'} {limit:g}"
+
+
+def _floor_text(selection: dict[str, Any]) -> str:
+    """``, min_above_chance T (floor F)``; empty without a floor (or from an older manifest)."""
+    above = selection.get("min_above_chance")
+    rules = list((selection.get("class_rule_cutoffs") or {}).values())
+    if not above or not rules:
+        return ""
+    return f", min_above_chance {above} (floor {rules[0]['floor']:.3f})"
+
+
+def _class_warning_lines(selection: dict[str, Any]) -> list[str]:
+    """One line a class whose accepted rows are few or of low mean confidence."""
+    warned: dict[str, list[str]] = selection.get("class_warnings") or {}
+    return [f"class {name}: " + "; ".join(found) for name, found in warned.items()]
+
+
+def _changes_lines(changes: dict[str, Any] | None) -> list[str]:
+    """What this run changed against the outputs it replaced in the same folder."""
+    if not changes:
+        return []
+    return ["", "  replaced the previous outputs in this folder; changes:"] + [
+        f"    {line}" for line in change_lines(changes)
+    ]
 
 
 def _truncation_lines(truncated: dict[str, int | None]) -> list[str]:
@@ -97,8 +165,9 @@ def _refinement_lines(refinement: dict[str, Any]) -> list[str]:
     return ["  refinement: " + "; ".join(parts)]
 
 
-def _review_lines(reviews: dict[str, int] | None) -> list[str]:
-    """Stored reviews (zslabel import-reviews): how many this run applied, and why not others."""
+def _review_lines(reviews: dict[str, Any] | None) -> list[str]:
+    """Stored reviews (zslabel import-reviews): how many this run applied, and why not others;
+    where they were read from when that is the old place, and stores found but not read."""
     if not reviews:
         return []
     applied, stored = reviews["applied"], reviews["stored"]
@@ -110,7 +179,18 @@ def _review_lines(reviews: dict[str, int] | None) -> list[str]:
             f"{reviews['unmatched']:,} match no row of this input (not applied, not used to "
             "calibrate)"
         )
-    return ["  reviews: " + "; ".join(parts)]
+    lines = ["  reviews: " + "; ".join(parts)]
+    if reviews.get("move_to"):
+        lines.append(
+            f"  reviews read from the old place {reviews['store']}; move it to "
+            f"{reviews['move_to']}, which every output of the job reads (the next "
+            "import-reviews --job moves it)"
+        )
+    for entry in reviews.get("not_applied_reasons", []):
+        if "store" in entry:  # the others are counted on the reviews line above
+            count = "?" if entry["reviews"] is None else f"{entry['reviews']:,}"
+            lines.append(f"  reviews not applied: {count} in {entry['store']}: {entry['reason']}")
+    return lines
 
 
 def _calibration_lines(manifest: dict[str, Any]) -> list[str]:

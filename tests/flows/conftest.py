@@ -12,7 +12,7 @@ import pytest
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
-    from flows import environment
+    from zslabel.flows import environment
 
     environment.configure()
     from prefect.testing.utilities import prefect_test_harness

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-import flows.label_dataset as label_flow
-from flows.label_dataset import label_dataset
+import zslabel.flows.label_dataset as label_flow
+from zslabel.flows.label_dataset import label_dataset
 from zslabel.progress import Progress
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -58,6 +58,6 @@ def test_the_summary_artifact_carries_the_language_warning(
     assert result["manifest"]["language"]["detected"] == {"es": 1.0}
     with get_client(sync_client=True) as client:
         artifacts = {a.key: a for a in client.read_latest_artifacts()}
-    summary = str(artifacts["zslabel-summary"].data)
+    summary = str(artifacts["zslabel-job-summary"].data)
     assert "100% of sampled texts are in Spanish (es)" in summary
     assert label_flow.language.MULTILINGUAL_MODEL in summary

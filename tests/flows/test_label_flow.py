@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from prefect.client.orchestration import get_client
 
-import flows.label_dataset as label_flow
-from flows.label_dataset import ShardsFailed, label_dataset
+import zslabel.flows.label_dataset as label_flow
 from tests.conftest import make_texts
 from zslabel.config import load_job
-from zslabel.errors import ModelError
+from zslabel.errors import ConfigError, ModelError
+from zslabel.flows.label_dataset import ShardsFailed, label_dataset
 from zslabel.pipeline import score
 from zslabel.runner import run_job
 
@@ -40,23 +41,74 @@ def test_the_flow_writes_what_the_library_writes(job_file: Path, tmp_path: Path)
     assert snapshot(out) == flow_files
 
 
-def test_a_run_publishes_summary_and_class_artifacts(job_file: Path) -> None:
-    label_dataset(job_path=str(job_file))
+def latest_artifacts() -> dict[str, Any]:
     with get_client(sync_client=True) as client:
-        artifacts = {a.key: a for a in client.read_latest_artifacts()}
-    assert "90 rows labeled" in str(artifacts["zslabel-summary"].data)
-    table = json.loads(str(artifacts["zslabel-classes"].data))
+        return {a.key: a for a in client.read_latest_artifacts()}
+
+
+def test_a_run_publishes_summary_class_and_link_artifacts(job_file: Path) -> None:
+    outcome = label_dataset(job_path=str(job_file))
+    artifacts = latest_artifacts()
+    # Keyed by the job file's stem (job.yaml).
+    summary = str(artifacts["zslabel-job-summary"].data)
+    assert "90 rows labeled" in summary
+    assert "```" not in summary.split("### Details")[0]  # tables, not the CLI text
+    status = next(line for line in summary.splitlines() if line.startswith("| accepted |"))
+    accepted = outcome["manifest"]["counts"]["status"]["accepted"]
+    assert status.startswith(f"| accepted | {accepted} |")
+    assert "| class | accepted | abstained | mean confidence (accepted) | cutoff |" in summary
+    assert "| per_class_top_fraction | 0.5 |" in summary
+    table = json.loads(str(artifacts["zslabel-job-classes"].data))
     assert {row["label"] for row in table} == {"sports", "weather", "finance"}
-    assert artifacts["zslabel-progress"].data == 100.0
+    assert artifacts["zslabel-job-progress"].data == 100.0
+    out = Path(outcome["output_dir"])
+    assert artifacts["zslabel-job-outputs"].data == f"[{out}]({out.as_uri()})"
+    report = (out / "report.html").as_uri()
+    assert artifacts["zslabel-job-report"].data == f"[report.html]({report})"
+
+
+def test_two_jobs_keep_their_own_artifacts(job_file: Path) -> None:
+    other = job_file.with_name("tickets v2.yaml")
+    other.write_text(job_file.read_text().replace("dir: out", "dir: out-other"))
+    first = label_dataset(job_path=str(job_file), overrides={"selection": {"min_margin": 0.9}})
+    label_dataset(job_path=str(other))
+    artifacts = latest_artifacts()
+    mine, theirs = artifacts["zslabel-job-summary"], artifacts["zslabel-tickets-v2-summary"]
+    assert mine.flow_run_id != theirs.flow_run_id
+    # The first job's summary is still its own: its min_margin, its abstentions.
+    assert "| min_margin | 0.9 |" in str(mine.data)
+    assert "| min_margin | 0.9 |" not in str(theirs.data)
+    abstained = first["manifest"]["counts"]["status"]["abstained"]
+    assert f"| abstained | {abstained} |" in str(mine.data)
+
+
+def test_a_job_mapping_runs_as_the_job_file_does(job_file: Path) -> None:
+    from_file = label_dataset(job_path=str(job_file))
+    expected = snapshot(Path(from_file["output_dir"]))
+    shutil.rmtree(from_file["output_dir"])
+    job = load_job(job_file).model_dump(mode="json")
+    from_mapping = label_dataset(job=job, name="Quick Form!")
+    assert from_mapping["output_dir"] == from_file["output_dir"]
+    assert snapshot(Path(from_mapping["output_dir"])) == expected
+    assert "zslabel-quick-form-summary" in latest_artifacts()
+    with pytest.raises(ConfigError, match="exactly one of the parameters job_path and job"):
+        label_dataset(job_path=str(job_file), job=job)
+
+
+def clear(cache: Path) -> None:
+    """Empty the test's feature cache (shared by every output), so that a run scores again."""
+    shutil.rmtree(cache)
+    cache.mkdir()
 
 
 def test_a_failed_shard_fails_the_flow_and_the_rerun_resumes(
-    job_file: Path, monkeypatch: pytest.MonkeyPatch
+    job_file: Path, monkeypatch: pytest.MonkeyPatch, zslabel_cache: Path
 ) -> None:
     uninterrupted = label_dataset(job_path=str(job_file))
     out = Path(uninterrupted["output_dir"])
     expected = snapshot(out)
     shutil.rmtree(out)
+    clear(zslabel_cache)
 
     original = score.score_shard
 
@@ -116,15 +168,18 @@ def test_incremental_runs_label_only_new_files(job_file: Path) -> None:
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_gives_the_same_output_as_threads(job_file: Path) -> None:
+def test_dask_local_cluster_gives_the_same_output_as_threads(
+    job_file: Path, zslabel_cache: Path
+) -> None:
     threads = label_dataset(job_path=str(job_file))
     expected = snapshot(Path(threads["output_dir"]))
+    clear(zslabel_cache)
     dask_out = job_file.parent / "out-dask"
     dask = label_dataset(
         job_path=str(job_file),
         overrides={"runner": {"kind": "dask", "workers": 2}, "output": {"dir": str(dask_out)}},
     )
-    assert dask["run_info"]["shards"]["scored"] == 6  # its own cache: really scored on Dask
+    assert dask["run_info"]["shards"]["scored"] == 6  # cache cleared: really scored on Dask
     got = snapshot(dask_out)
     for name in DATA_FILES[:-1]:
         assert got[name] == expected[name], name

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,14 +41,126 @@ def test_demo_runs_through_the_flow(capsys: pytest.CaptureFixture[str], tmp_path
     assert {"ticket_id", "text", "topic", "zs_label", "zs_status"} <= set(table.column_names)
 
 
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
 @pytest.mark.usefixtures("prefect_server")
-def test_run_prints_the_summary(job_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_prints_the_flow_run_and_the_summary(
+    job_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
     assert main(["run", str(job_file), "--per-class-top-fraction", "1.0"]) == 0
     out = capsys.readouterr().out
     assert "Labeled 90 rows" in out
     assert "6 shard(s) scored, 0 reused" in out
     manifest = json.loads((job_file.parent / "out" / "manifest.json").read_text())
-    assert manifest["counts"]["status"]["accepted"] == 90
+    # The flag reached the flow: the job's 0.5 would accept 45 rows.
+    assert manifest["config"]["selection"]["per_class_top_fraction"] == 1.0
+    assert manifest["counts"]["status"]["accepted"] > 80
+    # With a server configured: the run's page in its UI.
+    found = re.search(rf"Prefect flow run (\S+) \(({UUID})\): (\S+)", out)
+    assert found, out
+    name, run_id, page = found.groups()
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(run_id)
+    assert flow_run.name == name
+    assert flow_run.parameters["job_path"] == str(job_file)
+    ui = str(PREFECT_API_URL.value()).removesuffix("/api")
+    assert page == f"{ui}/runs/flow-run/{run_id}"
+
+
+def test_in_local_mode_the_run_says_where_its_history_stays(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, temporary_settings
+
+    from zslabel.flows import deployments, environment
+
+    monkeypatch.setattr(environment, "api_url", lambda: None)
+    run_id = "0c4f6b1e-0000-4000-8000-000000000001"
+    database = tmp_path / "prefect.db"
+    with temporary_settings(
+        {PREFECT_API_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{database}"}
+    ):
+        line = deployments.describe_run(run_id, "clever-fox")
+    assert line == (
+        f"Prefect flow run clever-fox ({run_id}) in local mode: its history stays in {database} "
+        "after the temporary server stops; `prefect server start` shows it at "
+        f"http://127.0.0.1:4200/runs/flow-run/{run_id}"
+    )
+    secret = "postgresql+asyncpg://prefect:hunter2@db:5432/prefect"
+    with temporary_settings({PREFECT_API_DATABASE_CONNECTION_URL: secret}):
+        line = deployments.describe_run(run_id, "clever-fox")
+    assert "history stays in the database of PREFECT_API_DATABASE_CONNECTION_URL" in line
+    assert "hunter2" not in line
+
+
+@pytest.mark.slow
+def test_a_local_run_is_kept_in_the_local_database(job_file: Path, tmp_path: Path) -> None:
+    """What the run line promises: the temporary server is gone, the run is in prefect.db."""
+    import sqlite3
+
+    proc = subprocess.run(
+        zslabel("run", str(job_file), "--json"),
+        env=clean_env(tmp_path), capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["rows"] == 90  # the run line went to stderr
+    database = tmp_path / "prefect-home" / "prefect.db"
+    local = rf"flow run (\S+) \(({UUID})\) in local mode: its history stays in (\S+) "
+    found = re.search(local, proc.stderr)
+    assert found, proc.stderr[-3000:]
+    name, run_id, where = found.groups()
+    assert where == str(database)
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        query = "SELECT name, state_type FROM flow_run WHERE id = ?"
+        rows = db.execute(query, (run_id,)).fetchall()
+    assert rows == [(name, "COMPLETED")]
+
+
+def test_run_takes_a_job_file_and_says_so(
+    job_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = job_file.parent / "data" / "part-0.parquet"
+    assert main(["run", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "job file" in err
+    assert "--labels" in err
+    assert "codec" not in err
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_run_dry_run(job_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    job_file.write_text(job_file.read_text().replace("[{kind: fake}]", "[{kind: embedding}]"))
+    assert main(["run", str(job_file), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Labeled 90 rows" in out
+    manifest = json.loads((job_file.parent / "out-dry-run" / "manifest.json").read_text())
+    assert [source["kind"] for source in manifest["config"]["sources"]] == ["fake"]
+    assert not (job_file.parent / "out").exists()
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_run_quick_form_with_model_and_template(
+    job_file: Path, tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prefect.client.orchestration import get_client
+
+    out = tmp_path / "quick"
+    data, template = str(job_file.parent / "data"), "news about {label}"
+    argv = ["run", data, "--labels", "sports,weather", "--out", str(out),
+            "--model", str(tiny_model), "--template", template]  # fmt: skip
+    assert main(argv) == 0
+    assert "Labeled 90 rows" in capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert list(manifest["counts"]["classes"]) == ["sports", "weather"]
+    [source] = manifest["config"]["sources"]
+    assert (source["model"], source["template"]) == (str(tiny_model), template)
+    with get_client(sync_client=True) as client:
+        keys = {artifact.key for artifact in client.read_latest_artifacts()}
+    assert "zslabel-quick-summary" in keys  # no job file: named after the output folder
 
 
 def test_bad_job_fails_before_prefect_starts(

@@ -48,6 +48,10 @@ SERVER_START_TIMEOUT_S = 120.0
 COMMAND_TIMEOUT_S = 180.0
 PG_USERS = ("postgres", "nobody")
 PG_LIB = Path("/usr/lib/postgresql")
+# The artifacts of the job file job.yaml, keyed by its stem.
+KEYS = {
+    kind: f"zslabel-job-{kind}" for kind in ("summary", "classes", "progress", "outputs", "report")
+}
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
@@ -350,8 +354,7 @@ def test_server_records_flow_runs_tasks_and_artifacts(server: Server, labeled: P
         )
         artifacts = await client.read_artifacts(
             artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=["zslabel-summary", "zslabel-classes",
-                                            "zslabel-progress"]),
+                key=ArtifactFilterKey(any_=list(KEYS.values())),
                 flow_run_id=ArtifactFilterFlowRunId(any_=[r.id for r in runs]),
             )
         )  # fmt: skip
@@ -381,18 +384,23 @@ def test_server_records_flow_runs_tasks_and_artifacts(server: Server, labeled: P
     assert any(name.startswith("write-outputs") for name in names), sorted(names)
 
     artifacts = {a.key: a for a in found["art"]}
-    assert set(artifacts) == {"zslabel-summary", "zslabel-classes", "zslabel-progress"}
-    summary = artifacts["zslabel-summary"]
+    assert set(artifacts) == set(KEYS.values())
+    summary = artifacts[KEYS["summary"]]
     assert summary.type == "markdown"
     assert summary.flow_run_id == parent.id
     assert f"{ROWS:,} rows labeled" in str(summary.data)
-    classes = artifacts["zslabel-classes"]
+    assert "| class | accepted | abstained |" in str(summary.data)
+    for kind, target in (("outputs", labeled), ("report", labeled / "report.html")):
+        link = artifacts[KEYS[kind]]
+        assert link.flow_run_id == parent.id
+        assert str(link.data).endswith(f"({target.as_uri()})")
+    classes = artifacts[KEYS["classes"]]
     assert classes.type == "table"
     assert classes.flow_run_id == parent.id
     table = json.loads(classes.data) if isinstance(classes.data, str) else classes.data
     manifest = json.loads((labeled / "manifest.json").read_text(encoding="utf-8"))
     assert {row["label"] for row in table} == set(manifest["counts"]["classes"]) <= set(LABELS)
-    progress = artifacts["zslabel-progress"]
+    progress = artifacts[KEYS["progress"]]
     assert progress.type == "progress"
     assert progress.flow_run_id == child.id
     assert float(progress.data) == pytest.approx(100.0)
@@ -400,9 +408,12 @@ def test_server_records_flow_runs_tasks_and_artifacts(server: Server, labeled: P
 
 @pytest.mark.slow
 def test_deploy_prefect_yaml(server: Server, tmp_path: Path) -> None:
-    """``prefect deploy --all`` of the repo's prefect.yaml on a process pool (no worker)."""
+    """``prefect deploy --all`` of the repo's prefect.yaml on a process pool (no worker), from a
+    project that is not a zslabel checkout and has a ``flows`` package of its own."""
     prefect_file = tmp_path / "prefect.yaml"
     shutil.copyfile(REPO / "prefect.yaml", prefect_file)
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "__init__.py").write_text('raise ImportError("the user\'s own flows")\n')
     home = tmp_path / "zslabel-home"
     home.mkdir()
     env = server.client_env(ZSLABEL_HOME=str(home))
@@ -410,7 +421,7 @@ def test_deploy_prefect_yaml(server: Server, tmp_path: Path) -> None:
 
     pool = _run([*prefect, "work-pool", "create", "zslabel", "--type", "process"], env, tmp_path)
     assert pool.returncode == 0, _describe(pool)
-    deploy = _run([*prefect, "deploy", "--all", "--prefect-file", str(prefect_file)], env, cwd=REPO)
+    deploy = _run([*prefect, "deploy", "--all", "--prefect-file", str(prefect_file)], env, tmp_path)
     assert deploy.returncode == 0, _describe(deploy)
 
     from prefect.client.schemas.schedules import CronSchedule
@@ -420,7 +431,7 @@ def test_deploy_prefect_yaml(server: Server, tmp_path: Path) -> None:
 
     deployment = _query(server.api_url, read)
     assert deployment.work_pool_name == "zslabel"
-    assert deployment.entrypoint == "flows/label_dataset.py:label_dataset"
+    assert deployment.entrypoint == "zslabel.flows.label_dataset.label_dataset"
     assert deployment.parameters["job_path"] == "examples/tickets.yaml"
     schedules = [s.schedule for s in deployment.schedules]
     assert schedules == [CronSchedule(cron="0 * * * *", timezone="UTC")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -90,4 +91,7 @@ def leftovers(out: Path) -> list[str]:
 
 
 def fresh(out: Path) -> None:
+    """Remove ``out`` and the test's feature cache (the user's, outside ``out``): a run from
+    scratch."""
     shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(Path(os.environ["ZSLABEL_CACHE_DIR"]) / "features", ignore_errors=True)

@@ -101,7 +101,7 @@ def main() -> int:
     job_path, point = sys.argv[1], sys.argv[2]
     install(point)
     if sys.argv[3:] == ["flow"]:
-        from flows.deployments import run_flow
+        from zslabel.flows.deployments import run_flow
 
         run_flow(job_path)  # JSON is YAML: the flow loads the job file as it is
         return 0 if point == "none" else NOT_REACHED

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.reliability.conftest import ROWS, fresh, job_dict, leftovers, snapshot, write_folder
-from zslabel.config import JobConfig
+from zslabel.config import JobConfig, load_job
 from zslabel.export import MANIFEST, PREVIOUS_MANIFEST
 from zslabel.incremental import run_incremental
 from zslabel.runner import run_job
@@ -187,5 +187,5 @@ def test_a_flow_run_killed_reruns_to_the_same_bytes(
     assert leftovers(out) == []
     resumed = snapshot(out)
     fresh(out)
-    run_job(JobConfig.from_dict(raw))  # the flow writes what the library writes
+    run_job(load_job(job))  # the flow writes what the library writes (the same job file)
     assert snapshot(out) == resumed

@@ -102,7 +102,7 @@ def test_a_dead_runs_lock_is_taken_over(
 
 
 def test_the_flow_holds_the_lock(holder: subprocess.Popen[str], tmp_path: Path) -> None:
-    from flows.label_dataset import label_dataset
+    from zslabel.flows.label_dataset import label_dataset
 
     job = tmp_path / "job.yaml"
     job.write_text(

@@ -88,15 +88,13 @@ def test_secrets_stay_out_of_manifest_run_info_and_summary_artifact(
     assert manifest["config"]["runner"]["address"] == "tcp://***@sched:8786"
     assert "gold?sig=***" in json.dumps(manifest["combine"])
 
-    from flows import label_dataset
+    from zslabel.flows import artifacts
     from zslabel.summary import format_run
 
     published: list[Any] = []
-    monkeypatch.setattr(
-        label_dataset, "create_markdown_artifact", lambda *a, **k: published.append(a)
-    )
-    monkeypatch.setattr(label_dataset, "create_table_artifact", lambda *a, **k: published.append(a))
-    label_dataset._publish_artifacts(result, format_run(result))
+    for create in ("create_markdown_artifact", "create_table_artifact", "create_link_artifact"):
+        monkeypatch.setattr(artifacts, create, lambda *a, **k: published.append((a, k)))
+    artifacts.publish(result, format_run(result), artifacts.ArtifactKeys.for_job("job"))
     assert "token=***" in str(published)
     assert "hunter2" not in str(published)
 

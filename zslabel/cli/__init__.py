@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from zslabel.cli import (
     check,
     demo,
+    diff,
     evaluate,
     import_reviews,
     label,
@@ -35,7 +36,7 @@ __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_USAGE", "JOB_SUFFIXES", "main
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 # In the order ``zslabel --help`` lists them.
-COMMANDS = (label, check, run, serve, evaluate, report, import_reviews, train, predict, demo)
+COMMANDS = (label, check, run, serve, evaluate, diff, report, import_reviews, train, predict, demo)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

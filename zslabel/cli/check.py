@@ -21,7 +21,13 @@ def add_parser(commands: Commands) -> None:
         "--labels) and print each source's prompts, the most similar labels, labels no row "
         "prefers, the predicted classes and an estimate of the full run's time.",
     )
-    check.add_argument("--sample", type=int, default=500, help="rows to score (default: 500)")
+    check.add_argument(
+        "--sample",
+        type=int,
+        default=500,
+        metavar="N",
+        help="rows to score, spread evenly over the input (default: %(default)s)",
+    )
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
     check.set_defaults(handler=handle, dry_run=False)
 

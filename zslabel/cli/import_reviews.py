@@ -1,7 +1,10 @@
 """``zslabel import-reviews``: store the human labels of Label Studio or Argilla exports in a
-job's work folder for its next run, and say what matched, what did not and why.
+job's review store for its next runs, and say what matched, what did not and why.
 
-The job is found from its file (``--job``) or from its output folder's manifest (``--out``).
+The job's store is named by its file (``--job``: ``review.store``, by default beside the job
+file) or by an output folder's manifest (``--out``); the exported keys are checked against the
+rows of ``--out`` (else the job's output folder). An output written without a job file (the
+quick form), or by an older zslabel, keeps its reviews in its work folder as before.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from zslabel.cli.options import Commands
 from zslabel.errors import InputError
@@ -18,30 +21,61 @@ if TYPE_CHECKING:
     from zslabel.review.summary import ImportSummary
 
 
+class Target(NamedTuple):
+    """Where an import goes: the job's labels, its store, the output whose rows the keys are
+    checked against, that output's old-place store, and a note for the user (or None)."""
+
+    labels: list[str]
+    store: Path
+    output_dir: Path
+    old_place: Path | None
+    note: str | None
+
+
 def add_parser(commands: Commands) -> None:
     reviews = commands.add_parser(
         "import-reviews",
         help="store human labels from Label Studio or Argilla exports for the next run",
         description="Read Label Studio JSON exports or Argilla JSON/JSONL exports of the review "
         "files a run wrote (review.label_studio.json, review.argilla.jsonl), check each key "
-        "against the rows of the job's output folder, and store the labels of the reviews that "
-        "name exactly one row in the job's work folder; the next run accepts those rows with "
-        "the human label and calibrates on them. It prints how many reviews matched, how many "
-        "did not (not stored, with the keys and why) and how many records repeat a key.",
+        "against the rows of an output folder of the job, and store the labels of the reviews "
+        "that name exactly one row in the job's review store (review.store; by default "
+        "<job>.reviews.parquet beside the job file), which every output of the job reads: its "
+        "next runs accept those rows with the human label. It prints how many reviews matched, "
+        "how many did not (not stored, with the keys and why) and how many records repeat a "
+        "key.",
     )
     reviews.add_argument("files", nargs="+", help="exported review file(s)")
-    where = reviews.add_mutually_exclusive_group(required=True)
-    where.add_argument("--job", help="the job file (.yaml) whose reviews these are")
-    where.add_argument("--out", help="or the job's output folder (read from its manifest)")
+    reviews.add_argument(
+        "--job",
+        help="the job file (.yaml) whose reviews these are: they go to its store (default: "
+        "none; then --out's manifest names the store)",
+    )
+    reviews.add_argument(
+        "--out",
+        help="the output folder the review files were exported from (default: the job's "
+        "output.dir with --job); alone, the job's store is read from its manifest",
+    )
     reviews.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     from zslabel.review.importing import import_reviews
+    from zslabel.review.store import move_store
 
-    label_names, work_dir, output_dir = _review_target(args)
-    summary = import_reviews(args.files, work_dir, label_names, output_dir=output_dir)
+    if not args.job and not args.out:
+        raise InputError("import-reviews: give the job file with --job (or an output with --out)")
+    target = _review_target(args)
+    moved = None
+    if target.old_place is not None and target.old_place.is_file() and not target.store.exists():
+        moved = move_store(target.old_place, target.store)
+    summary = import_reviews(args.files, target.store, target.labels, output_dir=target.output_dir)
+    if moved is not None:
+        print(f"Moved {moved:,} earlier review(s) from the old place {target.old_place} to the "
+              f"job's store {target.store}.")  # fmt: skip
     print(_import_report(summary))
+    if target.note:
+        print(target.note)
     return 0
 
 
@@ -78,23 +112,80 @@ def _import_report(summary: ImportSummary) -> str:
     return "\n".join(lines)
 
 
-def _review_target(args: argparse.Namespace) -> tuple[list[str], Path, Path]:
-    """The job's label names, work folder and output folder, from --job or --out's manifest."""
+def _review_target(args: argparse.Namespace) -> Target:
+    """The job's labels and store, the output folder to check keys against, from --job (and
+    --out) or from --out's manifest."""
+    from zslabel.config.io import work_folder
+
     if args.job:
         from zslabel.config import load_job
+        from zslabel.config.review import job_review_store
 
         config = load_job(args.job)
-        output_dir = Path(config.output.dir).expanduser()
-        work_dir = config.output.work_dir or output_dir / ".zslabel"
-        return list(config.label_names), Path(work_dir).expanduser(), output_dir
-    manifest_path = Path(args.out) / "manifest.json"
+        # A job file that names no store keeps it beside itself (load_job fills it in too).
+        store = Path(config.review.store or job_review_store(args.job)).expanduser()
+        if args.out is None:
+            output_dir = Path(config.output.dir).expanduser()
+            return Target(
+                list(config.label_names), store, output_dir, work_folder(config.output) / _OLD, None
+            )
+        output_dir = Path(args.out)
+        manifest = _read_manifest(output_dir)
+        _check_same_labels(manifest, list(config.label_names), output_dir, args.job)
+        return Target(
+            list(config.label_names), store, output_dir, _old_place(manifest, output_dir), None
+        )
+    output_dir = Path(args.out)
+    manifest = _read_manifest(output_dir)
+    labels, review = manifest.labels, manifest.review
+    old = _old_place(manifest, output_dir)
+    if isinstance(review, dict) and review.get("store"):
+        return Target(labels, Path(review["store"]), output_dir, old, None)
+    note = None
+    if review is None:  # a manifest from before jobs kept their reviews
+        note = (
+            f"note: the manifest of {output_dir} names no review store (an older zslabel wrote "
+            f"it), so the reviews stay in {old}, read only by runs into {output_dir}; import "
+            "with --job JOB_FILE to keep them with the job, for every output of it"
+        )
+    return Target(labels, old, output_dir, None, note)
+
+
+_OLD = "reviews.parquet"
+
+
+class Written(NamedTuple):
+    """What an output's manifest says about its job: labels, review section, work folder."""
+
+    labels: list[str]
+    review: Any  # the job's review section; None in manifests of older versions
+    work_dir: str | None
+
+
+def _read_manifest(output_dir: Path) -> Written:
+    path = output_dir / "manifest.json"
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        labels = [label["name"] for label in manifest["labels"]]
-        configured = manifest["config"]["output"].get("work_dir")
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        return Written(
+            [label["name"] for label in manifest["labels"]],
+            manifest["config"].get("review"),
+            manifest["config"]["output"].get("work_dir"),
+        )
     except FileNotFoundError:
-        raise InputError(f"{manifest_path}: not found; give the job with --job instead") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{manifest_path}: not a zslabel manifest ({exc})") from None
-    work_dir = Path(configured).expanduser() if configured else Path(args.out) / ".zslabel"
-    return labels, work_dir, Path(args.out)
+        raise InputError(f"{path}: not found; give the job with --job instead") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: not a zslabel manifest ({exc})") from None
+
+
+def _old_place(written: Written, output_dir: Path) -> Path:
+    """The output's work-folder store, where reviews were kept before jobs kept their own."""
+    work = Path(written.work_dir).expanduser() if written.work_dir else output_dir / ".zslabel"
+    return work / _OLD
+
+
+def _check_same_labels(written: Written, labels: list[str], output_dir: Path, job: str) -> None:
+    if written.labels != labels:
+        raise InputError(
+            f"{output_dir}: written with labels {written.labels}, but the job {job} has {labels}; "
+            "give the output folder of this job with --out"
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from zslabel.cli.jobargs import job_from_args
 from zslabel.cli.options import Commands, job_options, job_or_quick
@@ -48,4 +49,12 @@ def handle(args: argparse.Namespace) -> int:
         print(json.dumps(result.manifest["counts"], indent=2))
     else:
         print(format_run(result))
+    from zslabel.pipeline.drift import failure_message
+
+    # on_drift: fail -- the outputs are written and drift.json marks them; the exit code tells
+    # a scheduler or a CI step that this version differs from the last.
+    failed = failure_message(result.manifest)
+    if failed is not None:
+        print(f"zslabel label: {failed}", file=sys.stderr)
+        return 1
     return 0

@@ -1,5 +1,6 @@
 """``zslabel predict``: label a Parquet input with a student saved by ``zslabel train``,
-warning when that student was not adopted over the teacher.
+abstaining under ``--min-confidence``, and say in one line what the student's confidence means
+and whether it was adopted over its teacher (a warning on stderr when it was not).
 """
 
 from __future__ import annotations
@@ -15,30 +16,66 @@ def add_parser(commands: Commands) -> None:
         "predict",
         help="label a Parquet input with a trained student",
         description="Apply the student saved in MODEL to INPUT (a Parquet file or folder), "
-        "streaming, and write its rows with zs_student_label and zs_student_confidence to OUT.",
+        "streaming, and write INPUT's rows with zs_student_label, zs_student_confidence and "
+        "zs_student_status (accepted, abstained under --min-confidence, or invalid text) to the "
+        "Parquet file OUT. Prints one line on what the student's confidence means (calibrated "
+        "or not) and whether it was adopted over its teacher, from its metrics.json.",
     )
     predict.add_argument("model", help="a student folder written by 'zslabel train'")
     predict.add_argument("input", help="Parquet file or folder to label")
-    predict.add_argument("--out", required=True, help="output Parquet file")
-    predict.add_argument("--text-column", help="text column (default: the one it trained on)")
     predict.add_argument(
-        "--embedding-model", help="where the student's embedding model is now (a moved folder)"
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="Parquet file to write: INPUT's rows with the student's label, confidence and status",
+    )
+    predict.add_argument(
+        "--text-column",
+        metavar="NAME",
+        help="column of the texts to label (default: the one the student trained on)",
+    )
+    predict.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="rows whose student confidence is below P get no label (zs_student_label null, "
+        "zs_student_status abstained); the student's confidence is not calibrated unless its "
+        "metrics.json says so (default: %(default)s: label every row)",
+    )
+    predict.add_argument(
+        "--embedding-model",
+        metavar="PATH",
+        help="where the student's embedding model is now, if its folder moved "
+        "(default: none: the one recorded in the student)",
     )
     predict.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     from zslabel.student import StudentModel, predict_file
+    from zslabel.student.predict import ABSTAINED, STATUS, advice
 
     model = StudentModel.load(args.model, embedding_model=args.embedding_model)
+    line = advice(model, args.model)
     if model.adopted is False:
-        estimate = model.adoption or {}
-        print(
-            f"warning: {args.model}: this student was not adopted (estimated accuracy "
-            f"{estimate.get('student_estimate')} vs teacher {estimate.get('teacher_estimate')}); "
-            "the teacher's labels are the better ones",
-            file=sys.stderr,
-        )
-    rows = predict_file(model, args.input, args.out, text_column=args.text_column)
-    print(f"Wrote {rows} row(s) to {args.out}")
+        print(f"warning: {args.model}: {line}", file=sys.stderr)
+    else:
+        print(f"advice: {line}")
+    rows = predict_file(
+        model,
+        args.input,
+        args.out,
+        text_column=args.text_column,
+        min_confidence=args.min_confidence,
+    )
+    abstained = ""
+    if args.min_confidence > 0:
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        status = pq.read_table(args.out, columns=[STATUS]).column(0)
+        count = pc.sum(pc.equal(status, ABSTAINED)).as_py() or 0
+        abstained = f" ({count} abstained under --min-confidence {args.min_confidence:g})"
+    print(f"Wrote {rows} row(s) to {args.out}{abstained}")
     return 0

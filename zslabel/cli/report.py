@@ -17,8 +17,12 @@ def add_parser(commands: Commands) -> None:
         "coverage-accuracy curve, the confusion matrix and a reliability diagram; "
         "DIR/student/metrics.json, when present, adds the student's rounds.",
     )
-    report.add_argument("dir", help="output folder of a 'zslabel label' run")
-    report.add_argument("--gold-column", help="column holding the true labels")
+    report.add_argument("dir", help="output folder of a job ('zslabel label' or 'run')")
+    report.add_argument(
+        "--gold-column",
+        metavar="NAME",
+        help="column holding the true labels (default: none: the report without gold figures)",
+    )
     report.set_defaults(handler=handle)
 
 

@@ -27,7 +27,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from flows.deployments import serve_job
+    from zslabel.flows.deployments import serve_job
 
     load_checked(args)
     serve_job(args.job, cron=args.cron, interval=args.interval, name=args.name,

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from zslabel.cli.options import Commands
+from zslabel.cli.options import Commands, job_key_default
+from zslabel.config import StudentSpec
 
 
 def add_parser(commands: Commands) -> None:
@@ -20,17 +21,35 @@ def add_parser(commands: Commands) -> None:
         "with its figures in DIR/student/metrics.json; with --out FOLDER, the model and its "
         "metrics.json both go to FOLDER and DIR/student/ is left alone.",
     )
-    train.add_argument("dir", help="output folder of a 'zslabel label' run")
+    train.add_argument("dir", help="output folder of a job ('zslabel label' or 'run')")
     train.add_argument(
-        "--gold-column", help="column of true labels to score against (never trained on)"
+        "--gold-column",
+        metavar="NAME",
+        help="column of true labels to score against, never trained on (default: none: "
+        "estimates without gold)",
     )
-    train.add_argument("--kind", choices=["logistic", "finetune"], help="student kind")
-    train.add_argument("--rounds", type=int, help="self-training rounds after the first fit")
-    train.add_argument("--model", help="embedding / base model: default, a folder or a hub id")
+    train.add_argument(
+        "--kind",
+        choices=["logistic", "finetune"],
+        help="student kind " + job_key_default(StudentSpec, "student.kind"),
+    )
+    train.add_argument(
+        "--rounds",
+        type=int,
+        metavar="N",
+        help="self-training rounds after the first fit "
+        + job_key_default(StudentSpec, "student.rounds"),
+    )
+    train.add_argument(
+        "--model",
+        help="embedding / base model: default, a folder or a hub id (default: the job's "
+        "student.model, else its first embedding source's model, else default)",
+    )
     train.add_argument(
         "--out",
-        help="folder for the saved student and its metrics.json (default: DIR/student/model, "
-        "metrics in DIR/student/metrics.json)",
+        metavar="FOLDER",
+        help="folder to save the student model in, with its metrics.json inside it "
+        "(default: DIR/student/model, with the metrics in DIR/student/metrics.json)",
     )
     train.add_argument("--json", action="store_true", help="print the metrics as JSON")
     train.set_defaults(handler=handle)

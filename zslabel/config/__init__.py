@@ -3,11 +3,13 @@
 Validation happens here, at the edge, so that everything downstream can trust its inputs. Errors
 name the key (``selection.min_confidence``), the file and, where the YAML tells, the line. One
 module per part of the job file: ``labels``, ``io`` (input and output), ``sources``,
-``selection`` (combine, calibration, selection), ``review``, ``runner``, ``student``; ``job`` gathers them,
-``load`` reads a job file and ``describe`` words validation errors. Import from here.
+``selection`` (combine, calibration, selection), ``review``, ``runner``, ``student``, ``drift``;
+``job`` gathers them, ``load`` reads a job file and ``describe`` words validation errors. Import
+from here.
 """
 
 from zslabel.config.base import Fraction
+from zslabel.config.drift import DriftSpec
 from zslabel.config.io import DEFAULT_SPLITS, InputSpec, OutputSpec
 from zslabel.config.job import JobConfig
 from zslabel.config.labels import Label, LabelError
@@ -44,6 +46,7 @@ __all__ = [
     "CalibrationSpec",
     "ClipSourceSpec",
     "CombineSpec",
+    "DriftSpec",
     "EmbeddingSourceSpec",
     "FakeSourceSpec",
     "Fraction",

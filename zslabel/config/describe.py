@@ -1,33 +1,49 @@
 """Validation errors as one line a person can act on: each names its key
-(``selection.min_confidence``, ``labels[2].examples[0]``), and, for a job file, its line.
+(``selection.min_confidence``, ``labels[2].examples[0]``) and, for a job file, its line; a
+value that came from a command-line flag names the flag instead (``--per-class-top-fraction
+1.5: must be <= 1``), and a mistyped key gets the closest real key of its section.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from zslabel.config.labels import LabelError
 from zslabel.config.sources import SOURCE_KINDS
 from zslabel.jobyaml import line_of
 
 
-def describe_validation_error(exc: ValidationError, origin: str, root: yaml.Node | None) -> str:
-    parts = []
+def describe_validation_error(
+    exc: ValidationError,
+    origin: str,
+    root: yaml.Node | None,
+    flags: Mapping[str, str] | None = None,
+) -> str:
+    """``exc`` as one line: ``ORIGIN: KEY, line N: MESSAGE; ...``. ``flags`` maps a dotted key
+    that a command-line flag set to the flag as typed (``--min-margin 2``); an error at or
+    under such a key is worded ``FLAG: MESSAGE``, without the origin, since the file did not
+    say it."""
+    in_file, from_flags = [], []
     for error in exc.errors():
         path = yaml_path(error)
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
+        key = _dotted(path)
+        flag = _flag_for(key, flags or {})
+        if flag is not None:
+            from_flags.append(f"{flag}: {_constraint(error) or _message(error)}")
+            continue
         line = line_of(root, path) if root is not None else None
         where = f", line {line}" if line else ""
-        key = _dotted(path)
         # Whole-job checks name their keys in the message itself.
-        parts.append(f"{key}{where}: {message}" if key else message)
-    return f"{origin}: " + "; ".join(parts)
+        in_file.append(f"{key}{where}: {_message(error)}" if key else _message(error))
+    parts = [f"{origin}: " + "; ".join(in_file)] if in_file else []
+    return "; ".join(parts + from_flags)
 
 
 def yaml_path(error: Any) -> list[Any]:
@@ -41,6 +57,79 @@ def yaml_path(error: Any) -> list[Any]:
     if isinstance(cause, LabelError):
         loc += list(cause.at)
     return loc
+
+
+def known_keys(loc: Sequence[Any]) -> list[str]:
+    """The keys the job file allows beside the last part of pydantic's location ``loc``
+    (``("selection", "min_confidance")`` -> the fields of the selection section); empty where
+    the location does not lead through the job's models."""
+    from zslabel.config.job import JobConfig  # job imports this module
+
+    models: list[type[BaseModel]] = [JobConfig]
+    for part in loc[:-1]:
+        if isinstance(part, int) or part == "[key]":
+            continue
+        # A discriminated union's tag (sources[0].embedding): keep the member of that kind.
+        tagged = [m for m in models if _kind_of(m) == part]
+        if tagged and not any(part in m.model_fields for m in models):
+            models = tagged
+            continue
+        models = [
+            inner
+            for model in models
+            if part in model.model_fields
+            for inner in _models_in(model.model_fields[part].annotation)
+        ]
+    return sorted({key for model in models for key in model.model_fields})
+
+
+def _message(error: Any) -> str:
+    if error["type"] != "extra_forbidden":
+        return str(error["msg"]).removeprefix("Value error, ")
+    typed = str(error["loc"][-1])
+    match = difflib.get_close_matches(typed, known_keys(error["loc"]), n=1)
+    return f"unknown key; did you mean {match[0]}?" if match else "unknown key"
+
+
+# Pydantic's bound checks, worded as the bound: "must be <= 1".
+_BOUNDS = {
+    "less_than_equal": ("le", "<="),
+    "less_than": ("lt", "<"),
+    "greater_than_equal": ("ge", ">="),
+    "greater_than": ("gt", ">"),
+}
+
+
+def _constraint(error: Any) -> str | None:
+    bound = _BOUNDS.get(error["type"])
+    if bound is None:
+        return None
+    name, operator = bound
+    limit = (error.get("ctx") or {}).get(name)
+    return None if limit is None else f"must be {operator} {limit:g}"
+
+
+def _flag_for(key: str, flags: Mapping[str, str]) -> str | None:
+    """The flag that set ``key`` or a key it lies under (``labels[1]`` under ``labels``)."""
+    for dotted, flag in flags.items():
+        if key == dotted or key.startswith((f"{dotted}.", f"{dotted}[")):
+            return flag
+    return None
+
+
+def _kind_of(model: type[BaseModel]) -> object:
+    field = model.model_fields.get("kind")
+    return None if field is None else field.default
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field's annotation holds: ``LabelSpec | None``, ``tuple[X, ...]``,
+    ``Annotated[Union[...], ...]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if not isinstance(annotation, types.UnionType) and typing.get_origin(annotation) is None:
+        return []
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
 
 
 def _dotted(loc: Sequence[Any]) -> str:

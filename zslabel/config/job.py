@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from zslabel.config.base import StrictModel
 from zslabel.config.describe import describe_validation_error
+from zslabel.config.drift import DriftSpec
 from zslabel.config.io import InputSpec, OutputSpec
 from zslabel.config.labels import Label, label_items
 from zslabel.config.review import ReviewSpec
@@ -44,6 +45,8 @@ class JobConfig(StrictModel):
     incremental: bool = False
     # A student model trained on the labeled output (zslabel train), optionally self-trained.
     student: StudentSpec | None = None
+    # How far a version may drift from the last before a scheduled run warns or fails.
+    drift: DriftSpec = DriftSpec()
 
     @field_validator("labels", mode="before")
     @classmethod

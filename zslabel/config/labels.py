@@ -7,6 +7,7 @@ the label and key, and the YAML line, rather than just ``labels``.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -71,9 +72,13 @@ def label_items(raw: Any) -> list[tuple[str, dict[str, list[str]]]]:
 
 def _described(name: str, described: Any) -> dict[str, list[str]]:
     if isinstance(described, Mapping):
-        unknown = set(described) - {"descriptions", "examples"}
+        allowed = ["descriptions", "examples"]
+        unknown = set(described) - set(allowed)
         if unknown:
-            raise LabelError(f"label {name!r}: unknown key(s) {sorted(unknown)}", min(unknown))
+            first = min(unknown, key=str)
+            hint = difflib.get_close_matches(str(first), allowed, n=1)
+            suggestion = f"; did you mean {hint[0]}?" if hint else f"; use {' or '.join(allowed)}"
+            raise LabelError(f"label {name!r}: unknown key(s) {sorted(unknown)}{suggestion}", first)
         descriptions, examples = described.get("descriptions"), described.get("examples")
     else:
         descriptions, examples = described, None

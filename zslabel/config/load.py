@@ -13,17 +13,25 @@ from pydantic import ValidationError
 
 from zslabel.config.describe import describe_validation_error, yaml_path
 from zslabel.config.job import JobConfig
+from zslabel.config.review import with_review_store
 from zslabel.errors import ConfigError
 from zslabel.jobyaml import construct, load_yaml_nodes, retype_as_typed
 
 
-def load_job(path: str | Path, overrides: Mapping[str, Any] | None = None) -> JobConfig:
+def load_job(
+    path: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    flags: Mapping[str, str] | None = None,
+) -> JobConfig:
     """Load and validate a YAML job file; relative paths in it are relative to the file.
 
     The file is read as YAML 1.2 with names kept as typed (:mod:`zslabel.jobyaml`): ``labels:
     [yes, no]`` names the labels ``yes`` and ``no``. ``overrides`` is a nested dict merged over
-    the file before validation (the CLI's flags). Raises ConfigError naming the file, the key
-    path and its line.
+    the file before validation (the CLI's flags); ``flags`` maps each dotted key the overrides
+    set to the flag as typed (``selection.min_margin`` -> ``--min-margin 2``), so that a bad
+    value there is blamed on the flag rather than on the file's line for that key. Raises
+    ConfigError naming the file, the key path and its line, or the flag.
     """
     path = Path(path)
     try:
@@ -45,7 +53,8 @@ def load_job(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Jo
         raw = construct(root)
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of job settings at the top level")
-        merged = deep_merge(_resolve_paths(raw, path.parent.resolve()), overrides or {})
+        resolved = with_review_store(_resolve_paths(raw, path.parent.resolve()), path)
+        merged = deep_merge(resolved, overrides or {})
         try:
             return JobConfig.model_validate(merged)
         except ValidationError as exc:
@@ -57,7 +66,7 @@ def load_job(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Jo
             ]
             if not any(retyped):
                 break
-    raise ConfigError(describe_validation_error(error, str(path), root)) from None
+    raise ConfigError(describe_validation_error(error, str(path), root, flags)) from None
 
 
 # Passes of reading text settings as typed: one per level of nesting that can hide an error.
@@ -73,6 +82,8 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
         ("input", "path"),
         ("output", "dir"),
         ("output", "work_dir"),
+        ("output", "cache_dir"),
+        ("review", "store"),
         ("calibration", "gold"),
     )
     for section, key in sections:

@@ -11,6 +11,9 @@ from pydantic import Field, field_validator, model_validator
 from zslabel.config.base import Fraction, StrictModel
 from zslabel.config.labels import canonical_keys
 
+# The default ``selection.min_above_chance`` (docs/label-quality.md, "Confidence floor").
+MIN_ABOVE_CHANCE = 0.5
+
 
 class CombineSpec(StrictModel):
     """How several sources' probabilities become one."""
@@ -59,10 +62,24 @@ class SelectionSpec(StrictModel):
     # Half of each class by default: the confident half of a zero-shot labeler is far more
     # accurate than the rest (AG News: 0.89 against 0.77 for every row).
     per_class_top_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    # The confidence floor, relative to chance: a row is accepted only where its confidence is
+    # at least this share of the way from chance (1/k for k labels) to 1 (``floor``). Without
+    # it, the top fraction accepts half of a class whose rows are all near chance. The default
+    # is measured on AG News, SST-2 and BANKING77 and imbalanced variants (docs/label-quality.md,
+    # "Confidence floor"); null or 0 turns the floor off.
+    min_above_chance: Fraction | None = MIN_ABOVE_CHANCE
     min_margin: Fraction = 0.0
     # Multi-label mode: a label is assigned where its probability reaches its threshold.
     threshold: Fraction = 0.5
     per_class_threshold: dict[str, Fraction] = Field(default_factory=dict)
+
+    def floor(self, labels: int) -> float:
+        """The confidence floor with ``labels`` classes: ``1/k + min_above_chance * (1 - 1/k)``
+        (0.0 when ``min_above_chance`` is null or there are no labels)."""
+        if not self.min_above_chance or labels < 1:
+            return 0.0
+        chance = 1.0 / labels
+        return chance + self.min_above_chance * (1.0 - chance)
 
     @field_validator("per_class_min_confidence", "per_class_threshold", mode="before")
     @classmethod

@@ -11,7 +11,13 @@ import re
 import string
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from zslabel.config.base import StrictModel
 from zslabel.config.labels import canonical_keys
@@ -39,6 +45,31 @@ def _check_template(template: str) -> str:
     if not fields:
         raise ValueError("the template must contain {description} or {label}")
     return template
+
+
+# ISO 639-1 (two letters) or 639-2/3 (three) codes, lower-case, as language detectors report them.
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+# The template key for rows whose language has no template of its own.
+DEFAULT_LANGUAGE_KEY = "default"
+
+
+def _check_templates(templates: str | dict[str, str]) -> str | dict[str, str]:
+    """A template, or a mapping of language code (or ``default``) to template, each checked."""
+    if isinstance(templates, str):
+        return _check_template(templates)
+    if not templates:
+        raise ValueError("give a template, or at least one language code: template")
+    for language, template in templates.items():
+        if language != DEFAULT_LANGUAGE_KEY and not _LANGUAGE_CODE.fullmatch(language):
+            raise ValueError(
+                f"template key {language!r} is not a language code: use lower-case ISO 639-1 "
+                f"codes (es, en, pt; 2-3 letters) or {DEFAULT_LANGUAGE_KEY!r}"
+            )
+        try:
+            _check_template(template)
+        except ValueError as exc:
+            raise ValueError(f"template {language!r}: {exc}") from None
+    return templates
 
 
 # fp32: transformers in torch (fp16 on a GPU). bf16: torch in bfloat16, the fastest on a CPU with
@@ -89,7 +120,12 @@ class EmbeddingSourceSpec(StrictModel):
     kind: Literal["embedding"] = "embedding"
     name: str | None = None
     model: str = "default"
-    template: str = DEFAULT_TEMPLATE
+    # One template, or one per language ({es: "...", en: "...", default: "..."}): each row is
+    # scored against the prompts of its language's template (zslabel.sources.embedding).
+    template: str | dict[str, str] = DEFAULT_TEMPLATE
+    # Per-language templates only: the input column holding each row's language code; None:
+    # detected per row (py3langid).
+    language_column: str | None = None
     temperature: Annotated[float, Field(gt=0)] = DEFAULT_TEMPERATURE
     # How several descriptions of one label become one score.
     aggregate: Literal["mean", "max"] = "max"
@@ -123,12 +159,25 @@ class EmbeddingSourceSpec(StrictModel):
 
     @field_validator("template")
     @classmethod
-    def _template_has_placeholder(cls, template: str) -> str:
-        return _check_template(template)
+    def _template_has_placeholder(cls, template: str | dict[str, str]) -> str | dict[str, str]:
+        return _check_templates(template)
+
+    @model_serializer(mode="wrap")
+    def _without_unused_language_column(self, dump: SerializerFunctionWrapHandler) -> Any:
+        """Jobs with one template keep the manifest bytes they had before the key existed."""
+        dumped = dump(self)
+        if self.language_column is None and isinstance(dumped, dict):
+            dumped.pop("language_column", None)
+        return dumped
 
     @model_validator(mode="after")
     def _int8_on_cpu(self) -> EmbeddingSourceSpec:
         _check_precision(self.precision, self.device)
+        if self.language_column is not None and isinstance(self.template, str):
+            raise ValueError(
+                f"language_column {self.language_column!r} picks a template per row: give "
+                "template as a mapping of language code to template, or drop language_column"
+            )
         return self
 
 

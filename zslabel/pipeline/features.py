@@ -12,7 +12,7 @@ import numpy as np
 
 from zslabel.errors import OutputError
 from zslabel.pipeline.plan import JobPlan
-from zslabel.pipeline.score import ShardScore, feature_key
+from zslabel.pipeline.score import ShardScore, feature_key, source_fingerprint
 from zslabel.refine import Refinement
 from zslabel.sources import EmbeddingSource
 from zslabel.sources.clip import ClipSource
@@ -22,8 +22,8 @@ def load_features(plan: JobPlan, index: int, score: ShardScore) -> np.ndarray:
     """Source ``index``'s cached features of a scored shard, (rows, ...) with NaN rows where
     the row could not be scored. Raises OutputError when the cache entry is missing or damaged."""
     source = plan.sources[index]
-    column = plan.columns[index]
-    features = plan.cache.load(feature_key(source, score.fingerprint_of(column)))
+    fingerprint = source_fingerprint(plan, index, score.fingerprint_of)
+    features = plan.cache.load(feature_key(source, fingerprint))
     if features is None:
         raise OutputError(
             f"{plan.work_dir}: cached scores of shard {score.shard.index} "

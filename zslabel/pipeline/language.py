@@ -4,6 +4,10 @@ A model's languages come from a small table of known models, else from the ``lan
 of its model card (``README.md`` front matter); a model with neither is unknown and never
 warned about, and a job with no known model detects nothing. Detection (py3langid, offline,
 deterministic) reads the valid texts of the first shards, at most :data:`SAMPLE_ROWS` of them.
+
+Embedding sources with per-language templates are checked too: a ``language_column`` must be a
+column of the input, and where most texts are in a language the model covers but the source
+detects rows' languages and has no template for it, the warning says those rows fall back.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from typing import Any
 
 import yaml
 
+from zslabel.errors import InputError
 from zslabel.models import ResolvedModel
 from zslabel.pipeline.plan import JobPlan
+from zslabel.sources import EmbeddingSource
+from zslabel.sources.embedding import detect_languages
 
 SAMPLE_ROWS = 500
 # Warn when more than this share of the sample is in one language no model covers.
@@ -45,9 +52,19 @@ _NAMES = {
 
 def check_language(plan: JobPlan) -> dict[str, Any] | None:
     """The manifest's ``language`` record, or None when there is nothing to warn about (no model
-    with known languages, too few texts, or a covered majority language)."""
+    with known languages and no detected per-language templates, too few texts, or a majority
+    language that every model covers and every such source has a template for).
+
+    Raises InputError when a source's ``language_column`` is not a column of the input.
+    """
+    check_language_columns(plan)
     models = _text_models(plan)
-    if not models:
+    detecting = [
+        source
+        for source in plan.sources
+        if isinstance(source, EmbeddingSource) and source.languages and not source.languages.column
+    ]
+    if not models and not detecting:
         return None
     sample = _sample_texts(plan)
     shares = detect_shares(sample)
@@ -55,14 +72,33 @@ def check_language(plan: JobPlan) -> dict[str, Any] | None:
         return None
     top, share = next(iter(shares.items()))
     uncovered = [name for name, languages in models.items() if not _covers(languages, top)]
-    if share <= MAJORITY or not uncovered:
+    untemplated = [s for s in detecting if s.languages and top not in s.languages.keys]
+    if share <= MAJORITY or not (uncovered or untemplated):
         return None
+    if uncovered:
+        warning = language_warning(top, share, uncovered)
+    else:
+        warning = template_warning(top, share, untemplated)
     return {
         "sample_rows": len(sample),
         "detected": shares,
         "models": {name: list(languages) for name, languages in models.items()},
-        "warning": language_warning(top, share, uncovered),
+        "warning": warning,
     }
+
+
+def check_language_columns(plan: JobPlan) -> None:
+    """Raise InputError naming the column and the input when a source's ``language_column``
+    is not one of the input's columns."""
+    for source in plan.sources:
+        if not isinstance(source, EmbeddingSource) or source.languages is None:
+            continue
+        column = source.languages.column
+        if column is not None and column not in plan.dataset.column_names:
+            raise InputError(
+                f"{plan.config.input.path}: source {source.name!r}: language_column {column!r} "
+                f"is not a column of the input (columns: {', '.join(plan.dataset.column_names)})"
+            )
 
 
 def language_warnings(manifest: Mapping[str, Any]) -> list[str]:
@@ -80,13 +116,24 @@ def language_warning(language: str, share: float, models: list[str]) -> str:
     )
 
 
+def template_warning(language: str, share: float, sources: list[EmbeddingSource]) -> str:
+    """Most texts are in a language that sources with per-language templates have no key for."""
+    named = _NAMES.get(language, language)
+    fallbacks = ", ".join(
+        f"{s.languages.fallback!r} of source {s.name!r}" for s in sources if s.languages
+    )
+    return (
+        f"{share:.0%} of sampled texts are in {named} ({language}), which has no template of "
+        f"its own: they are scored with the fallback template ({fallbacks}); add a template "
+        f"for {language!r}"
+    )
+
+
 def detect_shares(texts: list[str], top: int = 5) -> dict[str, float]:
     """The ``top`` most frequent languages of ``texts`` and their shares, largest first."""
     if not texts:
         return {}
-    import py3langid  # type: ignore[import-untyped]
-
-    counts = Counter(py3langid.classify(text)[0] for text in texts)
+    counts = Counter(detect_languages(texts))
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
     return {language: round(n / len(texts), 3) for language, n in ranked}
 

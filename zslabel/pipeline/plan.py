@@ -14,6 +14,7 @@ import pyarrow as pa
 from zslabel import columns
 from zslabel.cache import FeatureCache
 from zslabel.config import ClipSourceSpec, JobConfig, NliSourceSpec
+from zslabel.config.io import feature_cache_folder, work_folder
 from zslabel.dataset import InputDataset
 from zslabel.errors import ConfigError, OutputError
 from zslabel.export import check_output_types
@@ -58,12 +59,13 @@ def plan_job(config: JobConfig, files: Collection[str] | None = None) -> JobPlan
     output_dir = Path(config.output.dir).expanduser()
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputError(f"{output_dir}: output path exists and is not a folder")
-    work_dir = Path(config.output.work_dir or output_dir / ".zslabel").expanduser()
+    work_dir = work_folder(config.output)
     _check_output_outside_input(config.input.path, output_dir)
     image_columns = sorted({s.column for s in config.sources if isinstance(s, ClipSourceSpec)})
     reads_text = any(not isinstance(s, ClipSourceSpec) for s in config.sources)
     dataset = InputDataset(config.input, files, needs_text=reads_text, image_columns=image_columns)
-    cache = FeatureCache(work_dir / "features")
+    # Shared by every output of the user (keyed by content): a new --out reuses it.
+    cache = FeatureCache(feature_cache_folder(config.output, config.runner))
     sources = [
         build_source(spec, config.labels, cache, multi_label=config.multi_label)
         for spec in config.sources

@@ -1,10 +1,14 @@
 """Refine: move each embedding and CLIP source's label references toward its most confident
-rows (:mod:`zslabel.refine`), where its spec asks for it. Cheap: reads cached features."""
+rows (:mod:`zslabel.refine`), where its spec asks for it. Cheap: reads cached features.
+
+Sources with per-language templates are also counted here, the first stage that reads every
+shard's features: the manifest's entry of each such source gets ``template_rows``, the rows of
+each template's language and of ``other`` languages (scored with the fallback template)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +27,7 @@ def refine(plan: JobPlan, scores: Sequence[ShardScore]) -> Refinement:
     each source with a refine key, with what refinement did or why it was skipped."""
     references: list[np.ndarray | None] = []
     record: dict[str, Any] = {}
+    described: dict[str, dict[str, Any]] = {}
     for i, (source, spec) in enumerate(zip(plan.sources, plan.config.sources, strict=True)):
         refined = None
         if isinstance(spec, EmbeddingSourceSpec | ClipSourceSpec) and spec.refine is not None:
@@ -35,8 +40,21 @@ def refine(plan: JobPlan, scores: Sequence[ShardScore]) -> Refinement:
                 refined, record[source.name] = refine_source(
                     source, spec.refine, shards, plan.label_names
                 )
+        if isinstance(source, EmbeddingSource) and source.languages is not None:
+            rows = _template_rows(source.languages.keys, shard_features(plan, i, scores))
+            described[source.name] = {"template_rows": rows}
         references.append(refined)
-    return Refinement(tuple(references), record)
+    return Refinement(tuple(references), record, described)
+
+
+def _template_rows(keys: Sequence[str], shards: Iterable[np.ndarray]) -> dict[str, int]:
+    """Rows per language key (``other``: any other language) from the slot that ends each
+    row's features; rows without features (invalid texts) are not counted."""
+    counts = np.zeros(len(keys) + 1, dtype=np.int64)
+    for features in shards:
+        slots = features.reshape(len(features), -1)[:, -1]
+        counts += np.bincount(slots[~np.isnan(slots)].astype(np.int64), minlength=len(counts))
+    return {name: int(n) for name, n in zip([*keys, "other"], counts, strict=True)}
 
 
 def _skipped(plan: JobPlan, source: EmbeddingSource | ClipSource) -> str | None:

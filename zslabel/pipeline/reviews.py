@@ -1,31 +1,54 @@
 """Reviews: the stored human reviews (``zslabel import-reviews``) matched to this input's rows.
 
-Matched reviews are gold for calibration and fixed labels for selection.
+The job's store (``review.store``: beside its job file unless it names one) is read by every
+output of the job; while it does not exist, a store at the old place (the output's work folder,
+where reviews were kept before) is read instead, and the manifest says to move it. Matched
+reviews are fixed labels for selection (and calibration gold when the job asks for it).
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
 
 from zslabel.pipeline.ids import check_ids, id_batches
 from zslabel.pipeline.plan import JobPlan
-from zslabel.review import MatchedReviews, load_reviews, match_reviews
+from zslabel.review import MatchedReviews, Reviews, load_reviews, match_reviews
+from zslabel.review.store import choose_store, stored_count
 
 
 def matched_reviews(plan: JobPlan) -> MatchedReviews | None:
-    """The stored reviews matched to the input's rows by key and text; None without reviews
-    (and then no pass over the id column). Raises InputError for duplicate or null ids."""
-    reviews = load_reviews(plan.work_dir, plan.label_names)
+    """The stored reviews matched to the input's rows by key and text, with where they were
+    read and which store was found but not read; None without reviews (and then no pass over
+    the id column). Raises InputError for duplicate or null ids, or a store that cannot be
+    read or names a label the job does not have."""
+    choice = choose_store(plan.config.review.store, plan.work_dir)
+    reviews = load_reviews(choice.read, plan.label_names) if choice.read is not None else None
+    ignored = (
+        () if choice.ignored is None else ((str(choice.ignored), stored_count(choice.ignored)),)
+    )
     if reviews is None:
-        return None
+        if not ignored:
+            return None
+        # Nothing to apply, yet reviews exist: the manifest says where and why not.
+        empty = Reviews(keys=[], texts=[], label=np.zeros(0, dtype=np.int64))
+        rows = np.zeros(0, dtype=np.int64)
+        return MatchedReviews(rows, empty, 0, str(choice.store), ignored=ignored)
     texts = functools.partial(_texts_at, plan) if plan.reads_text else None
     if plan.config.input.id_column is None:
-        return match_reviews(reviews, plan.dataset.num_rows, texts)
-    check_ids(plan)
-    return match_reviews(reviews, id_batches(plan), texts)
+        matched = match_reviews(reviews, plan.dataset.num_rows, texts)
+    else:
+        check_ids(plan)
+        matched = match_reviews(reviews, id_batches(plan), texts)
+    return replace(
+        matched,
+        store=str(choice.read),
+        move_to=str(choice.store) if choice.from_old_place else None,
+        ignored=ignored,
+    )
 
 
 def _texts_at(plan: JobPlan, rows: np.ndarray) -> list[object]:

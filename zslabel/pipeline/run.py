@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 
 from zslabel.config import JobConfig
 from zslabel.errors import ConfigError
@@ -11,6 +12,7 @@ from zslabel.pipeline import (
     calibrate,
     combine,
     decisions,
+    drift,
     language,
     manifest,
     plan,
@@ -28,13 +30,20 @@ from zslabel.progress import Progress
 
 
 def run_job(
-    config: JobConfig, *, progress: bool = False, files: Collection[str] | None = None
+    config: JobConfig,
+    *,
+    progress: bool = False,
+    files: Collection[str] | None = None,
+    previous: str | Path | None = None,
 ) -> RunResult:
     """Label ``config.input`` (or only ``files`` of it) into ``config.output.dir``.
 
     Rerunning reuses cached scores. Incremental jobs go through
     :func:`zslabel.incremental.run_incremental`, which calls this for each new version.
-    Raises ConfigError for an incremental job, and each stage's errors.
+    drift.json compares the outputs with ``previous`` (an output folder), by default with the
+    outputs this run replaces; a baseline when there are none. Whether the drift crossed a
+    threshold is in ``manifest["drift"]``: the run never fails on it, callers decide
+    (``on_drift``). Raises ConfigError for an incremental job, and each stage's errors.
     """
     if config.incremental:
         raise ConfigError(
@@ -45,7 +54,7 @@ def run_job(
     job = plan.plan_job(config, files)
     # One run at a time per output folder; taken once the job is known to be valid, so that a
     # bad job leaves no lock or folder behind.
-    with run_lock(job.output_dir, job.work_dir):
+    with run_lock(job.output_dir, job.work_dir, job.cache.folder):
         clock.lap("open")
         languages = language.check_language(job)
         with Progress(job.dataset.num_rows * len(job.sources), "scoring", enabled=progress) as bar:
@@ -64,4 +73,8 @@ def run_job(
         described = manifest.assemble_manifest(
             job, score.scoring_record(job, scores), selected, exported.record, languages
         )
+        clock.lap("export")
+        before = drift.previous_output(job.output_dir if previous is None else previous)
+        drift.measure(job, exported.staged, described, scores, selected.predictions.label, before)
+        clock.lap("drift")
         return write.commit(job, exported.staged, described, clock, scores)

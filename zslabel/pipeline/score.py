@@ -56,7 +56,7 @@ def score_shard(
     reused = True
     for i, source in enumerate(plan.sources):
         read = inputs[plan.columns[i]]
-        key = feature_key(source, read.fingerprint)
+        key = feature_key(source, source_fingerprint(plan, i, lambda c: inputs[c].fingerprint))
         if plan.cache.has(key):
             advance(shard.num_rows)
             continue
@@ -74,7 +74,9 @@ def score_shard(
                 )
             valid = shortlisted.probabilities(cached[list(read.valid_rows)])
             candidates = shortlist_mask(valid, k)
-        features = featurize(plan, i, read.values, candidates, advance)
+        column = language_column(source)
+        languages = None if column is None else [inputs[column].values[r] for r in read.valid_rows]
+        features = featurize(plan, i, read.values, candidates, advance, languages)
         full = np.full((shard.num_rows, *features.shape[1:]), np.nan, dtype=features.dtype)
         full[list(read.valid_rows)] = features
         if isinstance(source, EmbeddingSource | NliSource):
@@ -97,7 +99,27 @@ def read_inputs(plan: JobPlan, shard: Shard) -> dict[str, ShardInput]:
         else:
             images = plan.dataset.read_images(shard, column)
             inputs[column] = ShardInput(images.images, images.valid_rows, images.fingerprint)
+    for column in dict.fromkeys(filter(None, map(language_column, plan.sources))):
+        values = [v for b in plan.dataset.iter_batches(shard, [column]) for v in b[0].to_pylist()]
+        fingerprint = cache_key("language-column", values)
+        inputs[column] = ShardInput(values, range(len(values)), fingerprint)
     return inputs
+
+
+def language_column(source: Source) -> str | None:
+    """The input column that gives each row's language, for sources with per-language
+    templates that read it (zslabel.sources.embedding.TemplateLanguages)."""
+    if isinstance(source, EmbeddingSource) and source.languages is not None:
+        return source.languages.column
+    return None
+
+
+def source_fingerprint(plan: JobPlan, index: int, fingerprint_of: Callable[[str], str]) -> str:
+    """What source ``index``'s features of a shard depend on: its column's fingerprint, and its
+    language column's when it has one (``fingerprint_of``: a column's fingerprint)."""
+    own = fingerprint_of(plan.columns[index])
+    column = language_column(plan.sources[index])
+    return own if column is None else cache_key("columns", own, column, fingerprint_of(column))
 
 
 def featurize(
@@ -106,10 +128,15 @@ def featurize(
     values: Sequence[Any],
     candidates: np.ndarray | None,
     on_batch: Callable[[int], None] | None = None,
+    languages: Sequence[Any] | None = None,
 ) -> np.ndarray:
     """Source ``index``'s features of ``values`` (n rows); with ``candidates`` (an (n, k) bool
-    shortlist mask, NLI sources only), only each row's candidate labels are scored."""
+    shortlist mask, NLI sources only), only each row's candidate labels are scored; with
+    ``languages`` (the rows' language column values), per-language templates use them."""
     source = plan.sources[index]
+    if languages is not None:
+        assert isinstance(source, EmbeddingSource)
+        return source.featurize(values, on_batch, languages)
     if candidates is None:
         return source.featurize(values, on_batch)
     assert isinstance(source, NliSource)
@@ -140,12 +167,12 @@ class ScoringRecord:
 def scoring_record(plan: JobPlan, scores: Sequence[ShardScore]) -> ScoringRecord:
     """The record of every shard's scoring (reads only the small counts from the cache)."""
     counts: dict[str, int | None] = {}
-    for source in plan.sources:
+    for i, source in enumerate(plan.sources):
         if not isinstance(source, EmbeddingSource | NliSource):
             continue
         total: int | None = 0
         for score in scores:
-            key = feature_key(source, score.fingerprint_of(plan.config.input.text_column))
+            key = feature_key(source, source_fingerprint(plan, i, score.fingerprint_of))
             saved = plan.cache.load(truncated_key(key))
             total = None if saved is None or total is None else total + int(saved[0])
         counts[source.name] = total

@@ -16,6 +16,7 @@ from typing import Any
 
 from zslabel.errors import InputError, OutputError
 from zslabel.export import MANIFEST, file_sha256
+from zslabel.report.class_rows import pick_class_rows
 from zslabel.report.page import render
 from zslabel.report.stats import collect
 
@@ -35,9 +36,14 @@ def render_report(
 ) -> str:
     """The report of the rows in ``folder/labeled.parquet`` described by ``manifest``."""
     manifest = normalized(manifest)
-    stats = collect(folder / LABELED, [label["name"] for label in manifest["labels"]], gold_column)
+    names = [label["name"] for label in manifest["labels"]]
+    stats = collect(folder / LABELED, names, gold_column)
+    source = manifest["config"]["input"]
+    examples = pick_class_rows(
+        folder / LABELED, names, source.get("text_column"), source.get("id_column")
+    )
     title = f"zslabel report: {Path(str(manifest['config']['output']['dir'])).name}"
-    return render(manifest, stats, gold_column, student, title)
+    return render(manifest, stats, gold_column, student, title, examples)
 
 
 def stage_documents(folder: Path, manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

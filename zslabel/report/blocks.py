@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from zslabel.report.svg import esc
 
 COLORS = ("s0", "s1", "s2", "s3", "s4", "s5")
+# Abbreviations a key spells in lower case, as a reader expects them.
+WORDS = {"f1": "F1", "ece": "ECE", "nll": "NLL", "id": "ID", "macro": "macro"}
+
+
+def readable(key: str) -> str:
+    """A JSON key as words for a table header or a legend: ``teacher.accuracy`` ->
+    ``teacher: accuracy``, ``student_macro_f1`` -> ``student macro F1``."""
+    parts = [
+        " ".join(WORDS.get(word, word) for word in re.split(r"[_\s]+", part) if word)
+        for part in key.split(".")
+    ]
+    return ": ".join(p for p in parts if p)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]], css: str = "") -> str:

@@ -4,7 +4,7 @@ No JavaScript and no external resource: the page is inline CSS and inline SVG, s
 offline, in a mail attachment or a CI artifact viewer, and renders the same everywhere. Nothing
 in it depends on the clock or the run id, so a rerun writes the same bytes.
 
-The sections come from :mod:`~zslabel.report.run_sections`,
+The sections come from :mod:`~zslabel.report.run_sections`, :mod:`~zslabel.report.class_sections`,
 :mod:`~zslabel.report.accuracy_sections`, :mod:`~zslabel.report.source_sections` and
 :mod:`~zslabel.report.student_section`, built from :mod:`~zslabel.report.blocks`.
 """
@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from zslabel.report.accuracy_sections import gold_section, reliability_section
+from zslabel.report.class_rows import ClassRows
+from zslabel.report.class_sections import class_rows_section
+from zslabel.report.drift_section import drift_section
 from zslabel.report.run_sections import (
     classes_section,
     histograms_section,
@@ -33,8 +36,12 @@ from zslabel.report.svg import esc
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1000px;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;border-bottom:1px solid #eee;
-text-align:right}td:first-child,th:first-child{text-align:left}.note{color:#666}
+table{border-collapse:collapse;margin:.5em 0;max-width:100%}td,th{padding:2px 10px;
+border-bottom:1px solid #eee;text-align:right;overflow-wrap:anywhere}th{overflow-wrap:normal}
+td:first-child,th:first-child{text-align:left}.note{color:#666}
+table.examples{width:100%;table-layout:fixed}.examples th:last-child,.examples td:last-child{
+text-align:left;width:55%}.examples td{vertical-align:top}.class-rows h3{margin-bottom:.2em}
+.class-rows h4{margin:.8em 0 0}.legend-line{stroke-width:2}
 .grid{display:flex;flex-wrap:wrap;gap:12px}.grid figure{margin:0}.grid svg{width:480px;height:auto}
 svg.plot{font:11px system-ui,sans-serif;max-width:100%;height:auto}
 .s0{fill:#2b6cb0;stroke:#2b6cb0}.s1{fill:#dd6b20;stroke:#dd6b20}.s2{fill:#38a169;stroke:#38a169}
@@ -52,17 +59,20 @@ def render(
     gold_column: str | None = None,
     student: Mapping[str, Any] | None = None,
     title: str = "zslabel report",
+    examples: Mapping[str, ClassRows] | None = None,
 ) -> str:
     sections = [
         overview_section(manifest),
         classes_section(manifest),
         histograms_section(manifest, stats),
+        class_rows_section(manifest, examples or {}),
         gold_section(stats, gold_column),
         reliability_section(manifest, stats),
         sources_section(manifest),
         similarity_section(manifest),
         refinement_section(manifest),
         student_section(student),
+        drift_section(manifest),
         review_section(manifest),
     ]
     body = "\n".join(s for s in sections if s)

@@ -6,12 +6,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from zslabel.report import svg
-from zslabel.report.blocks import pct, section, table
+from zslabel.report.blocks import pct, readable, section, table
 from zslabel.report.stats import HISTOGRAM_BINS, ReportStats
 from zslabel.report.svg import Series, esc
 from zslabel.sources.distinct import similar_label_warnings
 
 STATUSES = ("accepted", "abstained", "invalid")
+# The selection settings in words; the table shows the job file's key beside them.
+SETTINGS = {
+    "threshold": "label threshold (multi-label)",
+    "min_confidence": "lowest confidence accepted",
+    "min_margin": "lowest margin over the runner-up",
+    "per_class_top_fraction": "share of each class kept, most confident first",
+}
 
 
 def overview_section(manifest: Mapping[str, Any]) -> str:
@@ -29,7 +36,7 @@ def overview_section(manifest: Mapping[str, Any]) -> str:
     multi_label = bool(manifest.get("config", {}).get("multi_label"))
     not_used = {"per_class_top_fraction"} if multi_label else {"threshold"}
     thresholds = [
-        (key, value)
+        (SETTINGS.get(key, readable(key)), key, value)
         for key, value in selection.items()
         if key != "class_confidence_cutoffs"
         and key not in not_used
@@ -46,7 +53,7 @@ def overview_section(manifest: Mapping[str, Any]) -> str:
         table(["source", "kind", "model", "weight"], sources),
         f"<p>Combined by <code>{esc(manifest.get('combine', {}).get('method', '?'))}</code>.</p>",
         "<h3>Selection</h3>",
-        table(["setting", "value"], thresholds),
+        table(["setting", "job key", "value"], thresholds, "selection"),
     )
 
 
@@ -133,16 +140,27 @@ def histograms_section(manifest: Mapping[str, Any], stats: ReportStats) -> str:
 
 def review_section(manifest: Mapping[str, Any]) -> str:
     files = manifest.get("files", {})
-    listed = [
-        (name, entry.get("rows")) for name, entry in files.items() if name.startswith("review.")
-    ]
+    listed = [(name, entry) for name, entry in files.items() if name.startswith("review.")]
     if not listed:
         return ""
+    counted = next((entry for _, entry in listed if "candidates" in entry), None)
+    shown = ""
+    if counted is not None:
+        rows, candidates = int(counted["rows"]), int(counted["candidates"])
+        shown = (
+            f"<p>Review files: {rows:,} of {candidates:,} rows, the {rows:,} most useful "
+            f"(<code>review.limit</code> {counted['limit']}); {candidates - rows:,} left out.</p>"
+            if candidates > rows
+            else f"<p>Review files: all {rows:,} rows for review, the most useful first.</p>"
+        )
     return section(
         "review",
         "Review",
         '<p class="note">Abstained rows and rows whose sources disagree, with the predictions '
-        "as pre-annotations, for Label Studio and Argilla; import the results with "
+        "as pre-annotations, for Label Studio and Argilla, ordered by priority (smallest margin "
+        "between the top two labels first, rows of classes with few accepted rows promoted; "
+        "<code>zs_priority</code>); import the results with "
         "<code>zslabel import-reviews</code>.</p>",
-        table(["file", "rows"], listed),
+        shown,
+        table(["file", "rows"], [(name, entry.get("rows")) for name, entry in listed]),
     )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from zslabel.report import svg
-from zslabel.report.blocks import COLORS, cell, section, table
+from zslabel.report.blocks import COLORS, cell, readable, section, table
 from zslabel.report.svg import Series
 from zslabel.sources.distinct import SIMILAR_PROMPT_COSINE
 
@@ -36,7 +36,7 @@ def sources_section(manifest: Mapping[str, Any]) -> str:
         "Source diagnostics",
         f'<p class="note">On {cell(diagnostics.get("rows"))} rows spread over the input.</p>',
         chart,
-        table(["source", *keys], rows, "diagnostics"),
+        table(["source", *map(readable, keys)], rows, "diagnostics"),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from zslabel.report import svg
-from zslabel.report.blocks import COLORS, section, table
+from zslabel.report.blocks import COLORS, readable, section, table
 from zslabel.report.svg import Series
 
 
@@ -41,7 +41,7 @@ def student_section(student: Mapping[str, Any] | None) -> str:
     chart = (
         svg.line_chart(
             [
-                Series(k, [float(r[k]) for r in rounds], COLORS[i], xs)
+                Series(readable(k), [float(r[k]) for r in rounds], COLORS[i], xs)
                 for i, k in enumerate(plotted)
             ],
             "Student rounds",
@@ -52,5 +52,7 @@ def student_section(student: Mapping[str, Any] | None) -> str:
         if plotted
         else ""
     )
-    rounds_table = table(keys, [[r.get(k) for k in keys] for r in rounds], "student")
+    rounds_table = table(
+        [readable(k) for k in keys], [[r.get(k) for k in keys] for r in rounds], "student"
+    )
     return section("student", "Student model", chart, rounds_table)

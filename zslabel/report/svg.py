@@ -49,21 +49,72 @@ def _open(kind: str, height: float, title: str) -> str:
     )
 
 
-def _legend(series: Sequence[Series], y: float) -> str:
-    parts, x = [], float(LEFT)
-    for s in series:
+@dataclass(frozen=True)
+class Key:
+    """One legend entry: a name and how its mark is drawn (``box``: a bar's colour, ``line``:
+    a series line, ``marker``: the red cut line, ``reference``: the dashed y = x, ``point``: a
+    dot)."""
+
+    name: str
+    css: str
+    shape: str = "box"
+
+
+LEGEND_ROW = 16
+
+
+def _legend_layout(keys: Sequence[Key], x0: float) -> list[tuple[float, int]]:
+    """Each entry's x and legend row: entries wrap onto a new row rather than leave the chart."""
+    places, x, row = [], x0, 0
+    for key in keys:
+        width = 24 + 7 * len(key.name)
+        if x > x0 and x + width > WIDTH - 4:
+            x, row = x0, row + 1
+        places.append((x, row))
+        x += width
+    return places
+
+
+def _legend_rows(keys: Sequence[Key], x0: float) -> int:
+    return 1 + max((row for _, row in _legend_layout(keys, x0)), default=0)
+
+
+def _legend(keys: Sequence[Key], x0: float, y: float) -> str:
+    """The legend, its first row's baseline at ``y``: a mark and the name of every entry."""
+    parts = []
+    for key, (x, row) in zip(keys, _legend_layout(keys, x0), strict=True):
+        top = y + LEGEND_ROW * row
+        mid = top - 4
+        if key.shape == "box":
+            mark = (
+                f'<rect class="{esc(key.css)}" x="{num(x)}" y="{num(top - 9)}" '
+                'width="10" height="10"/>'
+            )
+        elif key.shape == "point":
+            mark = f'<circle class="{esc(key.css)}" cx="{num(x + 5)}" cy="{num(mid)}" r="4"/>'
+        else:  # a line: a series, the cut marker or the reference diagonal
+            css = f"legend-line {key.css}" if key.shape == "line" else key.css
+            mark = (
+                f'<line class="{esc(css)}" x1="{num(x - 2)}" x2="{num(x + 12)}" '
+                f'y1="{num(mid)}" y2="{num(mid)}"/>'
+            )
         parts.append(
-            f'<rect class="{esc(s.css)}" x="{num(x)}" y="{num(y - 9)}" width="10" height="10"/>'
-            f'<text x="{num(x + 14)}" y="{num(y)}">{esc(s.name)}</text>'
+            f'<g class="legend-entry">{mark}<text x="{num(x + 14)}" y="{num(top)}">'
+            f"{esc(key.name)}</text></g>"
         )
-        x += 24 + 7 * len(s.name)
     return "".join(parts)
+
+
+def _keys(series: Sequence[Series], shape: str = "box") -> list[Key]:
+    return [Key(s.name, s.css, shape) for s in series]
 
 
 def bar_chart(categories: Sequence[str], series: Sequence[Series], title: str) -> str:
     """Horizontal bars, one row per category, the series side by side within a row."""
     row = 10 + 14 * len(series)
-    height = TOP + row * len(categories) + BOTTOM
+    keys = _keys(series)
+    extra = LEGEND_ROW * (_legend_rows(keys, LEFT) - 1)
+    height = TOP + row * len(categories) + BOTTOM + extra
     top = max((v for s in series for v in s.values), default=0.0) or 1.0
     span = WIDTH - LEFT - RIGHT - 50
     parts = [_open("bar", height, title)]
@@ -82,7 +133,7 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], title: str) -
                 f'height="12"><title>{esc(category)}, {esc(s.name)}: {value:g}</title></rect>'
                 f'<text x="{num(LEFT + width + 4)}" y="{num(y + 10)}">{value:g}</text>'
             )
-    parts.append(_legend(series, height - 12))
+    parts.append(_legend(keys, LEFT, height - 12 - extra))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -94,9 +145,13 @@ def histogram(
     marker: float | None = None,
     marker_name: str = "",
 ) -> str:
-    """Stacked bars over the bins ``edges[i]..edges[i+1]`` of [edges[0], edges[-1]]."""
-    height = 190.0
-    left, plot_w, plot_h = 50.0, WIDTH - 50.0 - RIGHT, height - TOP - BOTTOM
+    """Stacked bars over the bins ``edges[i]..edges[i+1]`` of [edges[0], edges[-1]], and an
+    optional vertical ``marker`` line; the legend names every series and the marker."""
+    left = 50.0
+    keys = _keys(series) + ([Key(marker_name, "marker", "marker")] if marker is not None else [])
+    extra = LEGEND_ROW * (_legend_rows(keys, left) - 1)
+    height = 190.0 + extra
+    plot_w, plot_h = WIDTH - left - RIGHT, height - TOP - BOTTOM - extra
     lo, hi = edges[0], edges[-1]
     bins = len(edges) - 1
     totals = [sum(float(s.values[b]) for s in series) for b in range(bins)]
@@ -134,7 +189,7 @@ def histogram(
     parts.append(
         f'<text class="axis" x="{num(left - 6)}" y="{TOP + 4}" text-anchor="end">{top:g}</text>'
     )
-    parts.append(_legend(series, height - 8))
+    parts.append(_legend(keys, left, height - 8 - extra))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -148,10 +203,19 @@ def line_chart(
     y_range: tuple[float, float] = (0.0, 1.0),
     diagonal: bool = False,
     points: Sequence[tuple[float, float, str]] = (),
+    diagonal_name: str = "perfect calibration (accuracy = confidence)",
 ) -> str:
-    """Lines with dots through each series' (xs, values); optional y = x reference and points."""
-    height = 300.0
-    left, plot_w, plot_h = 60.0, WIDTH - 60.0 - RIGHT, height - TOP - BOTTOM - 14
+    """Lines with dots through each series' (xs, values); optional y = x reference and points.
+    The legend names every series, the reference line and each point."""
+    left = 60.0
+    keys = [
+        *_keys(series, "line"),
+        *([Key(diagonal_name, "reference", "reference")] if diagonal else []),
+        *(Key(name, "point", "point") for _, _, name in points),
+    ]
+    extra = LEGEND_ROW * (_legend_rows(keys, left) - 1)
+    height = 300.0 + extra
+    plot_w, plot_h = WIDTH - left - RIGHT, height - TOP - BOTTOM - 14 - extra
     (x0, x1), (y0, y1) = x_range, y_range
     x_span, y_span = (x1 - x0) or 1.0, (y1 - y0) or 1.0
 
@@ -199,7 +263,7 @@ def line_chart(
         f'<text class="axis" x="14" y="{num(TOP + plot_h / 2)}" text-anchor="middle" '
         f'transform="rotate(-90 14 {num(TOP + plot_h / 2)})">{esc(y_label)}</text>'
     )
-    parts.append(_legend(series, height - 8))
+    parts.append(_legend(keys, left, height - 8 - extra))
     parts.append("</svg>")
     return "".join(parts)
 

@@ -7,7 +7,9 @@
    ``zs_row``) as a string in ``zs_key``: see :mod:`zslabel.rowkeys`.
 2. ``zslabel import-reviews`` (:mod:`zslabel.review.importing`) reads the annotated export of either
    tool, checks each key against the rows of the output folder, and stores the labels of the
-   reviews that name exactly one row in the job's work folder (``reviews.parquet``).
+   reviews that name exactly one row in the job's review store (``review.store``: by default
+   ``<job>.reviews.parquet`` beside the job file; a run without a job file keeps
+   ``reviews.parquet`` in its output's work folder), which every output of the job reads.
 3. The next run matches the stored reviews to its rows by key (:func:`match_reviews`): those of
    rows in its input are gold for calibration (:func:`review_gold`) and fixed labels
    (:func:`apply_reviews` turns each reviewed row into an accepted row with the human label,
@@ -16,7 +18,7 @@
 Where each part lives: :mod:`~zslabel.review.export` picks the rows and writes both files, one
 task or record at a time from :mod:`~zslabel.review.label_studio` and
 :mod:`~zslabel.review.argilla` (which also read those tools' exports back); the import is
-:mod:`~zslabel.review.importing`; :mod:`~zslabel.review.store` holds ``reviews.parquet`` and
+:mod:`~zslabel.review.importing`; :mod:`~zslabel.review.store` finds and holds the store and
 :mod:`~zslabel.review.apply` what a run does with it.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,11 +22,19 @@ from zslabel.selection import ACCEPTED, INVALID, Predictions, Selection, reason_
 class MatchedReviews:
     """The stored reviews of rows in a run's input: ``rows`` their row indices (ascending) and
     ``reviews`` the same reviews in that order. ``stored`` counts every stored review, so
-    ``unmatched`` are those whose key names no row (or several) of this input."""
+    ``unmatched`` are those whose key names no row (or several) of this input.
+
+    ``store`` is the store read; ``move_to`` the job's own store when ``store`` is the old
+    place (the output's work folder); ``ignored`` the stores found but not read, with their
+    review counts (None: unreadable).
+    """
 
     rows: np.ndarray
     reviews: Reviews
     stored: int
+    store: str | None = None
+    move_to: str | None = None
+    ignored: tuple[tuple[str, int | None], ...] = ()
 
     @property
     def unmatched(self) -> int:
@@ -99,18 +108,55 @@ def apply_reviews(
     )
 
 
-def review_counts(reviewed: MatchedReviews | None, selection: Selection) -> dict[str, int] | None:
-    """What became of the stored reviews in a run, for the manifest's ``counts.reviews``: how
-    many are stored, applied, of invalid rows (left invalid) and of no row of the input."""
+def review_counts(reviewed: MatchedReviews | None, selection: Selection) -> dict[str, Any] | None:
+    """What became of the stored reviews in a run, for the manifest's ``counts.reviews``.
+
+    ``store`` (the file read), ``stored``, ``applied``, ``invalid_rows`` (of invalid rows, left
+    invalid) and ``unmatched`` (of no row of the input); ``move_to`` when the store is at the
+    old place; and, when some reviews were not applied, ``not_applied`` (their number) and
+    ``not_applied_reasons`` (``[{"reviews": n, "reason": ..., "store"?: ...}]``), which
+    also counts stores found but not read.
+    """
     if reviewed is None:
         return None
     invalid = int(np.count_nonzero(selection.status[reviewed.rows] == INVALID))
-    return {
+    counts: dict[str, Any] = {
+        "store": reviewed.store,
         "stored": reviewed.stored,
         "applied": len(reviewed.rows) - invalid,
         "invalid_rows": invalid,
         "unmatched": reviewed.unmatched,
     }
+    if reviewed.move_to is not None:
+        counts["move_to"] = reviewed.move_to
+    reasons: list[dict[str, Any]] = []
+    if reviewed.unmatched:
+        reasons.append({"reviews": reviewed.unmatched, "reason": NO_ROW_OF_INPUT})
+    if invalid:
+        reasons.append({"reviews": invalid, "reason": INVALID_ROWS})
+    for path, n in reviewed.ignored:
+        reasons.append(
+            {"reviews": n, "reason": ignored_store_reason(reviewed.store), "store": path}
+        )
+    if reasons:
+        counts["not_applied"] = sum(entry["reviews"] or 0 for entry in reasons)
+        counts["not_applied_reasons"] = reasons
+    return counts
+
+
+# Why stored reviews were not applied (counts.reviews.not_applied_reasons).
+NO_ROW_OF_INPUT = (
+    "their keys name no row of this input (or several rows, or a row with another text)"
+)
+INVALID_ROWS = "their rows are invalid (no text to label): left invalid"
+
+
+def ignored_store_reason(store: str | None) -> str:
+    """Why a store at the old place (an output's work folder) is not read."""
+    return (
+        f"stored at the old place and not read: the job's store {store} is used; import those "
+        "reviews again with import-reviews --job, or delete the old file"
+    )
 
 
 def review_gold(gold: GoldSet | None, reviews: Reviews | None) -> GoldSet | None:

@@ -6,12 +6,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from zslabel import columns
-from zslabel.review.fields import KEY_FIELD, QUESTION, TEXT_FIELD, optional_text, rounded_score
+from zslabel.review.fields import (
+    KEY_FIELD,
+    PRIORITY_FIELD,
+    QUESTION,
+    TEXT_FIELD,
+    optional_text,
+    rounded_score,
+)
 
 
-def argilla_record(row: Mapping[str, Any], key: str, text: str, method: str) -> dict[str, Any]:
+def argilla_record(
+    row: Mapping[str, Any], key: str, text: str, method: str, priority: float | None = None
+) -> dict[str, Any]:
     """An Argilla 2.x record as ``Record.to_dict`` writes it (``Record.from_dict`` reads it) for
-    a dataset with a text field ``text`` and a label question ``label``."""
+    a dataset with a text field ``text`` and a label question ``label``; ``priority``
+    (:func:`zslabel.review.export.review_priority`) is the metadata ``zs_priority``, a
+    ``FloatMetadataProperty`` the Argilla UI can sort and filter by."""
     suggestions = {}
     if row[columns.LABEL] is not None:
         suggestions[QUESTION] = {
@@ -30,6 +41,7 @@ def argilla_record(row: Mapping[str, Any], key: str, text: str, method: str) -> 
                 ("zs_row", row[columns.ROW]),
                 ("zs_status", row[columns.STATUS]),
                 ("zs_reason", row[columns.REASON]),
+                (PRIORITY_FIELD, priority),
             )
             if value is not None
         },

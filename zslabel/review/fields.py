@@ -16,6 +16,9 @@ HUMAN_REVIEW = "human_review"
 QUESTION = "label"
 TEXT_FIELD = "text"
 KEY_FIELD = "zs_key"
+# The row's review priority (zslabel.review.export.review_priority): Label Studio task data,
+# Argilla record metadata.
+PRIORITY_FIELD = "zs_priority"
 
 
 def as_text(value: object) -> str:

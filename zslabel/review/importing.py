@@ -1,4 +1,4 @@
-"""``zslabel import-reviews``: human labels from review exports into the job's work folder.
+"""``zslabel import-reviews``: human labels from review exports into the job's review store.
 
 Every review is checked against the rows of the output folder it was exported from before it is
 stored. A review is stored only when its key names exactly one row there and, where the export
@@ -22,7 +22,7 @@ from typing import Any
 from zslabel.review.fields import same_text
 from zslabel.review.labeled_rows import find_rows, labeled_files, row_texts
 from zslabel.review.reading import read_review_file
-from zslabel.review.store import REVIEWS_FILE, Review, store_reviews
+from zslabel.review.store import Review, store_path, store_reviews
 from zslabel.review.summary import (
     NO_ROW_WITH_KEY,
     OTHER_TEXT,
@@ -33,13 +33,15 @@ from zslabel.review.summary import (
 
 def import_reviews(
     files: Sequence[str | Path],
-    work_dir: str | Path,
+    store: str | Path,
     label_names: Sequence[str],
     *,
     output_dir: str | Path,
 ) -> ImportSummary:
     """Read review exports, check them against ``output_dir``'s labeled rows, and merge the
-    labels of the reviews that name exactly one row into ``work_dir/reviews.parquet``.
+    labels of the reviews that name exactly one row into the store: ``store`` itself when it
+    is a ``.parquet`` file (the job's ``review.store``), else ``store/reviews.parquet`` (an
+    output's work folder, the quick form's place).
 
     A row reviewed again takes the newer label (files later in ``files`` win). Reviews that name
     no row, or several, or a row with another text are not stored: ``unmatched`` says which and
@@ -47,7 +49,7 @@ def import_reviews(
     """
     labeled = labeled_files(Path(output_dir))
     summary = ImportSummary(
-        path=Path(work_dir) / REVIEWS_FILE,
+        path=store_path(store),
         checked=tuple(part.path for part in labeled),
         rows=sum(part.rows for part in labeled),
     )

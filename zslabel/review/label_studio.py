@@ -9,7 +9,14 @@ from xml.sax.saxutils import quoteattr
 
 from zslabel import columns
 from zslabel.errors import InputError
-from zslabel.review.fields import KEY_FIELD, QUESTION, TEXT_FIELD, optional_text, rounded_score
+from zslabel.review.fields import (
+    KEY_FIELD,
+    PRIORITY_FIELD,
+    QUESTION,
+    TEXT_FIELD,
+    optional_text,
+    rounded_score,
+)
 
 
 def labeling_config(labels: Sequence[str]) -> str:
@@ -30,9 +37,14 @@ def label_studio_task(
     text: str,
     sources: list[tuple[str, str, str]],
     method: str,
+    priority: float | None = None,
 ) -> dict[str, Any]:
     """A Label Studio task: ``data`` for a ``<Text name="text" value="$text"/>`` and a
-    ``<Choices name="label" toName="text">`` control, with one prediction per verdict."""
+    ``<Choices name="label" toName="text">`` control, with one prediction per verdict.
+
+    ``priority`` (:func:`zslabel.review.export.review_priority`) goes into ``data`` as
+    ``zs_priority``: Label Studio keeps data fields the labeling config does not use, and its
+    Data Manager can sort the tasks by them."""
 
     def prediction(version: str, label: str, score: object) -> dict[str, Any]:
         return {
@@ -63,6 +75,7 @@ def label_studio_task(
             "zs_row": row[columns.ROW],
             "zs_status": row[columns.STATUS],
             "zs_reason": row[columns.REASON],
+            **({PRIORITY_FIELD: priority} if priority is not None else {}),
         },
         "predictions": predictions,
     }

@@ -41,9 +41,11 @@ def check_distinct_prompts(
     prompts: Sequence[str],
     owner: np.ndarray,
     tokenizer: Any,
+    template: str | None = None,
 ) -> None:
     """Raise ConfigError when two labels' prompts (``prompts[j]`` belongs to label
-    ``owner[j]``) are token for token the same to ``tokenizer``; one line naming the pair."""
+    ``owner[j]``) are token for token the same to ``tokenizer``; one line naming the pair (and
+    ``template``, the key of a per-language template, when given)."""
     ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     seen: dict[frozenset[tuple[int, ...]], int] = {}
     for k, name in enumerate(label_names):
@@ -51,8 +53,9 @@ def check_distinct_prompts(
         if mine in seen:
             first = label_names[seen[mine]]
             shown = prompts[int(np.flatnonzero(owner == k)[0])]
+            which = "" if template is None else f" (template {template!r})"
             raise ConfigError(
-                f"source {source!r}: labels {first!r} and {name!r} give the model the same "
+                f"source {source!r}{which}: labels {first!r} and {name!r} give the model the same "
                 f"prompt ({shown!r} once its tokenizer has normalised it), so every row would "
                 "score them alike; merge them, or give one of them its own descriptions"
             )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 
 import numpy as np
 
 from zslabel.cache import FeatureCache, cache_key
 from zslabel.config import EmbeddingSourceSpec, Label
+from zslabel.config.sources import DEFAULT_LANGUAGE_KEY
 from zslabel.encoder import shared_encoder
 from zslabel.models import resolve_model
 from zslabel.onnx import require_onnxruntime
@@ -66,9 +69,9 @@ class EmbeddingSource:
             spec.batch_tokens,
         )
         self._cache = cache
-        self.prompts, prompt_owner = label_prompts(spec.template, self.labels)
-        check_distinct_prompts(
-            self.name, self.label_names, self.prompts, prompt_owner, load_tokenizer(self.model.path)
+        templates = spec.template if isinstance(spec.template, dict) else {"": spec.template}
+        self.prompts, prompt_owner, prompt_slot = _template_prompts(
+            self.name, self.labels, templates, load_tokenizer(self.model.path)
         )
         self.examples = [
             (k, label.examples) for k, label in enumerate(self.labels) if label.examples
@@ -76,6 +79,16 @@ class EmbeddingSource:
         # Column j of the reference matrix (prompts, then example prototypes) is label owner[j].
         self._owner = np.concatenate(
             [prompt_owner, np.asarray([k for k, _ in self.examples], dtype=np.int64)]
+        )
+        # Per-language templates (None: one template): which rows meet which reference columns.
+        self.languages = (
+            TemplateLanguages(
+                tuple(templates),
+                spec.language_column,
+                np.concatenate([prompt_slot, np.full(len(self.examples), -1, np.int64)]),
+            )
+            if isinstance(spec.template, dict)
+            else None
         )
         self._references: np.ndarray | None = None
 
@@ -94,20 +107,33 @@ class EmbeddingSource:
         if self.spec.long_texts == "chunk":
             identity["chunks"] = [self.spec.chunk_overlap, self.spec.max_chunks]
         identity.update(precision_identity(self.precision))
+        if self.languages:
+            # The language slot stored with each row depends on the keys' order and on how
+            # languages are found; the templates themselves only shape the references.
+            identity["languages"] = {"keys": list(self.languages.keys), "by": self.languages.by}
         return identity
 
     def featurize(
-        self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+        self,
+        texts: Sequence[str],
+        on_batch: Callable[[int], None] | None = None,
+        languages: Sequence[object] | None = None,
     ) -> np.ndarray:
-        """(n, dim) text embeddings, or (n, max_chunks, dim) window embeddings when chunking."""
+        """(n, dim) text embeddings, or (n, max_chunks, dim) window embeddings when chunking;
+        per-language templates append each row's language slot, from ``languages`` (the rows'
+        ``language_column`` values) or detected (:meth:`TemplateLanguages.with_slots`)."""
         if self.spec.long_texts == "chunk":
-            return self.encoder.encode_chunks(
+            embeddings = self.encoder.encode_chunks(
                 texts,
                 overlap=self.spec.chunk_overlap,
                 max_chunks=self.spec.max_chunks,
                 on_batch=on_batch,
             )
-        return self.encoder.encode(texts, on_batch)
+        else:
+            embeddings = self.encoder.encode(texts, on_batch)
+        if self.languages is None:
+            return embeddings
+        return self.languages.with_slots(embeddings, texts, languages)
 
     def count_truncated(self, texts: Sequence[str]) -> int:
         """Texts cut at ``max_length`` tokens, or past ``max_chunks`` windows when chunking."""
@@ -149,7 +175,7 @@ class EmbeddingSource:
             return _aggregate_windows(
                 self._window_similarities(features, references), self.spec.chunk_aggregate
             )
-        return self._label_similarities(features @ references.T)
+        return self._by_language(features, references, self._row_scores)
 
     def _window_similarities(
         self, features: np.ndarray, references: np.ndarray | None = None
@@ -157,14 +183,25 @@ class EmbeddingSource:
         """(n, windows, k); NaN for windows a text does not have."""
         if references is None:
             references = self.reference_embeddings()
-        n, windows, dim = features.shape
-        flat = features.reshape(n * windows, dim) @ references.T
-        return self._label_similarities(flat).reshape(n, windows, len(self.labels))
+        return self._by_language(features, references, self._window_scores)
 
-    def _label_similarities(self, per_reference: np.ndarray) -> np.ndarray:
-        return aggregate_per_label(
-            per_reference, self._owner, len(self.labels), self.spec.aggregate
-        )
+    def _by_language(
+        self,
+        features: np.ndarray,
+        references: np.ndarray,
+        score: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    ) -> np.ndarray:
+        if self.languages is None:
+            return score(features, references, self._owner)
+        return self.languages.per_template(features, references, self._owner, score)
+
+    def _row_scores(self, rows: np.ndarray, refs: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        return aggregate_per_label(rows @ refs.T, owner, len(self.labels), self.spec.aggregate)
+
+    def _window_scores(self, rows: np.ndarray, refs: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        n, windows, dim = rows.shape
+        flat = self._row_scores(rows.reshape(n * windows, dim), refs, owner)
+        return flat.reshape(n, windows, len(self.labels))
 
     def deciding_window(self, features: np.ndarray) -> np.ndarray:
         """Per text, the window that scored highest for the text's top label (-1 if unscored)."""
@@ -193,6 +230,7 @@ class EmbeddingSource:
             "kind": "embedding",
             "model": self.model.to_dict(),
             "template": self.spec.template,
+            **({"languages": self.languages.describe()} if self.languages else {}),
             "prompts": {
                 label.name: [
                     self.prompts[j]
@@ -216,8 +254,12 @@ class EmbeddingSource:
         }
 
     def label_cosines(self) -> np.ndarray:
-        """(k, k) cosine of each pair of labels' closest references (zslabel.sources.distinct)."""
-        return label_cosines(self.reference_embeddings(), self._owner, len(self.labels))
+        """(k, k) cosine of each pair of labels' closest references (zslabel.sources.distinct);
+        with per-language templates, see :meth:`TemplateLanguages.label_cosines`."""
+        references, n_labels = self.reference_embeddings(), len(self.labels)
+        if self.languages is None:
+            return label_cosines(references, self._owner, n_labels)
+        return self.languages.label_cosines(references, self._owner, n_labels)
 
     def _similar_labels(self) -> dict[str, Any]:
         """Labels whose prompts the model places nearly together (the summary warns of them;
@@ -231,6 +273,23 @@ class EmbeddingSource:
         return described
 
 
+def _template_prompts(
+    source: str, labels: Sequence[Label], templates: dict[str, str], tokenizer: Any
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every template's prompts in turn, each prompt's label and the index of its template;
+    each template's prompts checked apart (zslabel.sources.distinct), since a row meets one."""
+    names = [label.name for label in labels]
+    prompts: list[str] = []
+    owners, slots = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    for slot, (language, template) in enumerate(templates.items()):
+        own, owner = label_prompts(template, labels)
+        check_distinct_prompts(source, names, own, owner, tokenizer, language or None)
+        prompts += own
+        owners.append(owner)
+        slots.append(np.full(len(own), slot, dtype=np.int64))
+    return prompts, np.concatenate(owners), np.concatenate(slots)
+
+
 def _aggregate_windows(windows: np.ndarray, how: str) -> np.ndarray:
     """(n, windows, k) -> (n, k), ignoring missing windows; NaN rows for texts with none."""
     present = ~np.isnan(windows[:, :, 0])  # (n, windows)
@@ -242,3 +301,100 @@ def _aggregate_windows(windows: np.ndarray, how: str) -> np.ndarray:
         best = np.where(present[:, :, None], windows, 0.0).sum(axis=1) / counts
     result: np.ndarray = np.where(any_window[:, None], best, np.nan)
     return result
+
+
+@dataclass(frozen=True)
+class TemplateLanguages:
+    """Per-language templates: ``keys`` (language codes, maybe ``default``) in job-file order,
+    each row's language from ``column`` or detected, and ``slot[j]``: the key index whose
+    template made reference column j, -1 for columns every row meets (example prototypes).
+
+    A row's features end with its language slot: its language's index in ``keys``, or
+    ``len(keys)`` for another language (or none), scored with the fallback template (``default``
+    if a key, else the first). Rows are grouped by template: a row's scores depend on it alone.
+    """
+
+    keys: tuple[str, ...]
+    column: str | None
+    slot: np.ndarray
+
+    @property
+    def fallback(self) -> str:
+        return DEFAULT_LANGUAGE_KEY if DEFAULT_LANGUAGE_KEY in self.keys else self.keys[0]
+
+    @property
+    def by(self) -> str:
+        """How rows' languages are found: ``column <name>`` or ``py3langid <version>``."""
+        return f"column {self.column}" if self.column else f"py3langid {version('py3langid')}"
+
+    def describe(self) -> dict[str, str]:
+        return {"by": self.by, "fallback": self.fallback}
+
+    def with_slots(
+        self, embeddings: np.ndarray, texts: Sequence[str], codes: Sequence[object] | None
+    ) -> np.ndarray:
+        """(n, [windows,] dim + 1): ``embeddings`` with each row's language slot appended; the
+        row's language is ``codes[i]`` (required with a column) or detected from ``texts[i]``."""
+        if self.column is not None and codes is None:
+            raise ValueError(f"per-language templates need the {self.column!r} values")
+        found = detect_languages(texts) if codes is None else codes
+        slots = language_slots(found, self.keys).astype(embeddings.dtype)
+        per_row = slots.reshape((-1,) + (1,) * (embeddings.ndim - 1))
+        tail = np.broadcast_to(per_row, (*embeddings.shape[:-1], 1))
+        return np.concatenate([embeddings, tail], axis=-1)
+
+    def template_slots(self, features: np.ndarray) -> np.ndarray:
+        """(n,) index into ``keys`` of the template each row is scored with: its language's,
+        else the fallback's (rows of other languages, rows without features: NaN)."""
+        slots = features.reshape(len(features), -1)[:, -1]
+        own = ~np.isnan(slots) & (slots < len(self.keys))
+        fallback = self.keys.index(self.fallback)
+        return np.where(own, np.nan_to_num(slots), fallback).astype(np.int64)
+
+    def per_template(
+        self,
+        features: np.ndarray,
+        references: np.ndarray,
+        owner: np.ndarray,
+        score: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    ) -> np.ndarray:
+        """(n, [windows,] labels): ``score(rows, references, owner)`` of each group of rows
+        with one template against that template's columns of ``references``."""
+        # Contiguous: a strided matrix takes another BLAS path, rounding in other last bits.
+        slots, embeddings = self.template_slots(features), np.ascontiguousarray(features[..., :-1])
+        result = np.full((*features.shape[:-1], int(owner.max(initial=-1)) + 1), np.nan)
+        for slot in np.unique(slots):
+            rows, columns = slots == slot, (self.slot == slot) | (self.slot < 0)
+            result[rows] = score(embeddings[rows], references[columns], owner[columns])
+        return result
+
+    def label_cosines(self, references: np.ndarray, owner: np.ndarray, labels: int) -> np.ndarray:
+        """(labels, labels): the largest over the templates of :func:`label_cosines` among one
+        template's columns. A row meets one template's prompts, so an English prompt near a
+        Spanish one confuses no row, while labels close in one language confuse its rows."""
+        per_template = [
+            label_cosines(references[columns], owner[columns], labels)
+            for columns in ((self.slot == k) | (self.slot < 0) for k in range(len(self.keys)))
+        ]
+        closest: np.ndarray = np.max(per_template, axis=0)
+        return closest
+
+
+def detect_languages(texts: Iterable[str]) -> list[str]:
+    """Each text's language, an ISO 639-1 code, by py3langid (offline, deterministic, its model
+    in the wheel; Lui and Baldwin, ACL 2012): about 2,000 texts a second on one CPU core."""
+    import py3langid  # type: ignore[import-untyped]
+
+    return [py3langid.classify(text)[0] for text in texts]
+
+
+def language_slots(codes: Iterable[object], keys: Sequence[str]) -> np.ndarray:
+    """(n,) int64: the index in ``keys`` of each row's language code, ``len(keys)`` for a code
+    that is not a key (or missing: None, empty). Codes are compared lower-case, without a region
+    (``es-MX``, ``pt_BR``: ``es``, ``pt``), so a language column may hold locale tags."""
+    index = {key: i for i, key in enumerate(keys)}
+    found = (
+        code.strip().lower().replace("_", "-").split("-")[0] if isinstance(code, str) else ""
+        for code in codes
+    )
+    return np.asarray([index.get(code, len(keys)) for code in found], dtype=np.int64)

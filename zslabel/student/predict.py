@@ -1,15 +1,20 @@
 """``zslabel predict``: apply a saved student to a Parquet input, streaming, shard by shard.
 
-The output has the input's columns plus the student's label and confidence; rows whose text is
-null, empty or not UTF-8 get nulls there, as they would be invalid to a labeling run. The file is
-written under a temporary name and renamed when complete.
+The output has the input's columns plus the student's label, confidence and status: ``accepted``
+(labeled), ``abstained`` (confidence under ``min_confidence``: no label, its confidence kept) or
+``invalid`` (text null, empty or not UTF-8, as a labeling run would see it: label and confidence
+null). The file is written under a temporary name and renamed when complete. :func:`advice` is
+the line ``zslabel predict`` prints: what the student's confidence means and whether it was
+adopted over its teacher, from its ``metrics.json``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,11 +22,15 @@ import pyarrow.parquet as pq
 
 from zslabel.config import InputSpec
 from zslabel.dataset import InputDataset
-from zslabel.errors import InputError, OutputError
+from zslabel.errors import ConfigError, InputError, OutputError
+from zslabel.input_texts import ShardTexts
 from zslabel.student.model import StudentModel
+from zslabel.student.train import METRICS
 
 LABEL = "zs_student_label"
 CONFIDENCE = "zs_student_confidence"
+STATUS = "zs_student_status"
+ACCEPTED, ABSTAINED, INVALID = "accepted", "abstained", "invalid"
 BATCH_ROWS = 4096
 
 
@@ -32,14 +41,18 @@ def predict_file(
     *,
     text_column: str | None = None,
     batch_rows: int = BATCH_ROWS,
+    min_confidence: float = 0.0,
 ) -> int:
     """Label every row of ``input_path`` (a Parquet file, folder or partitioned dataset, read
     as a labeling run reads it: hive partition columns, texts that are not UTF-8, large row
-    groups) into ``out_path``; returns the number of rows written.
+    groups) into ``out_path``; returns the number of rows written. A row whose confidence (the
+    student's top probability, in [0, 1]) is under ``min_confidence`` is abstained: no label.
 
-    Raises InputError naming the input and column where it cannot be read, OutputError where
-    ``out_path`` cannot be written.
+    Raises InputError naming the input and column where it cannot be read, ConfigError for a
+    ``min_confidence`` outside [0, 1], OutputError where ``out_path`` cannot be written.
     """
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ConfigError(f"--min-confidence {min_confidence:g}: must be between 0 and 1")
     source, out = Path(input_path), Path(out_path)
     column = text_column or model.text_column
     if not source.exists():
@@ -47,13 +60,17 @@ def predict_file(
     spec = InputSpec(path=str(source), text_column=column, batch_rows=batch_rows)
     dataset = InputDataset(spec)
     names = dataset.column_names
-    clash = [name for name in (LABEL, CONFIDENCE) if name in names]
+    clash = [name for name in (LABEL, CONFIDENCE, STATUS) if name in names]
     if clash:
         raise InputError(f"{source}: column(s) {clash} already exist; the student adds them")
     schema = pa.schema(
-        [*dataset.schema, pa.field(LABEL, pa.string()), pa.field(CONFIDENCE, pa.float32())]
+        [
+            *dataset.schema,
+            pa.field(LABEL, pa.string()),
+            pa.field(CONFIDENCE, pa.float32()),
+            pa.field(STATUS, pa.string()),
+        ]
     )
-    labels = np.asarray(model.labels, dtype=object)
     rows = 0
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -66,26 +83,13 @@ def predict_file(
             for shard in dataset.shards:
                 # Usable texts as a labeling run sees them (null, empty or not UTF-8: invalid).
                 texts = dataset.read_texts(shard)
-                label = np.full(shard.num_rows, None, dtype=object)
-                confidence = np.zeros(shard.num_rows, dtype=np.float32)
-                usable = np.zeros(shard.num_rows, dtype=bool)
-                usable[texts.valid_rows] = True
-                if texts.texts:
-                    probs = model.predict_proba(texts.texts)
-                    label[texts.valid_rows] = labels[probs.argmax(axis=1)]
-                    confidence[texts.valid_rows] = probs.max(axis=1)
+                columns = _predictions(model, texts, shard.num_rows, min_confidence)
                 offset = 0
                 for batch in dataset.iter_batches(shard):
                     part = slice(offset, offset + batch.num_rows)
+                    added = [column[part] for column in columns]
                     writer.write_batch(
-                        pa.RecordBatch.from_arrays(
-                            [
-                                *batch.columns,
-                                pa.array(label[part], pa.string()),
-                                pa.array(confidence[part], mask=~usable[part]),
-                            ],
-                            schema=schema,
-                        )
+                        pa.RecordBatch.from_arrays([*batch.columns, *added], schema=schema)
                     )
                     offset += batch.num_rows
                 rows += shard.num_rows
@@ -94,3 +98,109 @@ def predict_file(
         Path(tmp).unlink(missing_ok=True)
         raise
     return rows
+
+
+def _predictions(
+    model: StudentModel, texts: ShardTexts, rows: int, min_confidence: float
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """The label, confidence and status columns of one shard of ``rows`` rows."""
+    label = np.full(rows, None, dtype=object)
+    confidence = np.zeros(rows, dtype=np.float32)
+    usable = np.zeros(rows, dtype=bool)
+    usable[texts.valid_rows] = True
+    status = np.full(rows, INVALID, dtype=object)
+    if texts.texts:
+        probs = model.predict_proba(texts.texts)
+        top = probs.max(axis=1)
+        confident = top >= min_confidence
+        names = np.asarray(model.labels, dtype=object)[probs.argmax(axis=1)]
+        label[texts.valid_rows] = np.where(confident, names, None)
+        confidence[texts.valid_rows] = top
+        status[texts.valid_rows] = np.where(confident, ACCEPTED, ABSTAINED)
+    return (
+        pa.array(label, pa.string()),
+        pa.array(confidence, mask=~usable),
+        pa.array(status, pa.string()),
+    )
+
+
+def advice(model: StudentModel, folder: str | Path) -> str:
+    """One line on a saved student: whether it was adopted over its teacher (the decision of
+    :mod:`zslabel.student.adoption`, with gold accuracy on the held-out rows when training had
+    a gold column) and what its confidence means, from the ``metrics.json`` that ``zslabel
+    train`` wrote with the model in ``folder`` (inside it, or beside the default
+    ``DIR/student/model``). A student is not calibrated by training: its confidence is its
+    head's own probability (docs/student.md: mean 0.754 against a true accuracy of 0.850 on AG
+    News), so it ranks rows but is no probability of being right. Never raises: a missing or
+    unreadable ``metrics.json`` leaves those figures out."""
+    metrics = student_metrics(Path(folder))
+    decision = metrics.get("adoption") or model.adoption or {}
+    final = (metrics.get("rounds") or [{}])[-1]
+    estimated = (
+        f"estimated accuracy {_show(decision.get('student_estimate'))} vs teacher "
+        f"{_show(decision.get('teacher_estimate'))}"
+    )
+    held_out = (final.get("gold") or {}).get("held_out") or {}
+    if held_out.get("student", {}).get("accuracy") is not None:
+        estimated += (
+            f"; gold accuracy on held-out rows {_show(held_out['student']['accuracy'])} vs "
+            f"teacher {_show(held_out['teacher']['accuracy'])}"
+        )
+    if model.adopted is True:
+        verdict = f"the student was adopted over its teacher ({estimated})"
+    elif model.adopted is False:
+        verdict = (
+            f"this student was not adopted ({estimated}); the teacher's labels are the better ones"
+        )
+    else:
+        verdict = "whether this student beats its teacher is unknown (saved before adoption)"
+    return f"{verdict}; {_confidence_meaning(metrics, final)}"
+
+
+def student_metrics(folder: Path) -> dict[str, Any]:
+    """The ``metrics.json`` of the student saved in ``folder``: ``folder/metrics.json`` (a
+    student saved with ``--out``), else the default layout's ``DIR/student/metrics.json`` when
+    it records this folder as its model; ``{}`` when there is none or it cannot be read."""
+    for path in (folder / METRICS, folder.parent / METRICS):
+        try:
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(metrics, dict):
+            continue
+        recorded = metrics.get("model_dir")
+        if path.parent == folder or (recorded and _same(Path(recorded), folder)):
+            return metrics
+    return {}
+
+
+def _confidence_meaning(metrics: dict[str, Any], final: dict[str, Any]) -> str:
+    calibration = metrics.get("calibration") or {}
+    if calibration.get("temperature") is not None:
+        return (
+            f"{CONFIDENCE} is calibrated (temperature {calibration['temperature']:.3g}): a "
+            "confidence of 0.8 means about 8 in 10 such rows are right"
+        )
+    estimates = final.get("estimates") or {}
+    agreement = (final.get("validation") or {}).get("agreement")
+    figures = (
+        f" (mean {_show(estimates['student_mean_confidence'])} on its pool, where it agrees "
+        f"with {_show(agreement)} of the teacher's validation labels)"
+        if estimates.get("student_mean_confidence") is not None
+        else ""
+    )
+    return (
+        f"{CONFIDENCE} is not calibrated{figures}: use it to rank rows or as a cutoff you "
+        "measured, not as a probability of being right"
+    )
+
+
+def _same(first: Path, second: Path) -> bool:
+    try:
+        return first.resolve() == second.resolve()
+    except OSError:
+        return first.absolute() == second.absolute()
+
+
+def _show(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -84,7 +84,9 @@ class SelfTrainer(Generic[S]):
         self.stopped_early_ = False
         self.last_change_: float | None = None
         names = [str(k) for k in range(teacher_probs.shape[1])]
-        spec = SelectionSpec(per_class_top_fraction=self.top_fraction)
+        # The top fraction alone, as the rounds were measured (docs/student.md): the floor of
+        # selection.min_above_chance judges exported rows, and blended probabilities are flatter.
+        spec = SelectionSpec(per_class_top_fraction=self.top_fraction, min_above_chance=None)
         for index in range(1, self.rounds + 1):
             previous = self.rounds_[-1]
             blend = (

@@ -14,31 +14,87 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from flows import environment
-from zslabel.config import load_job
+from zslabel.config import JobConfig, deep_merge, load_job
 from zslabel.errors import ZslabelError
+from zslabel.flows import environment
 
 SERVER_START_TIMEOUT_S = 120.0
 
 
-def run_flow(job_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run ``label-dataset`` once (local mode unless PREFECT_API_URL is set)."""
+def run_flow(
+    job_path: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    job: JobConfig | None = None,
+    name: str | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``label-dataset`` once (local mode unless PREFECT_API_URL is set); its return value.
+
+    The job is the file ``job_path`` (with ``overrides``) or the validated ``job``; ``name``
+    keys the artifacts (see the flow). ``announce`` is called once the flow run starts with a
+    line naming the run and where its history is kept (:func:`describe_run`). Raises
+    ConfigError for an invalid job or a multi-process runner without a server,
+    PrefectUnavailable when PREFECT_API_URL does not answer, and what the flow raises.
+    """
     environment.configure()
-    config = load_job(job_path, overrides)
+    if job is None:
+        config = load_job(str(job_path), overrides)
+    else:
+        merged = deep_merge(job.model_dump(mode="json"), overrides or {})
+        config = JobConfig.from_dict(merged, origin="command line")
     if config.runner.kind != "threads":
         environment.require_server(config.runner.kind)
     environment.check_api()
     environment.exit_cleanly_on_sigterm()
-    from flows.label_dataset import label_dataset
+    from zslabel.flows.label_dataset import label_dataset
 
-    result: dict[str, Any] = label_dataset(
-        job_path=str(Path(job_path).resolve()), overrides=overrides
-    )
+    flow = label_dataset
+    if announce is not None:
+        say = announce
+
+        def started(flow: Any, flow_run: Any, state: Any) -> None:
+            say(describe_run(str(flow_run.id), flow_run.name))
+
+        flow = label_dataset.with_options(on_running=[started])
+    parameters: dict[str, Any] = {"name": name}
+    if job is not None:
+        parameters.update(job=job.model_dump(mode="json"), overrides=overrides)
+    else:
+        parameters.update(job_path=str(Path(str(job_path)).resolve()), overrides=overrides)
+    result: dict[str, Any] = flow(**parameters)
     return result
+
+
+def describe_run(flow_run_id: str, flow_run_name: str) -> str:
+    """One line: the flow run, and where its history is: the configured server's UI page for
+    the run, or in local mode Prefect's own database (its temporary server stops with the run,
+    the history stays and ``prefect server start`` shows it)."""
+    from prefect.settings import get_current_settings
+    from prefect.utilities.urls import url_for
+
+    run = f"Prefect flow run {flow_run_name} ({flow_run_id})"
+    url = environment.api_url()
+    if url:
+        page = url_for("flow-run", obj_id=flow_run_id)
+        return f"{run}: {page}" if page else f"{run} on the Prefect server at {url}"
+    settings = get_current_settings()
+    database = settings.server.database.connection_url
+    where = database.get_secret_value() if database is not None else ""
+    where = (
+        where.split(":///", 1)[1]
+        if where.startswith("sqlite")
+        else "the database of PREFECT_API_DATABASE_CONNECTION_URL"
+    )
+    server = f"http://{settings.server.api.host}:{settings.server.api.port}"
+    return (
+        f"{run} in local mode: its history stays in {where} after the temporary server stops; "
+        f"`prefect server start` shows it at {server}/runs/flow-run/{flow_run_id}"
+    )
 
 
 def serve_job(
@@ -54,7 +110,7 @@ def serve_job(
     environment.exit_cleanly_on_sigterm()
     with _server():
         environment.check_api()
-        from flows.label_dataset import label_dataset
+        from zslabel.flows.label_dataset import label_dataset
 
         label_dataset.serve(
             name=name or f"zslabel-{Path(job_path).stem}",

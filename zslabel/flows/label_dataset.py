@@ -15,7 +15,7 @@ from uuid import UUID
 
 import numpy as np
 
-from flows import environment
+from zslabel.flows import environment
 
 environment.configure()
 
@@ -23,7 +23,6 @@ from prefect import State, flow, get_run_logger, task  # noqa: E402 - settings m
 from prefect.artifacts import (  # noqa: E402
     create_markdown_artifact,
     create_progress_artifact,
-    create_table_artifact,
     update_progress_artifact,
 )
 from prefect.cache_policies import NONE  # noqa: E402
@@ -31,17 +30,25 @@ from prefect.futures import as_completed  # noqa: E402
 from prefect.states import Completed  # noqa: E402
 from prefect.tasks import exponential_backoff  # noqa: E402
 
-from flows.runners import task_runner  # noqa: E402
 from zslabel.combine import Combiner  # noqa: E402
-from zslabel.config import JobConfig, load_job  # noqa: E402
+from zslabel.config import JobConfig, deep_merge, load_job  # noqa: E402
 from zslabel.dataset import Shard  # noqa: E402
-from zslabel.errors import ZslabelError  # noqa: E402
-from zslabel.incremental import Increment, plan_increment, record_version  # noqa: E402
+from zslabel.errors import ConfigError, ZslabelError  # noqa: E402
+from zslabel.flows import artifacts  # noqa: E402
+from zslabel.flows.runners import task_runner  # noqa: E402
+from zslabel.flows.student import run_student  # noqa: E402
+from zslabel.incremental import (  # noqa: E402
+    Increment,
+    plan_increment,
+    previous_version,
+    record_version,
+)
 from zslabel.lock import job_lock  # noqa: E402
 from zslabel.pipeline import (  # noqa: E402
     calibrate,
     combine,
     decisions,
+    drift,
     language,
     manifest,
     plan,
@@ -71,11 +78,13 @@ from zslabel.summary import format_run  # noqa: E402
 
 @dataclass(frozen=True)
 class JobRef:
-    """What tasks receive instead of data: the job, the files of this run, and the run."""
+    """What tasks receive instead of data: the job, the files of this run, the run, and the
+    job's artifact-key slug (:func:`zslabel.flows.artifacts.job_slug`)."""
 
     config_json: str
     files: tuple[str, ...] | None
     run_id: str
+    slug: str = "job"
 
 
 _PLANS: dict[JobRef, JobPlan] = {}
@@ -133,7 +142,9 @@ def score_shards(job: JobRef, shards: list[Shard]) -> list[ShardScore]:
     futures = [score_shard.submit(job, shard) for shard in shards]
     progress = cast(
         UUID,
-        create_progress_artifact(0.0, key="zslabel-progress", description="shards scored"),
+        create_progress_artifact(
+            0.0, key=artifacts.ArtifactKeys.for_job(job.slug).progress, description="shards scored"
+        ),
     )
     scores: dict[int, ShardScore] = {}
     failed: dict[int, str] = {}
@@ -228,6 +239,23 @@ def assemble_manifest(
     return manifest.assemble_manifest(job_plan(job), scoring, selected, exported, languages)
 
 
+@task(name="measure-drift", cache_policy=NONE)
+def measure_drift(
+    job: JobRef,
+    exported: Exported,
+    described: dict[str, Any],
+    scores: list[ShardScore],
+    selected: Selected,
+    previous: Path | None,
+) -> dict[str, Any]:
+    """drift.json of the staged outputs against ``previous`` (default: the outputs this run
+    replaces); the manifest with its ``drift`` entry. The staging folder is removed on error."""
+    planned = job_plan(job)
+    before = drift.previous_output(planned.output_dir if previous is None else previous)
+    drift.measure(planned, exported.staged, described, scores, selected.predictions.label, before)
+    return described
+
+
 @task(name="write-outputs", cache_policy=NONE)
 def write_outputs(
     job: JobRef,
@@ -250,17 +278,45 @@ def publish_version(root: str, increment: Increment, result: RunResult) -> dict[
 
 
 @flow(name="label-dataset")
-def label_dataset(job_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Label the job file's input into its output folder (a new version if incremental)."""
-    config = load_job(job_path, overrides)
+def label_dataset(
+    job_path: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    job: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Label a job's input into its output folder (a new version if incremental), with its
+    drift.json and, when the job has a ``student`` section, its student (docs/drift.md).
+
+    The job is the file ``job_path`` with ``overrides`` merged over it, or ``job``: a whole job
+    as a mapping (``JobConfig.model_dump(mode="json")``, what ``zslabel run`` sends for the quick
+    form, ``--dry-run``, ``--model`` and ``--template``), with ``overrides`` merged over it.
+    ``name`` keys the run's artifacts (``zslabel-<name>-summary``, slugified); by default the
+    job file's stem, else the output folder's name. Raises ConfigError for an invalid job, or
+    when both or neither of ``job_path`` and ``job`` are given; DriftFailed after writing a
+    version that crossed a drift threshold of a job with ``on_drift: fail``.
+    """
+    config = _job_config(job_path, overrides, job)
+    slug = artifacts.job_slug(name or artifacts.default_name(job_path, config.output.dir))
     # The flow's process holds the run lock from planning to publishing: tasks on other threads
     # or workers never take it, and a second run of the same output fails at once.
     with job_lock(config):
-        return _label(config)
+        return _label(config, slug)
 
 
-def _label(config: JobConfig) -> dict[str, Any]:
+def _job_config(
+    job_path: str | None, overrides: dict[str, Any] | None, job: dict[str, Any] | None
+) -> JobConfig:
+    if (job_path is None) == (job is None):
+        raise ConfigError("label-dataset: give exactly one of the parameters job_path and job")
+    if job_path is not None:
+        return load_job(job_path, overrides)
+    assert job is not None
+    return JobConfig.from_dict(deep_merge(job, overrides or {}), origin="parameter job")
+
+
+def _label(config: JobConfig, slug: str) -> dict[str, Any]:
     logger = get_run_logger()
+    keys = artifacts.ArtifactKeys.for_job(slug)
     files: tuple[str, ...] | None = None
     increment = None
     if config.incremental:
@@ -270,7 +326,7 @@ def _label(config: JobConfig) -> dict[str, Any]:
             create_markdown_artifact(
                 f"No new input files: every file of `{redact(config.input.path)}` is in a version "
                 f"under `{config.output.dir}`.",
-                key="zslabel-summary",
+                key=keys.summary,
             )
             return {"output_dir": config.output.dir, "version": None, "new_files": 0}
         files = increment.files
@@ -278,29 +334,37 @@ def _label(config: JobConfig) -> dict[str, Any]:
         config = increment.config
 
     clock = RunClock()
-    job = JobRef(config.model_dump_json(), files, clock.run_id)
-    result = _run_stages(job, clock)
+    job = JobRef(config.model_dump_json(), files, clock.run_id, slug)
+    previous = previous_version(Path(config.output.dir).parent) if increment else None
+    result = _run_stages(job, clock, previous)
     status = result.counts["status"]
     logger.info(
         "Labeled %d rows: %d accepted, %d abstained, %d invalid; outputs in %s",
         result.counts["rows"], status["accepted"], status["abstained"], status["invalid"],
         result.output_dir,
     )  # fmt: skip
-    _publish_artifacts(result, format_run(result))
+    artifacts.publish(result, format_run(result), keys)
+    failed = artifacts.publish_drift(result, keys, logger)
     version = None
     if increment is not None:
         version = publish_version(str(Path(increment.config.output.dir).parent), increment, result)
+    student = run_student(config, str(result.output_dir), keys.student)
+    if failed is not None:
+        # Raised once the version is written and recorded: the run ends Failed, so that
+        # Prefect's notifications and automations can act, and the data is there to inspect.
+        raise artifacts.DriftFailed(failed)
     return {
         "output_dir": str(result.output_dir),
         "manifest": result.manifest,
         "run_info": result.run_info,
         "version": version,
+        "student": student,
     }
 
 
-def _run_stages(job: JobRef, clock: RunClock) -> RunResult:
+def _run_stages(job: JobRef, clock: RunClock, previous: Path | None) -> RunResult:
     """The stages of :func:`zslabel.runner.run_job`, one task each (scoring mapped over shards
-    on the job's task runner)."""
+    on the job's task runner); drift.json compares with ``previous`` as there."""
     config = job_plan(job).config
     shards = list(job_plan(job).dataset.shards)
     clock.lap("open")
@@ -326,19 +390,7 @@ def _run_stages(job: JobRef, clock: RunClock) -> RunResult:
     described = assemble_manifest(
         job, record_scoring(job, scores), selected, exported.record, languages
     )
+    clock.lap("export")
+    described = measure_drift(job, exported, described, scores, selected, previous)
+    clock.lap("drift")
     return write_outputs(job, exported, described, clock, scores)
-
-
-def _publish_artifacts(result: RunResult, summary: str) -> None:
-    counts = result.manifest["counts"]
-    create_markdown_artifact(
-        f"## zslabel: {counts['rows']:,} rows labeled\n\n```\n{summary}\n```\n\n"
-        f"Outputs: `{result.output_dir}`",
-        key="zslabel-summary",
-        description="counts per status and class, thresholds, model, timings, outputs",
-    )
-    create_table_artifact(
-        [{"label": name, **by_status} for name, by_status in counts["classes"].items()],
-        key="zslabel-classes",
-        description="accepted and abstained rows and mean confidence per predicted class",
-    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flows.environment import api_url, require_server
 from zslabel.config import RunnerSpec
+from zslabel.flows.environment import api_url, require_server
 
 # One torch thread per worker process: two one-thread processes beat one two-thread process.
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}

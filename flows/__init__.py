@@ -1,1 +1,0 @@
-"""Prefect flows over the zslabel library: they orchestrate, the library computes."""
