@@ -289,3 +289,12 @@ def test_diff_takes_the_thresholds_of_the_later_versions_job(
     assert (payload["thresholds"]["psi"], payload["on_drift"]) == (5.0, "fail")
     assert "psi" not in crossed(payload)
     assert "invalid_rate" in crossed(payload)
+
+
+def test_a_rate_crosses_either_way_and_says_so() -> None:
+    from zslabel.drift.report import crossing
+
+    # A fall of the abstained share is a change too: not "-0.26 > 0.1".
+    assert crossing("abstain_rate", -0.2625, 0.1) == "abstain_rate -0.2625 beyond ±0.1"
+    assert crossing("psi", 0.43051, 0.2) == "psi 0.4305 > 0.2"
+    assert crossing("chi2_p_value", 0.001, 0.01) == "chi2_p_value 0.001 < 0.01"

@@ -153,3 +153,23 @@ def test_a_failed_comparison_leaves_the_previous_outputs_and_no_staging(
         run_job(config)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert not list(out.glob(".staging*"))
+
+
+def test_a_rerun_with_other_settings_is_not_failed_as_drift(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new-user trial: the same data rerun with another per_class_top_fraction and
+    ``on_drift: fail`` exited 1 on an abstain-rate change the user had asked for."""
+    data, out = tmp_path / "data", tmp_path / "out"
+    add_batch(data, "batch.parquet", make_texts(300, seed=1))
+    job = tmp_path / "job.yaml"
+    job.write_text(json.dumps(job_dict(data, out, drift={"on_drift": "fail"})), encoding="utf-8")
+    assert cli.main(["label", str(job), "--no-progress"]) == 0
+    capsys.readouterr()
+    stricter = ["--min-confidence", "0.95"]
+    assert cli.main(["label", str(job), "--no-progress", *stricter]) == 0
+    out_text = capsys.readouterr().out
+    assert "warning: drift: abstain_rate" in out_text
+    assert "beyond ±0.1" in out_text
+    assert "the job's settings changed since the compared outputs" in out_text
+    assert "selection.min_confidence" in out_text

@@ -82,3 +82,35 @@ def test_the_job_key_ignores_student_settings_and_spelled_out_defaults(
     assert job_key(fake_job(texts_file, student={"rounds": 1})) == job_key(base)
     assert job_key(fake_job(texts_file, combine={"prior_accuracy": 0.7})) == job_key(base)
     assert job_key(fake_job(texts_file, combine={"prior_accuracy": 0.6})) != job_key(base)
+
+
+def test_label_json_keeps_stdout_for_the_json_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Scripts pipe ``zslabel label --json`` into jq: version and no-new-files lines go to
+    stderr."""
+    import yaml
+
+    from zslabel.cli import main
+
+    write(tmp_path / "in", "a.parquet", make_texts(30))
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        yaml.safe_dump(
+            {
+                "input": {"path": str(tmp_path / "in"), "text_column": "text"},
+                "labels": ["sports", "weather", "finance"],
+                "sources": [{"kind": "fake"}],
+                "incremental": True,
+                "output": {"dir": str(tmp_path / "out")},
+            }
+        )
+    )
+    assert main(["label", str(job), "--json", "--no-progress"]) == 0
+    first = capsys.readouterr()
+    assert json.loads(first.out)["rows"] == 30
+    assert "Version v0001" in first.err
+    assert main(["label", str(job), "--json", "--no-progress"]) == 0
+    again = capsys.readouterr()
+    assert again.out == ""
+    assert "No new input files" in again.err

@@ -235,3 +235,19 @@ def test_clip_sources_are_refined_on_their_image_embeddings(
     record = records[1]
     assert sum(label["rows"] for label in record["labels"].values()) >= 2
     assert min(label["cosine"] for label in record["labels"].values()) < 1.0
+
+
+def test_a_label_with_fewer_rows_than_min_rows_keeps_its_prompts(
+    tiny_model: Path, data: Path, tmp_path: Path
+) -> None:
+    """A prototype of one row pulled a label onto that row (the field replay: Spanish tickets
+    all 'gardening' at ~1.0); below ``min_rows`` rows a label is left as its prompts say."""
+    record = run_job(job(tiny_model, data, tmp_path / "on")).manifest["refinement"]["emb"]
+    rows = {name: entry["rows"] for name, entry in record["labels"].items()}
+    assert record["min_rows"] == 2  # the default
+    above = max(rows.values()) + 1  # more rows than any label has: nothing moves
+    strict = run_job(job(tiny_model, data, tmp_path / "strict", refine={**ON, "min_rows": above}))
+    moved = strict.manifest["refinement"]["emb"]["labels"]
+    assert {entry["cosine"] for entry in moved.values()} == {1.0}
+    run_job(job(tiny_model, data, tmp_path / "off", refine=False))
+    assert labeled(tmp_path / "strict") == labeled(tmp_path / "off")

@@ -134,3 +134,13 @@ def test_every_row_gets_exactly_one_status(
     assert all(
         (r is None) == (s != ABSTAINED) for r, s in zip(result.reason, result.status, strict=True)
     )
+
+
+def test_rows_tied_at_a_class_cut_are_kept_together() -> None:
+    """Four copies of one ticket at 0.929232 were split two accepted, two abstained (a new-user
+    trial): a tie at the cut is kept whole."""
+    confidence = np.array([0.99, 0.95, 0.929232, 0.929232, 0.929232, 0.929232, 0.6, 0.55])
+    probs = np.stack([confidence, 1 - confidence], axis=1)
+    spec = SelectionSpec(per_class_top_fraction=0.4, min_above_chance=None)
+    status = select(Predictions.from_probabilities(probs), spec, ["a", "b"]).status
+    assert (status == ACCEPTED).tolist() == [True] * 6 + [False] * 2

@@ -162,6 +162,8 @@ def refine_source(
         for features, part in _with_parts(shards(), taken):
             sums += fixed_point_sums(features[:, :dim], part, n_labels)
         rows = np.bincount(taken[taken >= 0], minlength=n_labels)
+        # Too few rows: the label's sums are dropped, so mix() leaves its prompts as they are.
+        sums[rows < spec.min_rows] = 0
         references = mix(prompts, owner, sums, spec.weight)
     cosines = label_cosines(prompts, references, owner, n_labels)
     record = {

@@ -266,7 +266,9 @@ def _initial_status(has_text: np.ndarray) -> np.ndarray:
 def _class_top_fraction(
     label: np.ndarray, confidence: np.ndarray, fraction: float
 ) -> tuple[np.ndarray, dict[int, float]]:
-    """Mark the most confident ``fraction`` of each predicted class (at least one row each)."""
+    """Mark the most confident ``fraction`` of each predicted class (at least one row each),
+    and every row tied with the last one kept: identical texts get identical confidences, and
+    a cut through them would accept one copy and send the next to review."""
     keep = np.zeros(len(label), dtype=bool)
     cutoffs: dict[int, float] = {}
     for k in np.unique(label[label >= 0]):
@@ -275,6 +277,7 @@ def _class_top_fraction(
         # Most confident first; ties by row order (a stable sort of ascending rows), so the cut
         # is the same on every run.
         ranked = rows[np.argsort(-confidence[rows], kind="stable")[:count]]
-        keep[ranked] = True
-        cutoffs[int(k)] = float(confidence[ranked[-1]])
+        cutoff = confidence[ranked[-1]]
+        keep[rows[confidence[rows] >= cutoff]] = True
+        cutoffs[int(k)] = float(cutoff)
     return keep, cutoffs

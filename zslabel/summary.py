@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from zslabel.changes import change_lines
+from zslabel.drift.report import crossing
+from zslabel.pipeline.drift import settings_changed
 from zslabel.pipeline.language import language_warnings
 from zslabel.runner import RunResult
 from zslabel.sources.distinct import similar_label_warnings
@@ -79,7 +81,7 @@ def format_run(result: RunResult) -> str:
         *(f"  warning: {line}" for line in _estimator_warnings(manifest)),
         *(f"  warning: {line}" for line in similar_label_warnings(manifest)),
         *(f"  warning: {line}" for line in language_warnings(manifest)),
-        *_drift_lines(manifest.get("drift")),
+        *_drift_lines(manifest.get("drift"), settings_changed(manifest)),
         f"  model: {_models(manifest['sources'])}",
         f"  outputs: {result.output_dir}/ ({', '.join(manifest['files'])}, manifest.json)",
         *_changes_lines(manifest.get("changes")),
@@ -87,7 +89,7 @@ def format_run(result: RunResult) -> str:
     return "\n".join(lines)
 
 
-def _drift_lines(drift: dict[str, Any] | None) -> list[str]:
+def _drift_lines(drift: dict[str, Any] | None, changed: list[str]) -> list[str]:
     """A warning a crossed drift threshold (drift.json has the figures), else one line of
     verdict; nothing from a manifest without drift."""
     if not drift:
@@ -95,21 +97,19 @@ def _drift_lines(drift: dict[str, Any] | None) -> list[str]:
     crossed = drift.get("crossed") or []
     if not crossed:
         return [f"  drift: {drift['message']}"]
-    lines = [f"  warning: drift: {_crossed_text(c)} ({c['reason']})" for c in crossed]
-    if drift.get("on_drift") == "fail":
+    lines = [
+        f"  warning: drift: {crossing(c['metric'], c.get('value'), c.get('threshold'))} "
+        f"({c['reason']})"
+        for c in crossed
+    ]
+    if changed:
+        lines.append(
+            f"  drift: the job's settings changed since the compared outputs "
+            f"({', '.join(changed)}), which may explain it; on_drift: fail does not fail this run"
+        )
+    elif drift.get("on_drift") == "fail":
         lines.append("  drift: on_drift is fail: this run is marked failed (outputs kept)")
     return lines
-
-
-def _crossed_text(crossed: dict[str, Any]) -> str:
-    """``psi 0.43 > 0.2``; a rate's change is signed and crosses either way, a p-value
-    crosses downwards."""
-    name, value, limit = crossed["metric"], crossed.get("value"), crossed.get("threshold")
-    if value is None or limit is None:
-        return str(name)
-    if name.endswith("_rate"):
-        return f"{name} {value:+.4g} beyond ±{limit:g}"
-    return f"{name} {value:.4g} {'<' if name == 'chi2_p_value' else '>'} {limit:g}"
 
 
 def _floor_text(selection: dict[str, Any]) -> str:

@@ -34,15 +34,18 @@ def handle(args: argparse.Namespace) -> int:
     from zslabel.summary import format_run
 
     config = job_from_args(args)
+    # With --json, stdout holds the JSON alone (for jq and scripts); the other lines go to stderr.
+    info = sys.stderr if args.json else sys.stdout
     if config.incremental:
         from zslabel.incremental import run_incremental
 
         outcome = run_incremental(config, progress=not args.no_progress)
         if outcome is None:
-            print(f"No new input files: every file is in a version under {config.output.dir}")
+            where = config.output.dir
+            print(f"No new input files: every file is in a version under {where}", file=info)
             return 0
         increment, result = outcome
-        print(f"Version {increment.version}: {len(increment.files)} new file(s)")
+        print(f"Version {increment.version}: {len(increment.files)} new file(s)", file=info)
     else:
         result = run_job(config, progress=not args.no_progress)
     if args.json:

@@ -56,7 +56,9 @@ def handle(args: argparse.Namespace) -> int:
     else:
         outcome = run_flow(job=config, name=name, announce=announce)
     if "manifest" not in outcome:
-        print(f"No new input files: every file is in a version under {outcome['output_dir']}")
+        where = outcome["output_dir"]
+        # With --json, stdout holds the JSON alone: this line goes to stderr.
+        print(f"No new input files: every file is in a version under {where}", file=stream)
         return 0
     result = result_of(outcome)
     if args.json:

@@ -88,6 +88,14 @@ def _check_precision(precision: str, device: str) -> None:
         )
 
 
+# By the refinement defaults' rule (no public set loses more than 0.5 point): on BANKING77 (the
+# set with the fewest rows a label) min_rows 1 and 2 give 0.6594 all-rows accuracy, 3 gives 0.6500,
+# 5 0.6432, 10 0.5711 (bench/quality.py, bench/jobs/banking77.yaml with refine.min_rows set):
+# a label left unrefined loses rows to its refined neighbours. 2 keeps a single row from being a
+# label's whole prototype.
+MIN_ROWS_DEFAULT = 2
+
+
 class RefineSpec(StrictModel):
     """Transductive label prototypes (zslabel.refine): each label's reference embeddings moved
     ``weight`` of the way toward the mean embedding of the ``top_fraction`` of rows this source
@@ -99,6 +107,10 @@ class RefineSpec(StrictModel):
     passes: Annotated[int, Field(ge=1, le=10)] = 1
     weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.75
     top_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
+    # A label whose prototype would rest on fewer rows keeps its prompts: one row pulled a label
+    # no text fits onto that row, and its neighbours came out at confidence ~1.0 (a new-user
+    # trial: Spanish tickets all "gardening" at 0.996-1.000 from a prototype of one row).
+    min_rows: Annotated[int, Field(ge=1)] = MIN_ROWS_DEFAULT
 
 
 def _refine_switch(value: object) -> object:

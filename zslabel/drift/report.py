@@ -91,7 +91,7 @@ class DriftReport:
         if not crossed:
             return f"no drift: {len(self.metrics)} metrics within their thresholds"
         return f"drift: {len(crossed)} threshold(s) crossed: " + "; ".join(
-            f"{m.name} {_shown(m.value)} > {m.threshold} ({m.reason})" for m in crossed
+            f"{crossing(m.name, m.value, m.threshold)} ({m.reason})" for m in crossed
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,6 +176,16 @@ def write_drift(output_dir: str | Path, report: DriftReport) -> Path:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
+
+
+def crossing(name: str, value: float | None, threshold: float | None) -> str:
+    """``psi 0.43 > 0.2``: a rate's change is signed and crosses either way (``abstain_rate
+    -0.26 beyond ±0.1``), a p-value crosses downwards."""
+    if value is None or threshold is None:
+        return name
+    if name.endswith("_rate"):
+        return f"{name} {value:+.4g} beyond ±{threshold:g}"
+    return f"{name} {value:.4g} {'<' if name == 'chi2_p_value' else '>'} {threshold:g}"
 
 
 def _shown(value: float | None) -> str:

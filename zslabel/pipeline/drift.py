@@ -152,6 +152,16 @@ def failure_message(manifest: dict[str, Any]) -> str | None:
     """The reason a run with ``on_drift: fail`` ends failed (after its outputs are written), or
     None when it did not drift or only warns."""
     drift = manifest.get("drift") or {}
+    if settings_changed(manifest):
+        return None
     if drift.get("drifted") and drift.get("on_drift") == "fail":
         return f"{manifest['config']['output']['dir']}: {drift['message']}"
     return None
+
+
+def settings_changed(manifest: dict[str, Any]) -> list[str]:
+    """The job settings this run changed against the outputs it replaces (``manifest
+    ["changes"]``): a drift they explain is the user's own doing, so ``on_drift: fail`` does
+    not fail the run (a new-user trial: a rerun with another per_class_top_fraction was refused
+    as drift)."""
+    return sorted((manifest.get("changes") or {}).get("settings") or {})
