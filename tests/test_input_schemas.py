@@ -767,3 +767,17 @@ def test_the_text_column_guess_skips_the_id_column(tmp_path: Path) -> None:
     schema = pq.read_schema(data)
     assert likely_text_column(str(data), schema, "text") == "key"
     assert likely_text_column(str(data), schema, "text", exclude="key") == "body"
+
+
+def test_a_missing_id_column_suggests_the_close_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new-user trial: ``id_column: ticketid`` for a ``ticket_id`` column got no hint."""
+    data = tmp_path / "tickets.parquet"
+    columns = {"ticket_id": TICKETS["id"], "body": TICKETS["body"]}
+    pq.write_table(pa.table(columns), data)
+    job = write_job(tmp_path, data, input_extra=", text_column: body, id_column: ticketid")
+    assert refused(job, capsys) == (
+        f"{data}: id column 'ticketid' not found; columns are ticket_id, body; "
+        "did you mean --id-column ticket_id / id_column: ticket_id?"
+    )

@@ -145,6 +145,9 @@ def test_describe_mismatch_names_the_difference() -> None:
     )
     assert "<U+200B>" in describe_mismatch("refund\u200b", ["billing", "refund"])
     assert describe_mismatch("shipping", ["billing", "refund"]) == ""
+    # A misspelling (a new-user trial: a review labeled 'Acount'): the closest label.
+    assert describe_mismatch("Acount", ["billing", "account"]) == "did you mean 'account'?"
+    assert describe_mismatch("biling", ["billing", "refund"]) == "did you mean 'billing'?"
 
 
 # -- labels the model cannot tell apart (the packaged all-MiniLM-L6-v2) ---------------------

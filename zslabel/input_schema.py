@@ -32,6 +32,14 @@ def check_columns(
                 likely = likely_text_column(spec.path, schema, column, exclude=spec.id_column)
                 if likely is not None:
                     hint = f"; did you mean --text-column {likely} / text_column: {likely}?"
+            else:  # an id or image column: a close name (ticketid / ticket_id), case aside
+                lowered = {str(name).lower(): str(name) for name in names}
+                close = difflib.get_close_matches(column.lower(), list(lowered), n=1, cutoff=0.75)
+                if close:
+                    likely = lowered[close[0]]
+                    if role == "id":
+                        likely = f"--id-column {likely} / id_column: {likely}"
+                    hint = f"; did you mean {likely}?"
             raise InputError(
                 f"{spec.path}: {role} column {column!r} not found; columns are "
                 f"{', '.join(names)}{hint}"

@@ -10,6 +10,7 @@ says what differs instead of printing two strings that look the same.
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -37,9 +38,11 @@ def describe_mismatch(unknown: str, label_names: Iterable[str]) -> str:
     Names a job label that differs only in letter case, in accents, in spaces versus
     underscores, or in invisible characters (zero-width spaces, non-breaking spaces, control
     characters), so that a message never lists two names that look identical and says nothing
-    else.
+    else. Otherwise names the closest label by spelling (difflib), if one is close:
+    ``did you mean 'account'?``.
     """
     folded = _loose(unknown)
+    label_names = list(label_names)
     for name in label_names:
         if _loose(name) != folded:
             continue
@@ -51,7 +54,9 @@ def describe_mismatch(unknown: str, label_names: Iterable[str]) -> str:
             f"{unknown!r} differs from the job's label {name!r} only in spaces, underscores or "
             f"invisible characters ({visible(unknown)} against {visible(name)})"
         )
-    return ""
+    loose = {_loose(name): name for name in label_names}
+    close = difflib.get_close_matches(folded, list(loose), n=1, cutoff=0.75)
+    return f"did you mean {loose[close[0]]!r}?" if close else ""
 
 
 def _loose(name: str) -> str:

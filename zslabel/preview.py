@@ -258,7 +258,9 @@ def format_preview(preview: Preview) -> str:
         lines.append(f"  speed: {source.rows_per_s:,.1f} rows/s")
     width = max(len(name) for name in p.distribution)
     estimated = p.estimated_shares or {}
-    lines += ["", "Predicted classes on the sample (combined):"]
+    # The sample is scored with the prompts alone: refinement needs the whole input's rows, so a
+    # refined run's classes can differ (a new-user trial: 76/73 here, 60/91 after the run).
+    lines += ["", "Predicted classes on the sample (combined; prompts only, before refinement):"]
     if estimated:
         # EM corrects the prior-free teacher's pull towards equal classes (priors.py).
         lines.append(f"  {'':<{width}}  {'rows':>6}  {'share':>7}  {'EM estimate':>11}")

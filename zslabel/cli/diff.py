@@ -21,6 +21,20 @@ from zslabel.errors import ConfigError
 # DriftSpec's numeric thresholds, each a --flag with dashes.
 THRESHOLDS = tuple(name for name in DriftSpec.model_fields if name != "on_drift")
 EXIT_DRIFT = 1
+# What each threshold measures, for --help (docs/drift.md, "Thresholds").
+MEANINGS = {
+    "psi": "class-mix shift (population stability index) that counts as drift",
+    "abstain_rate_change": "change of the abstained share, either way, that counts as drift",
+    "invalid_rate_change": "change of the invalid share (empty, unreadable texts), either way",
+    "duplicate_rate_change": "change of the share of duplicate texts, either way",
+    "confidence_ks": "Kolmogorov-Smirnov D between the two confidence distributions",
+    "margin_ks": "Kolmogorov-Smirnov D between the two margin distributions",
+    "length_ks": "Kolmogorov-Smirnov D between the two text-length distributions",
+    "ks_p_value": "p-value a Kolmogorov-Smirnov D must also fall below to count",
+    "centroid_distance": "cosine distance between a class's embedding centroids",
+    "centroid_min_rows": "rows a class needs in both folders for its centroid to count",
+    "chi2_p_value": "chi-square p-value of the class counts below which the mix drifted",
+}
 
 
 def add_parser(commands: Commands) -> None:
@@ -41,7 +55,8 @@ def add_parser(commands: Commands) -> None:
             dest=name,
             type=int if name == "centroid_min_rows" else float,
             metavar="N" if name == "centroid_min_rows" else "X",
-            help=f"(default: the job's drift.{name}, {job_default(DriftSpec, name)})",
+            help=f"{MEANINGS[name]} (default: the job's drift.{name}, "
+            f"{job_default(DriftSpec, name)})",
         )
     diff.add_argument("--json", action="store_true", help="print the drift.json payload")
     diff.set_defaults(handler=handle)
