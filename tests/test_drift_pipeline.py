@@ -73,6 +73,8 @@ def test_each_version_compares_with_the_last_and_fail_exits_1_with_the_version_w
     assert "warning: drift: psi" in captured.out
     assert "class mix changed: finance" in captured.out
     assert "warning: drift: invalid_rate +0.2 beyond ±0.05" in captured.out
+    # The injected topic's words, in the summary (a hint of a class the label set lacks).
+    assert "drift: new terms among abstained rows: aviso, " in captured.out
     assert "zslabel label:" in captured.err
     assert "threshold(s) crossed" in captured.err
     third = out / "v0003"

@@ -102,6 +102,9 @@ def _drift_lines(drift: dict[str, Any] | None, changed: list[str]) -> list[str]:
         f"({c['reason']})"
         for c in crossed
     ]
+    if drift.get("new_terms"):  # a hint of a class the label set lacks
+        terms = ", ".join(str(term) for term in drift["new_terms"][:5])
+        lines.append(f"  drift: new terms among abstained rows: {terms}")
     if changed:
         lines.append(
             f"  drift: the job's settings changed since the compared outputs "
