@@ -29,6 +29,11 @@ def add_parser(commands: Commands) -> None:
         help="rows to score, spread evenly over the input (default: %(default)s)",
     )
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
+    # check writes nothing: the output flags are accepted (a label command line works as it is)
+    # but not offered.
+    for action in check._actions:
+        if {"--out", "--format", "--seed", "--review-limit"} & set(action.option_strings):
+            action.help = argparse.SUPPRESS
     check.set_defaults(handler=handle, dry_run=False)
 
 
