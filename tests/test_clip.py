@@ -88,7 +88,7 @@ def image_job(path: Path, model: Path, out: Path, **spec: object) -> JobConfig:
             "input": {"path": str(path), "shard_rows": 4},
             "labels": LABELS,
             "sources": [{"kind": "clip", "model": str(model), **spec}],
-            "selection": {"per_class_top_fraction": 1.0},
+            "selection": {"per_class_top_fraction": 1.0, "min_above_chance": None},
             "output": {"dir": str(out), "splits": {"train": 1.0}},
         }
     )
