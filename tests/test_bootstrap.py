@@ -112,3 +112,46 @@ def test_zipf_shares_fall_by_rank_to_the_ratio(bootstrap: ModuleType) -> None:
     assert values == sorted(values, reverse=True)
     assert values[0] / values[-1] == pytest.approx(4.0)
     assert bootstrap.zipf_shares(["a", "b"], 1.0) == {"a": 1.0, "b": 1.0}
+
+
+def test_refine_guards_measures_each_setting_on_a_part_with_an_absent_label(
+    write_parquet: Callable[..., Path],
+    tiny_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCH.parent))  # as when run as a script
+    spec = importlib.util.spec_from_file_location("bench_guards", BENCH.parent / "refine_guards.py")
+    assert spec is not None
+    assert spec.loader is not None
+    guards = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(guards)
+    texts, gold = half_named(150)
+    dataset = write_parquet({"text": texts, "gold": gold}, name="data.parquet")
+    job = tmp_path / "job.yaml"
+    source = {"kind": "embedding", "model": str(tiny_model)}
+    job.write_text(
+        yaml.safe_dump(
+            {
+                "input": {"path": "unused.parquet", "text_column": "text"},
+                "labels": LABELS,
+                "sources": [source],
+                "output": {"dir": "unused"},
+            }
+        )
+    )
+    args = [str(dataset), "--job", str(job), "--gold-column", "gold", "--part", "evaluation"]
+    assert guards.main([*args, "--absent", "gardening"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"] == 30  # a fifth of each class
+    assert list(result["settings"]) == ["default", "min_rows 2, no stray guard", "off"]
+    default, off = result["settings"]["default"], result["settings"]["off"]
+    assert default["refine"] == {}
+    assert off["refine"] is False
+    # Refinement on changes the labels of this set; off is the unrefined teacher.
+    assert default["all_rows_accuracy"] != off["all_rows_accuracy"]
+    assert guards.main([*args, "--setting", 'tight={"stray_mads": 0.01}']) == 0
+    tight = json.loads(capsys.readouterr().out)["settings"]
+    assert list(tight) == ["tight"]
+    assert tight["tight"]["stray_labels"] >= 1  # a cut at the median marks a label

@@ -241,3 +241,29 @@ def test_the_int8_paths_numpy_pooling_equals_torch_pooling(pooling: str) -> None
     np.testing.assert_allclose(
         _normalized(_pool_numpy(hidden, mask, pooling)), expected, rtol=1e-5, atol=1e-6
     )
+
+
+def test_a_model_loads_with_transformers_progress_bar_off_and_the_setting_restored(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """transformers 5 draws a "Loading weights" bar on stderr for each load: in a notebook,
+    one per cell that labels. The switch is transformers' own, so the user's setting is put
+    back after the load (the suite itself turns bars off, so the switch is simulated here)."""
+    import transformers
+    from transformers.utils import logging as hf_logging
+
+    bar = {"on": True}
+    monkeypatch.setattr(hf_logging, "is_progress_bar_enabled", lambda: bar["on"])
+    monkeypatch.setattr(hf_logging, "disable_progress_bar", lambda: bar.update(on=False))
+    monkeypatch.setattr(hf_logging, "enable_progress_bar", lambda: bar.update(on=True))
+    seen: list[bool] = []
+    load = transformers.AutoModel.from_pretrained
+
+    def spying(*args: object, **kwargs: object) -> object:
+        seen.append(bar["on"])
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", spying)
+    TextEncoder(resolve_model(str(tiny_model))).encode(["a text"])
+    assert seen == [False]
+    assert bar["on"]  # the user's own loads still show it

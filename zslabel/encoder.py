@@ -16,7 +16,7 @@ import numpy as np
 
 from zslabel.batching import batch_limits, length_batches
 from zslabel.errors import ConfigError, ModelError
-from zslabel.models import ResolvedModel, max_input_tokens
+from zslabel.models import ResolvedModel, max_input_tokens, quiet_loading
 from zslabel.precision import torch_dtype
 
 # all-MiniLM-L6-v2 was trained on 128 tokens and sentence-transformers cuts it at 256.
@@ -51,6 +51,7 @@ class TextEncoder:
         with self._lock:
             return self._load_once()
 
+    @quiet_loading()
     def _load_once(self) -> tuple[Any, Any, Any]:
         if self._loaded is None:
             import torch

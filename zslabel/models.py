@@ -6,10 +6,12 @@ keys and manifests record, so that a changed model never reuses stale scores.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +150,23 @@ def _hash_files(stats: tuple[tuple[str, int, int], ...]) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Load weights without transformers' "Loading weights" progress bar (a bar per model load
+    on stderr, in every notebook cell that labels), restoring the user's setting after.
+
+    The switch is process-wide: a load in another thread meanwhile is quiet too."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def max_input_tokens(model: ResolvedModel, cap: int = MAX_TOKENS_CAP) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from zslabel.errors import ModelError
-from zslabel.models import ResolvedModel
+from zslabel.models import ResolvedModel, quiet_loading
 
 # Part of the file name and of every source's cache identity: a changed recipe re-exports and
 # re-scores instead of mixing features of two different int8 models.
@@ -139,6 +139,7 @@ def _export_int8(
         os.replace(staged, target)
 
 
+@quiet_loading()
 def _export_fp32(model: ResolvedModel, head: str, input_names: tuple[str, ...], out: Path) -> None:
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification

@@ -26,6 +26,7 @@ from zslabel.config import JobConfig
 from zslabel.config.io import feature_cache_folder
 from zslabel.pipeline.calibrate import fit_calibration
 from zslabel.pipeline.combine import fit_combiner
+from zslabel.pipeline.ids import check_ids
 from zslabel.pipeline.plan import JobPlan, plan_job
 from zslabel.pipeline.predict import predictions_of
 from zslabel.pipeline.score import feature_key, featurize, read_inputs
@@ -112,6 +113,8 @@ def preview(config: JobConfig, sample: int = DEFAULT_SAMPLE) -> Preview:
 
 
 def _preview(job: JobPlan, sample: int, cache_dir: Path) -> Preview:
+    # What `label` would refuse, refused here too: the whole id column, not a sample.
+    check_ids(job)
     names = job.label_names
     rows = sample_rows(job.dataset.num_rows, sample)
     values, valid = _sampled_inputs(job, rows)

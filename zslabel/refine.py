@@ -38,6 +38,8 @@ from zslabel.config import RefineSpec
 # Fixed point of the embedding sums: 2^-32 is finer than a float32 unit-vector component's
 # precision, and 2^31 summed unit vectors still fit in an int64.
 _FIXED = 2.0**32
+# The least spread of the labels' row confidences stray_labels() measures against: five points.
+MIN_SPREAD = 0.05
 _KEY_WEIGHTS = np.random.default_rng(20260).integers(1, 2**63, size=4096, dtype=np.uint64) | 1
 
 
@@ -128,6 +130,55 @@ def mix(references: np.ndarray, owner: np.ndarray, sums: np.ndarray, weight: flo
     return result
 
 
+def too_few_rows(scored: int, n_labels: int) -> str:
+    """Why a source with fewer scored rows than twice its labels is not refined: most labels'
+    prototypes would be a single row, which then scores itself as certain (a new user's trial:
+    one text, two labels, accepted at 1.0; 0.588 and abstained unrefined). Not a measured
+    default: the smallest bench part, 209 rows for 77 labels, is above it."""
+    return f"{scored} scored row(s), fewer than twice the {n_labels} labels"
+
+
+def label_evidence(taken: np.ndarray, confidence: np.ndarray, n_labels: int) -> np.ndarray:
+    """(n_labels,) per label, the mean confidence of the rows taken for its prototype (``taken``:
+    each row's label, -1 for rows not taken); NaN for a label without rows. Summed in sorted
+    order, so that the row order never changes a bit."""
+    evidence = np.full(n_labels, np.nan)
+    for k in np.unique(taken[taken >= 0]):
+        values = np.sort(confidence[taken == k].astype(np.float64))
+        evidence[k] = values.sum() / len(values)
+    return evidence
+
+
+def stray_labels(evidence: np.ndarray, candidates: np.ndarray, mads: float | None) -> np.ndarray:
+    """(n_labels,) bool: the ``candidates`` whose ``evidence`` (:func:`label_evidence`: how
+    confidently the prompts gave a label the rows its prototype would be made of) is below the
+    candidates' median by more than ``mads`` scaled median absolute deviations (Hampel's rule).
+
+    A label that no text fits still gets rows: those whose best label it happens to be, by a
+    small margin. Moved toward them, it becomes a confident prototype of texts it does not
+    describe (a new user's trial: Spanish tickets all "gardening" at 0.996-1.000;
+    examples/tickets.parquet with the Spanish tickets and a "gardening" label: 7 gardening rows
+    accepted at a mean confidence of 0.78 with refinement, 1 at 0.46 without). The prompts gave
+    gardening its rows at 0.58, the five fitting labels theirs at 0.94-1.00. A label whose
+    prompts are merely far from its texts in absolute terms (BANKING77's card_delivery_estimate:
+    cosine 0.41 between prompt and rows) still wins its rows clearly, and is refined. Needs
+    three candidates; the spread is at least :data:`MIN_SPREAD`, so a stray label is at least
+    ``mads`` x 0.05 below the median (0.2 at the default 4). Judged on the first pass (the
+    prompts' confidences) and kept for every further pass."""
+    stray = np.zeros(len(evidence), dtype=bool)
+    known = candidates & np.isfinite(evidence)
+    values = evidence[known]
+    if mads is None or len(values) < 3:
+        return stray
+    median = float(np.median(values))
+    # 1.4826: the MAD of a normal sample times this estimates its standard deviation. Floored:
+    # a few labels all near 0.95 have a MAD of thousandths, and a fitting one at 0.90 would
+    # stand out by many of them; confidences that close say nothing.
+    spread = max(1.4826 * float(np.median(np.abs(values - median))), MIN_SPREAD)
+    result: np.ndarray = known & (evidence < median - mads * spread)
+    return result
+
+
 def label_cosines(old: np.ndarray, new: np.ndarray, owner: np.ndarray, n_labels: int) -> np.ndarray:
     """Per label, the smallest cosine between one of its references before and after."""
     a, b = old.astype(np.float64), new.astype(np.float64)
@@ -143,17 +194,23 @@ def refine_source(
     spec: RefineSpec,
     shards: Callable[[], Iterable[np.ndarray]],
     label_names: list[str],
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray | None, dict[str, Any]]:
     """A source's refined references and its manifest record; ``shards`` yields each shard's
-    (rows, dim) cached features, NaN rows for rows without any, in the same order each time."""
+    (rows, dim) cached features, NaN rows for rows without any, in the same order each time.
+    None and a record that says why: too few scored rows to refine on (:func:`too_few_rows`)."""
     n_labels = len(label_names)
     prompts, owner = source.label_references()
     dim = prompts.shape[1]  # features may end with more than the embedding (a language slot)
     references = prompts
     keys = None
     rows = np.zeros(n_labels, dtype=np.int64)
+    evidence = stray = None
     for _ in range(spec.passes):
         label, confidence, found = _top_labels(source, references, shards(), keys is None, dim)
+        if keys is None:
+            scored = int(np.count_nonzero(label >= 0))
+            if scored < 2 * n_labels:
+                return None, {"skipped": too_few_rows(scored, n_labels)}
         keys = found if keys is None else keys
         assert keys is not None
         chosen = top_rows(label, confidence, keys, n_labels, spec.top_fraction)
@@ -162,17 +219,22 @@ def refine_source(
         for features, part in _with_parts(shards(), taken):
             sums += fixed_point_sums(features[:, :dim], part, n_labels)
         rows = np.bincount(taken[taken >= 0], minlength=n_labels)
-        # Too few rows: the label's sums are dropped, so mix() leaves its prompts as they are.
-        sums[rows < spec.min_rows] = 0
+        if stray is None:  # judged once, on the prompts' own confidences
+            evidence = label_evidence(taken, confidence, n_labels)
+            stray = stray_labels(evidence, rows >= spec.min_rows, spec.stray_mads)
+        # Too few rows, or rows no description fits: the label's sums are dropped, so mix()
+        # leaves its prompts as they are.
+        sums[(rows < spec.min_rows) | stray] = 0
         references = mix(prompts, owner, sums, spec.weight)
     cosines = label_cosines(prompts, references, owner, n_labels)
-    record = {
-        **spec.model_dump(mode="json"),
-        "labels": {
-            name: {"rows": int(rows[k]), "cosine": round(float(cosines[k]), 4)}
-            for k, name in enumerate(label_names)
-        },
-    }
+    labels: dict[str, dict[str, Any]] = {}
+    for k, name in enumerate(label_names):
+        labels[name] = {"rows": int(rows[k]), "cosine": round(float(cosines[k]), 4)}
+        if evidence is not None and np.isfinite(evidence[k]):
+            labels[name]["row_confidence"] = round(float(evidence[k]), 4)
+        if stray is not None and stray[k]:
+            labels[name]["kept_prompts"] = "stray"
+    record = {**spec.model_dump(mode="json"), "labels": labels}
     return references, record
 
 

@@ -161,10 +161,17 @@ def _refinement_lines(refinement: dict[str, Any]) -> list[str]:
         figures = record["labels"].values()
         rows = sum(f["rows"] for f in figures)
         cosine = min((f["cosine"] for f in figures), default=1.0)
-        parts.append(
+        part = (
             f"{name} {len(record['labels'])} label(s) from {rows:,} rows, "
             f"reference cosine >= {cosine:.3f}"
         )
+        stray = [k for k, f in record["labels"].items() if f.get("kept_prompts") == "stray"]
+        if stray:
+            part += (
+                f" (kept at their prompts, which gave them their rows with far less confidence "
+                f"than the other labels theirs: {', '.join(stray)}; labels no text is about?)"
+            )
+        parts.append(part)
     return ["  refinement: " + "; ".join(parts)]
 
 

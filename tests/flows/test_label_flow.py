@@ -15,7 +15,7 @@ from prefect.client.orchestration import get_client
 import zslabel.flows.label_dataset as label_flow
 from tests.conftest import make_texts
 from zslabel.config import load_job
-from zslabel.errors import ConfigError, ModelError
+from zslabel.errors import ConfigError, InputError, ModelError
 from zslabel.flows.label_dataset import ShardsFailed, label_dataset
 from zslabel.pipeline import score
 from zslabel.runner import run_job
@@ -214,3 +214,33 @@ def test_the_flow_refines_as_the_library_does(tiny_model: Path, tmp_path: Path) 
     shutil.rmtree(out)
     run_job(load_job(job))
     assert snapshot(out) == flow_files
+
+
+def test_a_duplicate_id_fails_the_flow_before_any_shard_is_scored(
+    job_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = job_file.parent / "data"
+    for i, part in enumerate(sorted(data.glob("*.parquet"))):
+        table = pq.read_table(part)
+        ids = [f"t{i * 30 + row}" for row in range(table.num_rows)]
+        pq.write_table(table.append_column("id", pa.array(ids)), part)
+    pq.write_table(pa.table({"text": ["again"], "id": ["t7"]}), data / "part-3.parquet")
+    job_file.write_text(
+        job_file.read_text().replace("text_column: text", "text_column: text, id_column: id")
+    )
+    scored: list[int] = []
+    original = score.score_shard
+
+    def counting(plan, shard, on_rows=None):  # type: ignore[no-untyped-def]
+        scored.append(shard.index)
+        return original(plan, shard, on_rows)
+
+    monkeypatch.setattr(score, "score_shard", counting)
+    with pytest.raises(
+        InputError, match=r"id column 'id' has duplicate value 't7' \(rows 7 and 90\)"
+    ):
+        label_dataset(job_path=str(job_file))
+    assert scored == []

@@ -412,3 +412,23 @@ def test_a_read_only_output_folder_is_one_line(tmp_path: Path) -> None:
     err = _run_cli(case.job(), as_user=True)
     assert re.search(r"out: cannot create folder .*out/\.zslabel \(Permission denied\)", err)
     assert list(case.out.iterdir()) == []
+
+
+def test_a_duplicate_id_is_refused_before_any_shard_is_scored(
+    tmp_path: Path, zslabel_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`label` found a duplicate id only at the split, after scoring every shard; `check`
+    passed the same job. Both now refuse it first, with the same line."""
+    case = Case(tmp_path)
+    write_folder(case.data)
+    job = case.adding("part-009.parquet", {"text": ["x"], "id": [7]}).job(
+        input_extra=", id_column: id"
+    )
+    expected = r"id column 'id' has duplicate value 7 \(rows 7 and 60\); ids must be unique"
+    code, err = label(job, capsys)
+    assert code != 0
+    assert re.search(expected, err), err
+    scored = [p for p in zslabel_cache.rglob("*") if p.is_file()]
+    assert scored == [], scored
+    assert main(["check", str(job)]) != 0
+    assert re.search(expected, capsys.readouterr().err)

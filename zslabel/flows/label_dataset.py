@@ -49,6 +49,7 @@ from zslabel.pipeline import (  # noqa: E402
     combine,
     decisions,
     drift,
+    ids,
     language,
     manifest,
     plan,
@@ -223,8 +224,11 @@ def record_scoring(job: JobRef, scores: list[ShardScore]) -> ScoringRecord:
     return score.scoring_record(job_plan(job), scores)
 
 
-@task(name="check-language", cache_policy=NONE)
-def check_language(job: JobRef) -> dict[str, Any] | None:
+@task(name="check-input", cache_policy=NONE)
+def check_input(job: JobRef) -> dict[str, Any] | None:
+    """Before scoring: unique ids (else the run fails at the split, after scoring every
+    shard), then the texts' language against the model's."""
+    ids.check_ids(job_plan(job))
     return language.check_language(job_plan(job))
 
 
@@ -368,7 +372,7 @@ def _run_stages(job: JobRef, clock: RunClock, previous: Path | None) -> RunResul
     config = job_plan(job).config
     shards = list(job_plan(job).dataset.shards)
     clock.lap("open")
-    languages = check_language(job)
+    languages = check_input(job)
     rows = sum(s.num_rows for s in shards)
     get_run_logger().info(
         "Scoring %d rows in %d shard(s) on %s", rows, len(shards), config.runner.kind

@@ -13,6 +13,7 @@ from zslabel.pipeline import (
     combine,
     decisions,
     drift,
+    ids,
     language,
     manifest,
     plan,
@@ -56,6 +57,8 @@ def run_job(
     # bad job leaves no lock or folder behind.
     with run_lock(job.output_dir, job.work_dir, job.cache.folder):
         clock.lap("open")
+        # Before scoring: a duplicate id would otherwise fail the run at the split, after it.
+        ids.check_ids(job)
         languages = language.check_language(job)
         with Progress(job.dataset.num_rows * len(job.sources), "scoring", enabled=progress) as bar:
             scores = [score.score_shard(job, shard, bar.advance) for shard in job.dataset.shards]

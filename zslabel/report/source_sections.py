@@ -75,18 +75,28 @@ def refinement_section(manifest: Mapping[str, Any]) -> str:
     rows: list[tuple[object, ...]] = []
     for name, record in refinement.items():
         if "skipped" in record:
-            rows.append((name, "-", None, None, f"skipped: {record['skipped']}"))
+            rows.append((name, "-", None, None, None, f"skipped: {record['skipped']}"))
             continue
         settings = (
             f"passes {record['passes']}, weight {record['weight']}, "
             f"top_fraction {record['top_fraction']}"
         )
         for label, figures in record["labels"].items():
-            rows.append((name, label, figures["rows"], figures["cosine"], settings))
+            note = settings
+            if figures.get("kept_prompts") == "stray":
+                note = "kept its prompts: the prompts gave it its rows with far less confidence"
+            confidence = figures.get("row_confidence")
+            rows.append((name, label, figures["rows"], confidence, figures["cosine"], note))
     return section(
         "refinement",
         "Refinement",
         '<p class="note">Each label\'s reference embeddings moved toward the mean embedding of '
-        "the rows the source predicts as that label most confidently; cosine 1.000: unmoved.</p>",
-        table(["source", "label", "rows", "cosine", "settings"], rows, "refinement"),
+        "the rows the source predicts as that label most confidently; cosine 1.000: unmoved. "
+        "Row confidence: the prompts' mean confidence in those rows; a label far below the "
+        "others keeps its prompts (refine.stray_mads).</p>",
+        table(
+            ["source", "label", "rows", "row confidence", "cosine", "settings"],
+            rows,
+            "refinement",
+        ),
     )

@@ -23,7 +23,7 @@ from zslabel.config import ClipSourceSpec, Label
 from zslabel.encoder import pick_device
 from zslabel.errors import ModelError
 from zslabel.images import load_image, require_pillow
-from zslabel.models import ResolvedModel, resolve_model
+from zslabel.models import ResolvedModel, quiet_loading, resolve_model
 from zslabel.precision import (
     precision_identity,
     precision_provenance,
@@ -220,6 +220,7 @@ class ClipModel:
                 self._loaded = self._load()
             return self._loaded
 
+    @quiet_loading()
     def _load(self) -> LoadedClip:
         import torch
         import transformers

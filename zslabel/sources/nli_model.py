@@ -10,7 +10,7 @@ from typing import Any
 
 from zslabel.encoder import pick_device
 from zslabel.errors import ModelError
-from zslabel.models import ResolvedModel, max_input_tokens
+from zslabel.models import ResolvedModel, max_input_tokens, quiet_loading
 from zslabel.onnx import int8_network
 from zslabel.precision import torch_dtype
 
@@ -36,6 +36,7 @@ class NliModel:
                 self._loaded = self._load()
             return self._loaded
 
+    @quiet_loading()
     def _load(self) -> tuple[Any, Any, Any]:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer

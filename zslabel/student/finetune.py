@@ -18,7 +18,7 @@ import numpy as np
 from zslabel.encoder import TextEncoder, pick_device
 from zslabel.errors import ModelError
 from zslabel.labelmodel import NotFittedError
-from zslabel.models import resolve_model
+from zslabel.models import quiet_loading, resolve_model
 from zslabel.student.head import ClassWeight, LogisticHead, class_weights
 
 
@@ -110,6 +110,7 @@ class FineTuner:
         )
         return self
 
+    @quiet_loading()
     def _load_base(self, torch: Any, device: str) -> tuple[Any, Any]:
         """The base model's tokenizer and network, in fp32 on ``device``."""
         from transformers import AutoModel, AutoTokenizer
