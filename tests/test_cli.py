@@ -241,3 +241,24 @@ def test_a_missing_text_column_suggests_the_likely_one(
         f"zslabel: error: {tickets}: text column 'text' not found; columns are id, body, "
         "created_at; did you mean --text-column body / text_column: body?\n"
     )
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """`zslabel eval OUT | head -4` printed `zslabel: error: [Errno 32] Broken pipe` and exit 1
+    on some runs (a new user's trial); now nothing, and 141 as for a tool killed by SIGPIPE."""
+    code = (
+        "import argparse, sys\n"
+        "import zslabel.cli as cli\n"
+        "def boom(args):\n"
+        "    print('partial output')\n"
+        "    raise BrokenPipeError(32, 'Broken pipe')\n"
+        "class Parser:\n"
+        "    def parse_args(self, argv):\n"
+        "        return argparse.Namespace(handler=boom)\n"
+        "cli._parser = Parser\n"
+        "sys.exit(cli.main([]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert (done.returncode, done.stderr) == (141, "")

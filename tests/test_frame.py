@@ -260,3 +260,15 @@ def test_a_duplicated_index_is_kept() -> None:
     labeled = zslabel.label_frame(frame, LABELS, sources=FAKE)
     assert labeled.index.tolist() == [7, 7, 3]
     assert labeled["text"].tolist() == frame["text"].tolist()
+
+
+def test_the_summarys_warnings_reach_a_notebook_as_python_warnings() -> None:
+    """A notebook prints no summary: a class with three accepted rows passed unseen (a new
+    user's trial). Each summary warning is now a ZslabelWarning at the caller's line."""
+    texts = list(make_texts(12))
+    with pytest.warns(
+        zslabel.ZslabelWarning, match=r"^class \w+: only \d accepted row\(s\)"
+    ) as seen:
+        zslabel.label_frame(texts, LABELS, sources=FAKE)
+    assert {Path(w.filename).name for w in seen} == {Path(__file__).name}
+    assert len(seen) == len(LABELS)  # every class has fewer than 10 accepted rows here

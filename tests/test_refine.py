@@ -212,8 +212,12 @@ def test_the_job_key(tiny_model: Path, data: Path, tmp_path: Path) -> None:
         spec({"weight": 1.5})
     with pytest.raises(ConfigError, match=r"sources\[0\]\.refine\.share"):
         spec({"share": 0.2})
-    with pytest.raises(ConfigError, match=r"sources\[0\]\.refine"):
+    # Not "Input should be a valid dictionary or instance of RefineSpec" (a new user's trial).
+    expected = r"sources\[0\]\.refine: expected true, false or a mapping of settings \(passes, "
+    with pytest.raises(ConfigError, match=expected + r".*got 'yes'"):
         spec("yes")
+    with pytest.raises(ConfigError, match=expected + r".*got 3$"):
+        spec(3)
 
 
 def test_clip_sources_are_refined_on_their_image_embeddings(
@@ -349,8 +353,11 @@ def test_a_label_no_text_fits_is_not_refined_into_a_confident_one(tmp_path: Path
     assert record["labels"]["gardening"]["kept_prompts"] == "stray"
     assert record["labels"]["gardening"]["cosine"] == 1.0
     assert [k for k, v in record["labels"].items() if "kept_prompts" in v] == ["gardening"]
-    assert "than the other labels theirs: gardening; labels no text is about?)" in format_run(
-        result
+    summary = format_run(result)
+    assert "(stray, kept at their prompts: gardening)" in summary
+    assert "embedding 5 of 6 label(s) refined from " in summary  # gardening's rows not counted
+    assert "warning: label gardening: the prompts gave it its rows with far less confidence" in (
+        summary
     )
     report = (tmp_path / "guarded" / "report.html").read_text(encoding="utf-8")
     assert "kept its prompts: the prompts gave it its rows with far less confidence" in report

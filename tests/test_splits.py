@@ -145,3 +145,30 @@ def test_streamed_assignment_matches_and_counts_follow_the_fractions(
     assert split.tolist() == streamed.tolist()
     totals = np.bincount(split[accepted], minlength=len(weights))
     assert totals.tolist() == split_counts(int(accepted.sum()), weights).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    keys=st.lists(st.integers(0, 25), min_size=1, max_size=120),
+    classes=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_rows_that_share_a_key_share_a_split_and_other_rows_keep_their_order(
+    keys: list[int], classes: int, seed: int
+) -> None:
+    """Copies of one text share a key (zslabel.pipeline.split); a cut inside them moves to
+    their end. Copies have one label, as identical texts score the same."""
+    label = np.asarray([k % classes for k in keys])
+    accepted = np.ones(len(keys), dtype=bool)
+    split = assign_splits(label, accepted, keys, FRACTIONS, seed)
+    for key in set(keys):
+        assert len(set(split[np.asarray(keys) == key].tolist())) == 1
+    streamed = assign_splits_streamed(label, accepted, [(0, keys)], FRACTIONS, seed)
+    np.testing.assert_array_equal(split, streamed)
+    # Without copies, the counts are the exact ones (the cut moves only inside a group).
+    unique = list(range(len(keys)))
+    counts = np.bincount(assign_splits(label, accepted, unique, FRACTIONS, seed), minlength=3)
+    expected = class_split_counts(
+        *np.unique(label, return_counts=True), np.array([0.8, 0.1, 0.1]), seed
+    )
+    assert counts.tolist() == expected.sum(axis=0).tolist()

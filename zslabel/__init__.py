@@ -11,7 +11,14 @@ from zslabel.version import __version__
 
 # isort: split
 from zslabel.config import JobConfig, load_job
-from zslabel.errors import ConfigError, InputError, ModelError, OutputError, ZslabelError
+from zslabel.errors import (
+    ConfigError,
+    InputError,
+    ModelError,
+    OutputError,
+    ZslabelError,
+    ZslabelWarning,
+)
 from zslabel.evaluate import evaluate
 from zslabel.frame import label_frame
 from zslabel.hf_datasets import hf_data_files
@@ -27,6 +34,7 @@ __all__ = [
     "OutputError",
     "RunResult",
     "ZslabelError",
+    "ZslabelWarning",
     "__version__",
     "evaluate",
     "hf_data_files",

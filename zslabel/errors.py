@@ -43,3 +43,9 @@ class ModelError(ZslabelError, RuntimeError):
 
 class OutputError(ZslabelError, OSError):
     """The output or work folder cannot be written."""
+
+
+class ZslabelWarning(UserWarning):
+    """What a run's summary lists as a warning (a class with few accepted rows, similar labels,
+    a language the model does not read, drift), raised as a Python warning by
+    :func:`zslabel.label_frame`, where no summary is printed."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 
 from zslabel import columns
 from zslabel.config import JobConfig
-from zslabel.errors import ConfigError, InputError, ZslabelError
+from zslabel.errors import ConfigError, InputError, ZslabelError, ZslabelWarning
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -153,6 +154,7 @@ def _labels_of(
         except ZslabelError as exc:
             # The temporary input file is no name the caller knows: call it the frame.
             raise type(exc)(str(exc).replace(config.input.path, "the frame")) from None
+        _warn_as_the_summary_does(result)
         names = [*ADDED[:1], *([columns.LABELS] if config.multi_label else []), *ADDED[1:]]
         if scores:
             names += [columns.score_column(name) for name in config.label_names]
@@ -161,6 +163,19 @@ def _labels_of(
     labeled = labeled.sort_by(columns.ROW)
     added: pd.DataFrame = labeled.drop_columns([columns.ROW]).to_pandas()
     return added
+
+
+def _warn_as_the_summary_does(result: Any) -> None:
+    """Each warning line of the run's summary as a :class:`ZslabelWarning`: a notebook prints
+    no summary, and a class of three accepted rows or a label kept at its prompts should not
+    pass unseen (a new user's trial)."""
+    from zslabel.summary import WARNING_PREFIX, format_run
+
+    for line in format_run(result).splitlines():
+        text = line.strip()
+        if text.startswith(WARNING_PREFIX):
+            # stacklevel 4: label_frame's caller (here, _labels_of, label_frame, the caller).
+            warnings.warn(text.removeprefix(WARNING_PREFIX), ZslabelWarning, stacklevel=4)
 
 
 def as_frame(frame: Any, text_column: str) -> pd.DataFrame:

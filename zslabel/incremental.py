@@ -21,11 +21,11 @@ import datetime
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zslabel.atomic import temporary_beside
 from zslabel.config import JobConfig
 from zslabel.dataset import InputDataset
 from zslabel.errors import OutputError
@@ -142,8 +142,8 @@ def read_index(root: Path) -> dict[str, Any]:
 
 def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    tmp = temporary_beside(path)
+    with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=2, sort_keys=True)
         handle.write("\n")
     os.replace(tmp, path)

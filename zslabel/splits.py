@@ -12,7 +12,10 @@ all going to the first.
 
 Each class's accepted rows are ordered by a seeded hash of their row key (the id column, or the
 row's position) and cut by its counts. The assignment of a row depends only on the seed, its key,
-and how many accepted rows each class has, never on shard boundaries or batch sizes.
+and how many accepted rows each class has, never on shard boundaries or batch sizes. Rows that
+share a key (copies of one text, zslabel.pipeline.split) are adjacent in that order, and a cut
+never falls inside them: it moves to their end, so a split can hold a few rows more or less than
+its count.
 """
 
 from __future__ import annotations
@@ -40,8 +43,8 @@ def assign_splits(
     for k, per_split in zip(classes, counts, strict=True):
         rows = np.flatnonzero(accepted & (label == k))
         keys = np.fromiter((_hash(seed, row_keys[int(i)]) for i in rows), np.uint64, len(rows))
-        ordered = rows[np.lexsort((rows, keys))]
-        out[ordered] = np.repeat(np.arange(len(weights), dtype=np.int8), per_split)
+        order = np.lexsort((rows, keys))
+        out[rows[order]] = _cut(keys[order], per_split)
     return out
 
 
@@ -68,15 +71,28 @@ def assign_splits_streamed(
         filled += len(local)
     # By class, then key; ties keep row order (the sort is stable and rows ascend).
     classes = label[rows]
-    rows = rows[np.lexsort((hashes, classes))]
-    del hashes
+    order = np.lexsort((hashes, classes))
+    rows, hashes = rows[order], hashes[order]
     out = np.full(len(label), NOT_IN_SPLIT, dtype=np.int8)
     weights = np.asarray(list(fractions.values()), dtype=np.float64)
     values, sizes = np.unique(classes, return_counts=True)
     counts = class_split_counts(values, sizes, weights, seed)
     for end, size, per_split in zip(np.cumsum(sizes), sizes, counts, strict=True):
-        out[rows[end - size : end]] = np.repeat(np.arange(len(weights), dtype=np.int8), per_split)
+        out[rows[end - size : end]] = _cut(hashes[end - size : end], per_split)
     return out
+
+
+def _cut(hashes: np.ndarray, per_split: np.ndarray) -> np.ndarray:
+    """The split of each of a class's rows, ordered by ``hashes``: ``per_split`` rows each,
+    except that a cut inside a run of equal hashes (one key) moves to the run's end."""
+    splits = np.repeat(np.arange(len(per_split), dtype=np.int8), per_split)
+    if len(hashes) < 2:
+        return splits
+    same = np.flatnonzero(hashes[1:] == hashes[:-1]) + 1  # rows that repeat the key before them
+    if len(same):  # each repeated row takes its predecessor's split, cascading along the run
+        for i in same.tolist():
+            splits[i] = splits[i - 1]
+    return splits
 
 
 def split_counts(n: int, weights: np.ndarray) -> np.ndarray:

@@ -19,6 +19,10 @@ def is_dry_run(manifest: dict[str, Any]) -> bool:
     return bool(sources) and all(source.get("kind") == "fake" for source in sources)
 
 
+# What starts each warning line of the summary (after its indent); label_frame raises them.
+WARNING_PREFIX = "warning: "
+
+
 def format_run(result: RunResult) -> str:
     """The run's summary: rows by status, per class accepted / abstained / mean confidence /
     effective cutoff (the lowest accepted confidence), the selection settings, warnings, and
@@ -77,6 +81,7 @@ def format_run(result: RunResult) -> str:
         *_calibration_lines(manifest),
         *_source_lines(manifest),
         *_refinement_lines(manifest.get("refinement") or {}),
+        *(f"  warning: {line}" for line in _stray_warnings(manifest.get("refinement") or {})),
         *(f"  warning: {line}" for line in _class_warning_lines(selection)),
         *(f"  warning: {line}" for line in _estimator_warnings(manifest)),
         *(f"  warning: {line}" for line in similar_label_warnings(manifest)),
@@ -159,20 +164,38 @@ def _refinement_lines(refinement: dict[str, Any]) -> list[str]:
             parts.append(f"{name} skipped ({record['skipped']})")
             continue
         figures = record["labels"].values()
-        rows = sum(f["rows"] for f in figures)
-        cosine = min((f["cosine"] for f in figures), default=1.0)
+        # Refined: enough rows and not stray. The others kept their prompts (cosine 1.0).
+        refined = [
+            f
+            for f in figures
+            if f["rows"] >= max(1, record.get("min_rows", 1)) and "kept_prompts" not in f
+        ]
+        rows = sum(f["rows"] for f in refined)
+        cosine = min((f["cosine"] for f in refined), default=1.0)
         part = (
-            f"{name} {len(record['labels'])} label(s) from {rows:,} rows, "
-            f"reference cosine >= {cosine:.3f}"
+            f"{name} {len(refined)} of {len(record['labels'])} label(s) refined from {rows:,} "
+            f"rows, reference cosine >= {cosine:.3f}"
         )
         stray = [k for k, f in record["labels"].items() if f.get("kept_prompts") == "stray"]
         if stray:
-            part += (
-                f" (kept at their prompts, which gave them their rows with far less confidence "
-                f"than the other labels theirs: {', '.join(stray)}; labels no text is about?)"
-            )
+            part += f" (stray, kept at their prompts: {', '.join(stray)})"
         parts.append(part)
     return ["  refinement: " + "; ".join(parts)]
+
+
+def _stray_warnings(refinement: dict[str, Any]) -> list[str]:
+    """A line per label refinement kept at its prompts as stray (zslabel.refine.stray_labels)."""
+    lines = []
+    for name, record in refinement.items():
+        for label, figures in (record.get("labels") or {}).items():
+            if figures.get("kept_prompts") == "stray":
+                lines.append(
+                    f"label {label}: the prompts gave it its rows with far less confidence than "
+                    f"the other labels theirs (row confidence {figures['row_confidence']:.3f}, "
+                    f"source {name}): perhaps a label no text is about; refinement kept it at "
+                    "its prompts"
+                )
+    return lines
 
 
 def _review_lines(reviews: dict[str, Any] | None) -> list[str]:

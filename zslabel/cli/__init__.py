@@ -34,6 +34,7 @@ from zslabel.version import __version__
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_USAGE", "JOB_SUFFIXES", "main"]
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
 
 # In the order ``zslabel --help`` lists them.
 COMMANDS = (label, check, run, serve, evaluate, diff, report, import_reviews, train, predict, demo)
@@ -52,6 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ZslabelError as exc:
         print(f"zslabel: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader went away (`zslabel eval OUT | head`): stop quietly, as cat or grep do.
+        # Python's own flush at exit would raise again: stdout goes to devnull first
+        # (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except OSError as exc:
         # The machine, not the job: a full disk, a permission, a lost mount, met somewhere the
         # library did not wrap. One line still, and redacted: it may quote a storage URI.

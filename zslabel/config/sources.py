@@ -127,6 +127,11 @@ def _refine_switch(value: object) -> object:
         return None
     if value is True:
         return {}
+    if value is not None and not isinstance(value, dict | RefineSpec):
+        raise ValueError(
+            f"expected true, false or a mapping of settings ({', '.join(RefineSpec.model_fields)}),"
+            f" got {value!r}"
+        )
     return value
 
 

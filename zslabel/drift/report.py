@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zslabel.atomic import temporary_beside
 from zslabel.config import DriftSpec
 from zslabel.drift.profile import DRIFT
 from zslabel.errors import OutputError
@@ -161,11 +161,11 @@ def write_drift(output_dir: str | Path, report: DriftReport) -> Path:
     folder = Path(output_dir).expanduser()
     path = folder / DRIFT
     try:
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{DRIFT}.", suffix=".tmp")
+        temporary = temporary_beside(path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc})") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(report.to_json())
         os.replace(temporary, path)
     except OSError as exc:

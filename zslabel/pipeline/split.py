@@ -1,11 +1,19 @@
 """Split: each accepted row into train / validation / test, by a hash of its key (its id, else
 its position), stratified by label; other rows into none. Rows a person labeled are split apart
-from the rows the selection accepted, so that importing reviews never moves another row."""
+from the rows the selection accepted, so that importing reviews never moves another row.
+
+Copies of one text are one group: among the rows split together, a text more than one of them
+has is their common key, and a split never ends inside a group (zslabel.splits), so a text in
+the test split is never also in train. Without it, copies with their own ids split apart (a new
+user's trial: 3 of 12 test rows were word for word in train)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import numpy as np
 
+from zslabel.idcheck import hash_values
 from zslabel.pipeline.ids import check_ids, key_batches
 from zslabel.pipeline.memory import return_freed_memory
 from zslabel.pipeline.plan import JobPlan
@@ -35,4 +43,32 @@ def assign_splits(plan: JobPlan, predictions: Predictions, selection: Selection)
 
 def _split(plan: JobPlan, label: np.ndarray, rows: np.ndarray) -> np.ndarray:
     output = plan.config.output
-    return assign_splits_streamed(label, rows, key_batches(plan), output.splits, output.seed)
+    keys = _grouped_keys(plan, rows) if plan.reads_text else key_batches(plan)
+    return assign_splits_streamed(label, rows, keys, output.splits, output.seed)
+
+
+def _grouped_keys(plan: JobPlan, rows: np.ndarray) -> Iterator[tuple[int, Sequence[object]]]:
+    """:func:`key_batches`, with the key of each of ``rows`` whose text another of ``rows``
+    has replaced by that text's hash: copies share a key. Two passes over the texts' hashes,
+    8 bytes for each of ``rows`` in memory."""
+    chosen = np.flatnonzero(rows)
+    text_hashes = np.zeros(len(chosen), dtype=np.uint64)
+    for shard in plan.dataset.shards:
+        texts = plan.dataset.read_texts(shard)
+        at = shard.start_row + np.asarray(texts.valid_rows, dtype=np.int64)
+        mine = rows[at] if len(at) else np.zeros(0, dtype=bool)
+        picked: list[object] = [t for t, keep in zip(texts.texts, mine, strict=True) if keep]
+        text_hashes[np.searchsorted(chosen, at[mine])] = hash_values(picked)
+    values, counts = np.unique(text_hashes, return_counts=True)
+    copied = np.isin(text_hashes, values[counts > 1])
+    for start, keys in key_batches(plan):
+        local = np.flatnonzero(rows[start : start + len(keys)])
+        if not len(local):
+            yield start, keys
+            continue
+        where = np.searchsorted(chosen, start + local)
+        grouped = list(keys)
+        for i, at_chosen in zip(local.tolist(), where.tolist(), strict=True):
+            if copied[at_chosen]:
+                grouped[i] = f"text {int(text_hashes[at_chosen]):016x}"
+        yield start, grouped

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from zslabel.atomic import temporary_beside
 from zslabel.errors import InputError, OutputError
 from zslabel.labelnames import describe_mismatch, label_index, lookup
 from zslabel.rowkeys import row_key
@@ -189,10 +189,7 @@ def store_reviews(path: Path, kept: Mapping[str, dict[str, Any]]) -> int:
         table = pa.Table.from_pylist(list(merged.values()), schema=REVIEWS_SCHEMA)
         temporary = None
         try:
-            fd, temporary = tempfile.mkstemp(
-                dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-            )
-            os.close(fd)
+            temporary = temporary_beside(path)
             pq.write_table(table, temporary, compression="zstd")
             os.replace(temporary, path)
         except OSError as exc:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from zslabel.atomic import temporary_beside
 from zslabel.config import InputSpec
 from zslabel.dataset import InputDataset
 from zslabel.errors import ConfigError, InputError, OutputError
@@ -74,8 +74,7 @@ def predict_file(
     rows = 0
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        os.close(fd)
+        tmp = temporary_beside(out)
     except OSError as exc:
         raise OutputError(f"{out}: cannot write ({exc})") from None
     try:

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from zslabel import priors
+from zslabel.atomic import temporary_beside
 from zslabel.config import StudentSpec
 from zslabel.errors import ConfigError, InputError, OutputError
 from zslabel.export import MANIFEST, file_sha256
@@ -319,15 +319,15 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     every other output: 0666 less the umask, as a plain ``open`` gives (``mkstemp`` would give
     0600, readable by its owner alone)."""
     text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+        tmp = temporary_beside(path)
+        tmp.write_text(text + "\n", encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise OutputError(f"{path}: cannot write ({exc})") from None
 
 
