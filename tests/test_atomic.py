@@ -41,7 +41,7 @@ def test_a_temporary_file_is_created_as_open_creates_one(tmp_path: Path, mask: i
 
 
 def test_every_output_of_a_run_and_a_version_has_the_same_permissions(
-    tmp_path: Path, mask: int, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, mask: int, capsys: pytest.CaptureFixture[str], zslabel_cache: Path
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -67,3 +67,7 @@ def test_every_output_of_a_run_and_a_version_has_the_same_permissions(
     assert {p.relative_to(out).as_posix(): oct(mode(p)) for p in written} == {
         p.relative_to(out).as_posix(): oct(0o666 & ~mask) for p in written
     }
+    # The feature cache too: a cache_dir a team shares is read by its other members.
+    cached = [p for p in zslabel_cache.rglob("*") if p.is_file()]
+    assert cached
+    assert {oct(mode(p)) for p in cached} == {oct(0o666 & ~mask)}

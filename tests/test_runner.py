@@ -11,7 +11,7 @@ import pytest
 from zslabel.config import JobConfig
 from zslabel.errors import InputError, OutputError
 from zslabel.export import ParquetTableWriter
-from zslabel.runner import run_job
+from zslabel.runner import LabelingJob, run_job
 
 DATA_FILES = ["labeled.parquet", "abstained.parquet", "train.parquet", "validation.parquet",
               "test.parquet", "manifest.json"]  # fmt: skip
@@ -122,6 +122,9 @@ def test_ids_must_be_unique(
     path = write_parquet({"text": ["a", "b", "c"], "id": ["x", "y", "x"]})
     with pytest.raises(InputError, match=r"duplicate value 'x' \(rows 0 and 2\)"):
         run_job(fake_job(path, input={"id_column": "id"}))
+    # The stage-by-stage API checks them before its first stage, as run_job does.
+    with pytest.raises(InputError, match=r"duplicate value 'x' \(rows 0 and 2\)"):
+        LabelingJob(fake_job(path, input={"id_column": "id"}))
 
 
 def test_split_assignment_follows_ids_not_row_order(

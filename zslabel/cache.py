@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from zslabel.atomic import temporary_beside
 from zslabel.errors import OutputError
 from zslabel.version import __version__
 
@@ -60,8 +60,9 @@ class FeatureCache:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
+            # As any output: a cache_dir a team shares must be readable by its other members.
+            tmp = temporary_beside(path)
+            with open(tmp, "wb") as handle:
                 np.save(handle, array, allow_pickle=False)
             os.replace(tmp, path)
         except OSError as exc:

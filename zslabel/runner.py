@@ -67,6 +67,8 @@ class LabelingJob:
 
     def __init__(self, config: JobConfig, files: Collection[str] | None = None) -> None:
         self.plan = plan_job(config, files)
+        # Before any stage: a duplicate id would otherwise fail the split, after scoring.
+        ids.check_ids(self.plan)
         self.config = config
         self.label_names = self.plan.label_names
         self.output_dir = self.plan.output_dir

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pyarrow as pa
 
-from zslabel.pipeline.ids import check_ids, id_batches
+from zslabel.pipeline.ids import id_batches
 from zslabel.pipeline.plan import JobPlan
 from zslabel.review import MatchedReviews, Reviews, load_reviews, match_reviews
 from zslabel.review.store import choose_store, stored_count
@@ -23,8 +23,8 @@ from zslabel.review.store import choose_store, stored_count
 def matched_reviews(plan: JobPlan) -> MatchedReviews | None:
     """The stored reviews matched to the input's rows by key and text, with where they were
     read and which store was found but not read; None without reviews (and then no pass over
-    the id column). Raises InputError for duplicate or null ids, or a store that cannot be
-    read or names a label the job does not have."""
+    the id column; ids are checked unique before scoring). Raises InputError for a store that
+    cannot be read or names a label the job does not have."""
     choice = choose_store(plan.config.review.store, plan.work_dir)
     reviews = load_reviews(choice.read, plan.label_names) if choice.read is not None else None
     ignored = (
@@ -40,8 +40,7 @@ def matched_reviews(plan: JobPlan) -> MatchedReviews | None:
     texts = functools.partial(_texts_at, plan) if plan.reads_text else None
     if plan.config.input.id_column is None:
         matched = match_reviews(reviews, plan.dataset.num_rows, texts)
-    else:
-        check_ids(plan)
+    else:  # ids checked before scoring (zslabel.pipeline.ids.check_ids)
         matched = match_reviews(reviews, id_batches(plan), texts)
     return replace(
         matched,

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from zslabel.idcheck import hash_values
-from zslabel.pipeline.ids import check_ids, key_batches
+from zslabel.pipeline.ids import key_batches
 from zslabel.pipeline.memory import return_freed_memory
 from zslabel.pipeline.plan import JobPlan
 from zslabel.selection import ACCEPTED, HUMAN_REVIEW, Predictions, Selection, reason_code
@@ -23,52 +23,73 @@ from zslabel.splits import assign_splits_streamed
 
 def assign_splits(plan: JobPlan, predictions: Predictions, selection: Selection) -> np.ndarray:
     """Every row's split, (rows,) int: an index into ``output.splits``, or its length for rows
-    in no split. Raises InputError for duplicate or null ids.
+    in no split. The ids are unique: run_job, the flow and LabelingJob check them
+    (:func:`zslabel.pipeline.ids.check_ids`) before scoring.
 
     Reviewed rows (accepted with reason ``human_review``) are stratified among themselves: the
     per-class counts of the machine-accepted rows, and so their splits, stay what they were
     before the reviews (tests/test_review_calibration.py).
     """
     # Keys are streamed batch by batch: a list of every id would grow with the input.
-    check_ids(plan)
     accepted = selection.status == ACCEPTED
     reviewed = accepted & (selection.reason_code == reason_code(HUMAN_REVIEW))
-    split_index = _split(plan, predictions.label, accepted & ~reviewed)
+    # One pass over the texts serves both groups of rows split below.
+    hashes = _text_hashes(plan, accepted) if plan.reads_text else None
+    split_index = _split(plan, predictions.label, accepted, accepted & ~reviewed, hashes)
     if reviewed.any():  # a second pass over the keys, only for a job with reviews
-        of_reviewed = _split(plan, predictions.label, reviewed)
+        of_reviewed = _split(plan, predictions.label, accepted, reviewed, hashes)
         split_index = np.where(reviewed, of_reviewed, split_index)
     return_freed_memory()
     return split_index
 
 
-def _split(plan: JobPlan, label: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _split(
+    plan: JobPlan,
+    label: np.ndarray,
+    accepted: np.ndarray,
+    rows: np.ndarray,
+    hashes: np.ndarray | None,
+) -> np.ndarray:
+    """Split ``rows`` (a subset of ``accepted``); ``hashes``: the texts' hashes of the accepted
+    rows, in row order (None: a job without texts, whose keys are never grouped)."""
     output = plan.config.output
-    keys = _grouped_keys(plan, rows) if plan.reads_text else key_batches(plan)
+    keys = key_batches(plan)
+    if hashes is not None:
+        keys = _grouped_keys(keys, rows, hashes[rows[np.flatnonzero(accepted)]])
     return assign_splits_streamed(label, rows, keys, output.splits, output.seed)
 
 
-def _grouped_keys(plan: JobPlan, rows: np.ndarray) -> Iterator[tuple[int, Sequence[object]]]:
-    """:func:`key_batches`, with the key of each of ``rows`` whose text another of ``rows``
-    has replaced by that text's hash: copies share a key. Two passes over the texts' hashes,
-    8 bytes for each of ``rows`` in memory."""
+def _text_hashes(plan: JobPlan, rows: np.ndarray) -> np.ndarray:
+    """(n,) uint64: the hash of each of ``rows``' texts (in row order, n = rows.sum()), read
+    shard by shard: 8 bytes a row in memory. ``rows`` are scored rows, so each has a text."""
     chosen = np.flatnonzero(rows)
-    text_hashes = np.zeros(len(chosen), dtype=np.uint64)
+    hashes = np.zeros(len(chosen), dtype=np.uint64)
     for shard in plan.dataset.shards:
         texts = plan.dataset.read_texts(shard)
         at = shard.start_row + np.asarray(texts.valid_rows, dtype=np.int64)
         mine = rows[at] if len(at) else np.zeros(0, dtype=bool)
         picked: list[object] = [t for t, keep in zip(texts.texts, mine, strict=True) if keep]
-        text_hashes[np.searchsorted(chosen, at[mine])] = hash_values(picked)
-    values, counts = np.unique(text_hashes, return_counts=True)
-    copied = np.isin(text_hashes, values[counts > 1])
-    for start, keys in key_batches(plan):
-        local = np.flatnonzero(rows[start : start + len(keys)])
+        hashes[np.searchsorted(chosen, at[mine])] = hash_values(picked)
+    return hashes
+
+
+def _grouped_keys(
+    keys: Iterator[tuple[int, Sequence[object]]], rows: np.ndarray, hashes: np.ndarray
+) -> Iterator[tuple[int, Sequence[object]]]:
+    """``keys`` (:func:`key_batches`), with the key of each of ``rows`` whose text another of
+    ``rows`` has (``hashes``: of ``rows``' texts, in row order) replaced by the text's hash:
+    copies share a key."""
+    chosen = np.flatnonzero(rows)
+    values, counts = np.unique(hashes, return_counts=True)
+    copied = np.isin(hashes, values[counts > 1])
+    for start, batch in keys:
+        local = np.flatnonzero(rows[start : start + len(batch)])
         if not len(local):
-            yield start, keys
+            yield start, batch
             continue
         where = np.searchsorted(chosen, start + local)
-        grouped = list(keys)
+        grouped = list(batch)
         for i, at_chosen in zip(local.tolist(), where.tolist(), strict=True):
             if copied[at_chosen]:
-                grouped[i] = f"text {int(text_hashes[at_chosen]):016x}"
+                grouped[i] = f"text {int(hashes[at_chosen]):016x}"
         yield start, grouped
