@@ -14,7 +14,9 @@ accepted under it, all wrong. Each setting replaces the ``refine`` key of the jo
 (the earlier default) and refinement off.
 
 Prints one JSON object: per setting, all-rows accuracy (every row at its top label), accepted
-accuracy and coverage, and how many labels the stray guard kept at their prompts.
+accuracy and coverage, the expected calibration error of the top label's confidence (``ece``, 10
+equal-width bins, all rows), how many rows have a confidence of at least 0.999, and how many
+labels the stray guard kept at their prompts.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import yaml
 # Run as a script, bench/ is on the path: the subsampling and splits of bench/bootstrap.py.
 from bootstrap import evaluation_rows, subsample_rows, teacher_probs, zipf_shares
 
+from zslabel.calibration import expected_calibration_error
 from zslabel.config import load_job
 from zslabel.runner import LABELED, run_job
 
@@ -111,7 +114,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             job = Path(tmp) / "job.yaml"
             job.write_text(yaml.safe_dump(raw), encoding="utf-8")
             run = run_job(load_job(job))
-            top = teacher_probs(run.output_dir, scored_names).argmax(axis=1)
+            probs = teacher_probs(run.output_dir, scored_names)
+            top = probs.argmax(axis=1)
             status = pq.read_table(run.output_dir / LABELED, columns=["zs_status"]).column(0)
             accepted = np.asarray(status.to_pylist()) == "accepted"
             records = (run.manifest.get("refinement") or {}).values()
@@ -122,6 +126,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 if accepted.any()
                 else None,
                 "coverage": round(float(accepted.mean()), 4),
+                "ece": round(expected_calibration_error(probs.max(axis=1), top == gold), 4),
+                "at_least_0.999": int(np.count_nonzero(probs.max(axis=1) >= 0.999)),
                 "stray_labels": sum(
                     1
                     for record in records

@@ -112,6 +112,8 @@ def test_check_json_parses_and_adds_up(
     assert not any(pair["similar"] for pair in source["closest_pairs"][1:])
     assert sum(source["top_label_counts"].values()) == 60
     assert "gardening" in source["unpreferred"]
+    # Refinement's stray test on the sample: gardening has no rows to judge; none is stray.
+    assert source["stray"] == []
     assert source["rows_per_s"] > 0
     assert found["estimate_s"] > 0
     assert found["cached_shards"] is None

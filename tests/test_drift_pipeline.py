@@ -175,3 +175,30 @@ def test_a_rerun_with_other_settings_is_not_failed_as_drift(
     assert "beyond ±0.1" in out_text
     assert "the job's settings changed since the compared outputs" in out_text
     assert "selection.min_confidence" in out_text
+
+
+def test_a_new_version_under_other_settings_is_not_failed_as_drift(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same kind, for incremental jobs: a version is compared with the version before it,
+    and the settings changed since that version (a stricter threshold here; an upgrade that
+    moved the defaults alike) explain its drift instead of failing it."""
+    data, out = tmp_path / "data", tmp_path / "out"
+    job = tmp_path / "job.yaml"
+    raw = job_dict(data, out, incremental=True, drift={"on_drift": "fail"})
+    job.write_text(json.dumps(raw), encoding="utf-8")
+    add_batch(data, "batch1.parquet", make_texts(300, seed=1))
+    assert cli.main(["label", str(job), "--no-progress"]) == 0
+    add_batch(data, "batch2.parquet", make_texts(300, seed=2))
+    capsys.readouterr()
+    stricter = ["--min-confidence", "0.95"]
+    assert cli.main(["label", str(job), "--no-progress", *stricter]) == 0
+    out_text = capsys.readouterr().out
+    assert "warning: drift: abstain_rate" in out_text
+    assert "the job's settings changed since the compared outputs" in out_text
+    manifest = json.loads((out / "v0002" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["changes"]["settings"] == {"selection.min_confidence": [0.6, 0.95]}
+    # The same change with the same settings as v0002: a real drift fails again.
+    add_batch(data, "batch3.parquet", shifted(seed=3))
+    assert cli.main(["label", str(job), "--no-progress", *stricter]) == 1
+    assert "changes" not in json.loads((out / "v0003" / "manifest.json").read_text())

@@ -201,7 +201,7 @@ def test_cache_dir_keeps_features_between_calls(
         (
             lambda f: zslabel.label_frame(["ok", 3], LABELS, sources=FAKE),
             InputError,
-            "column 'text', row 1: expected a text",
+            r"column 'text', row 1 \(counting from 0\): expected a text",
         ),
         (
             lambda f: zslabel.label_frame(f.rename(columns={"n": "zs_label"}), LABELS),

@@ -33,11 +33,13 @@ def reference_check(ids: Sequence[object], column: str, origin: str) -> None:
     seen: dict[object, int] = {}
     for row, value in enumerate(ids):
         if value is None:
-            raise InputError(f"{origin}: id column {column!r} is null at row {row}")
+            raise InputError(
+                f"{origin}: id column {column!r} is null at row {row} (counting from 0)"
+            )
         if value in seen:
             raise InputError(
                 f"{origin}: id column {column!r} has duplicate value {value!r} "
-                f"(rows {seen[value]} and {row}); ids must be unique"
+                f"(rows {seen[value]} and {row}, counting from 0); ids must be unique"
             )
         seen[value] = row
 
@@ -79,7 +81,9 @@ def test_duplicates_are_found_across_buckets_and_named(
     monkeypatch.setattr(idcheck, "BUCKET_ROWS", 16)  # 1,000 rows: 63 bucket files
     ids = [f"id-{i}" for i in range(1000)]
     ids[870] = "id-123"
-    with pytest.raises(InputError, match=r"duplicate value 'id-123' \(rows 123 and 870\)"):
+    with pytest.raises(
+        InputError, match=r"duplicate value 'id-123' \(rows 123 and 870, counting from 0\)"
+    ):
         check_unique_ids(batches(ids, 64), len(ids), "id", "in.parquet", tmp_path)
     check_unique_ids(batches([f"id-{i}" for i in range(1000)], 64), 1000, "id", "x", tmp_path)
 
@@ -89,7 +93,7 @@ def test_a_hash_collision_is_not_a_duplicate(
 ) -> None:
     monkeypatch.setattr(idcheck, "hash_values", lambda values: np.zeros(len(values), np.uint64))
     check_unique_ids(batches(list("abcdef"), 4), 6, "id", "in.parquet", tmp_path)
-    with pytest.raises(InputError, match=r"'c' \(rows 2 and 5\)"):
+    with pytest.raises(InputError, match=r"'c' \(rows 2 and 5, counting from 0\)"):
         check_unique_ids(batches(list("abcdec"), 4), 6, "id", "in.parquet", tmp_path)
 
 

@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 from zslabel.config import DEFAULT_REFINE, EmbeddingSourceSpec, JobConfig, RefineSpec
 from zslabel.config.sources import STRAY_MADS_DEFAULT
 from zslabel.errors import ConfigError
+from zslabel.preview import format_preview, preview
 from zslabel.refine import (
     fixed_point_sums,
     label_cosines,
     label_evidence,
     mix,
+    prompt_stray_labels,
     row_keys,
     stray_labels,
     top_rows,
@@ -266,6 +268,34 @@ def test_a_label_with_fewer_rows_than_min_rows_keeps_its_prompts(
     assert labeled(tmp_path / "strict") == labeled(tmp_path / "off")
 
 
+def test_refined_scores_are_calibrated_at_the_temperature_times_its_scale(
+    tiny_model: Path, data: Path, tmp_path: Path
+) -> None:
+    """Refined references sit nearer their rows than prompts, so their scores are divided by
+    the source's temperature times ``temperature_scale`` (1.3 by default: the lowest mean ECE
+    over eight sets, config/sources.py). Dividing the similarities by twice the temperature is
+    taking the square root of each probability and renormalising: the labels stay, the
+    confidences come down."""
+    scores = [f"zs_score_{name}" for name in LABELS]
+
+    def probabilities(out: Path, scale: float) -> np.ndarray:
+        result = run_job(job(tiny_model, data, out, refine={**ON, "temperature_scale": scale}))
+        assert result.manifest["refinement"]["emb"]["temperature_scale"] == scale
+        table = pq.read_table(out / "labeled.parquet", columns=scores)
+        return np.column_stack(
+            [table.column(name).to_numpy(zero_copy_only=False) for name in scores]
+        )
+
+    at_one, at_two = probabilities(tmp_path / "one", 1.0), probabilities(tmp_path / "two", 2.0)
+    valid = ~np.isnan(at_one).any(axis=1)
+    root = np.sqrt(at_one[valid])
+    assert np.allclose(at_two[valid], root / root.sum(axis=1, keepdims=True), atol=1e-6)
+    assert (at_two[valid].argmax(axis=1) == at_one[valid].argmax(axis=1)).all()
+    assert at_two[valid].max(axis=1).mean() < at_one[valid].max(axis=1).mean()
+    record = run_job(job(tiny_model, data, tmp_path / "default", refine="default"))
+    assert record.manifest["refinement"]["emb"]["temperature_scale"] == 1.3
+
+
 # -- labels whose rows fit no description -----------------------------------------------------
 
 
@@ -291,6 +321,27 @@ def test_hampels_rule_marks_the_label_the_prompts_gave_its_rows_with_little_conf
     # A label without rows (NaN) is never stray, and is left out of the median and spread.
     with_nan = np.array([0.97, 0.99, np.nan, 0.96, 0.5])
     assert stray_labels(with_nan, np.ones(5, dtype=bool), 2.5).tolist() == [False] * 4 + [True]
+
+
+def test_the_stray_test_on_a_samples_prompt_probabilities() -> None:
+    """What ``zslabel check`` shows: the stray test on a sample's probabilities from the
+    prompts, each label's most confident ``top_fraction`` of rows taken as refinement's first
+    pass takes them."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(50) % 5
+    confidence = np.where(labels == 4, 0.5, 0.95) + rng.uniform(-0.02, 0.02, 50)
+    probs = np.full((50, 5), np.nan)
+    for row, (k, top) in enumerate(zip(labels, confidence, strict=True)):
+        probs[row] = (1.0 - top) / 4
+        probs[row, k] = top
+    probs[3] = np.nan  # a row no source scored is left out
+    spec = RefineSpec(top_fraction=0.5)
+    assert prompt_stray_labels(probs, spec).tolist() == [False] * 4 + [True]
+    assert not prompt_stray_labels(probs, RefineSpec(stray_mads=None)).any()
+    # Too few rows for the label to be refined at all: not a candidate.
+    assert not prompt_stray_labels(probs, RefineSpec(top_fraction=0.5, min_rows=6)).any()
+    # The guard needs three labels with rows.
+    assert not prompt_stray_labels(probs[labels >= 3][:, [0, 3, 4]], spec).any()
 
 
 @settings(max_examples=50, deadline=None)
@@ -324,8 +375,8 @@ def test_a_label_no_text_fits_is_not_refined_into_a_confident_one(tmp_path: Path
     data = tmp_path / "tickets.parquet"
     pq.write_table(pa.concat_tables([english, spanish]), data)
 
-    def accepted_gardening(refine: dict[str, Any] | bool, name: str) -> tuple[int, RunResult]:
-        config = JobConfig.model_validate(
+    def config_for(refine: dict[str, Any] | bool, name: str) -> JobConfig:
+        return JobConfig.model_validate(
             {
                 "input": {"path": str(data), "text_column": "text"},
                 "labels": {
@@ -341,11 +392,17 @@ def test_a_label_no_text_fits_is_not_refined_into_a_confident_one(tmp_path: Path
                 "output": {"dir": str(tmp_path / name)},
             }
         )
-        result = run_job(config)
+
+    def accepted_gardening(refine: dict[str, Any] | bool, name: str) -> tuple[int, RunResult]:
+        result = run_job(config_for(refine, name))
         table = pq.read_table(tmp_path / name / "labeled.parquet").to_pylist()
         accepted = [r for r in table if r["zs_status"] == "accepted"]
         return [r["zs_label"] for r in accepted].count("gardening"), result
 
+    # zslabel check applies the same test to its sample, before any run.
+    checked = preview(config_for(True, "checked"))
+    assert checked.sources[0].stray == ["gardening"]
+    assert "is any text about them?): gardening" in format_preview(checked)
     guarded, result = accepted_gardening(True, "guarded")
     record = result.manifest["refinement"]["embedding"]
     unguarded, _ = accepted_gardening({"stray_mads": None}, "unguarded")

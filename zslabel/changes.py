@@ -46,6 +46,14 @@ def compare(previous: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str
     return changes
 
 
+def version_settings(previous: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings (``compare``'s ``settings``) an incremental version changed against the
+    version before it; each version reads other files, so the input's fingerprint is left out."""
+    settings = dict(compare(previous, current).get("settings") or {})
+    settings.pop("input.fingerprint", None)
+    return settings
+
+
 def change_lines(changes: Mapping[str, Any]) -> list[str]:
     """The summary's lines for ``compare``'s result (or ``{"unreadable": reason}`` when the
     previous manifest could not be read); one line per part, none when nothing changed."""

@@ -45,6 +45,19 @@ class OutputError(ZslabelError, OSError):
     """The output or work folder cannot be written."""
 
 
+class DriftFailed(ZslabelError):
+    """A threshold of a job with ``drift.on_drift: fail`` was crossed; the version is written.
+    ``outcome``: what the ``label-dataset`` flow returns otherwise (output folder, manifest,
+    version, student), so that ``zslabel run`` can still print the run's summary."""
+
+    def __init__(self, message: str, outcome: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled with its outcome (Prefect results)
+        return (type(self), (str(self), self.outcome))
+
+
 class ZslabelWarning(UserWarning):
     """What a run's summary lists as a warning (a class with few accepted rows, similar labels,
     a language the model does not read, drift), raised as a Python warning by

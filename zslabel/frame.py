@@ -228,7 +228,8 @@ def _check_texts(values: pd.Series, text_column: str) -> None:
         if (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
             continue
         raise InputError(
-            f"column {text_column!r}, row {position}: expected a text (str) or a null, "
+            f"column {text_column!r}, row {position} (counting from 0): expected a text (str) "
+            "or a null, "
             f"got {type(value).__name__} {value!r:.60}"
         )
 

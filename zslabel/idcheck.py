@@ -58,12 +58,14 @@ def check_unique_ids(
         candidates = np.concatenate([_repeated_rows(path) for path in paths])
     repeat = _first_repeat(batches, candidates)
     if first_null is not None and (repeat is None or first_null < repeat[2]):
-        raise InputError(f"{origin}: id column {column!r} is null at row {first_null}")
+        raise InputError(
+            f"{origin}: id column {column!r} is null at row {first_null} (counting from 0)"
+        )
     if repeat is not None:
         value, first, row = repeat
         raise InputError(
             f"{origin}: id column {column!r} has duplicate value {value!r} "
-            f"(rows {first} and {row}); ids must be unique"
+            f"(rows {first} and {row}, counting from 0); ids must be unique"
         )
 
 

@@ -22,15 +22,18 @@ import numpy as np
 
 from zslabel import priors
 from zslabel.cache import FeatureCache
-from zslabel.config import JobConfig
+from zslabel.config import JobConfig, RefineSpec
 from zslabel.config.io import feature_cache_folder
 from zslabel.pipeline.calibrate import fit_calibration
 from zslabel.pipeline.combine import fit_combiner
 from zslabel.pipeline.ids import check_ids
 from zslabel.pipeline.plan import JobPlan, plan_job
 from zslabel.pipeline.predict import predictions_of
+from zslabel.pipeline.refine import skip_reason
 from zslabel.pipeline.score import feature_key, featurize, read_inputs
+from zslabel.refine import prompt_stray_labels
 from zslabel.sources import EmbeddingSource
+from zslabel.sources.clip import ClipSource
 from zslabel.sources.distinct import SIMILAR_PROMPT_COSINE, closest_label_pairs
 from zslabel.sources.nli import shortlist_mask
 
@@ -49,6 +52,9 @@ class SourcePreview:
     closest_pairs: list[dict[str, Any]]
     top_label_counts: dict[str, int]  # sampled rows whose top label this source makes each label
     unpreferred: list[str]  # labels that are the top label of no sampled row
+    # Labels refinement would keep at their prompts (zslabel.refine.stray_labels, on the
+    # sample); None for a source that is not refined.
+    stray: list[str] | None
     rows_per_s: float  # measured on the sample, after a warm-up
 
 
@@ -153,8 +159,10 @@ def _preview(job: JobPlan, sample: int, cache_dir: Path) -> Preview:
         estimated = {name: round(float(v), 4) for name, v in zip(names, shares, strict=True)}
     distribution = {**label_counts(combined, names), NOT_SCORED: int(np.sum(combined < 0))}
     sources = [
-        _source_preview(source, probs, names, speed)
-        for source, probs, speed in zip(job.sources, per_source, speeds, strict=True)
+        _source_preview(source, _refined(job, i), probs, names, speed)
+        for i, (source, probs, speed) in enumerate(
+            zip(job.sources, per_source, speeds, strict=True)
+        )
     ]
     estimate = sum(job.dataset.num_rows / max(speed, 1e-6) for speed in speeds)
     return Preview(
@@ -193,8 +201,17 @@ def _sampled_inputs(job: JobPlan, rows: np.ndarray) -> tuple[dict[str, list[Any]
     return values, valid
 
 
+def _refined(job: JobPlan, index: int) -> RefineSpec | None:
+    """Source ``index``'s refinement settings, None where the run would not refine it."""
+    source, spec = job.sources[index], job.config.sources[index]
+    refine = getattr(spec, "refine", None)
+    if refine is None or not isinstance(source, EmbeddingSource | ClipSource):
+        return None
+    return refine if skip_reason(job, source) is None else None
+
+
 def _source_preview(
-    source: Any, probs: np.ndarray, names: Sequence[str], speed: float
+    source: Any, refine: RefineSpec | None, probs: np.ndarray, names: Sequence[str], speed: float
 ) -> SourcePreview:
     provenance = source.provenance()
     prompts = provenance.get("prompts") or provenance.get("hypotheses") or {}
@@ -207,6 +224,10 @@ def _source_preview(
             if i < SHOWN_PAIRS or pair["cosine"] >= SIMILAR_PROMPT_COSINE
         ]
     counts = label_counts(top_labels(probs), names)
+    stray = None
+    if refine is not None:
+        marked = prompt_stray_labels(probs, refine)
+        stray = [name for name, is_stray in zip(names, marked, strict=True) if is_stray]
     return SourcePreview(
         name=source.name,
         kind=str(provenance.get("kind", "")),
@@ -214,6 +235,7 @@ def _source_preview(
         closest_pairs=pairs,
         top_label_counts=counts,
         unpreferred=[name for name, count in counts.items() if count == 0],
+        stray=stray,
         rows_per_s=round(speed, 1),
     )
 
@@ -258,6 +280,12 @@ def format_preview(preview: Preview) -> str:
         lines.append(
             "  labels no sampled row prefers: " + (", ".join(source.unpreferred) or "none")
         )
+        if source.stray is not None:
+            # Refinement's stray test on the sample: rows the prompts fit far worse than other
+            # labels' rows fit theirs (zslabel.refine.stray_labels).
+            stray = ", ".join(source.stray) or "none"
+            kept = "  labels refinement would keep at their prompts (is any text about them?)"
+            lines.append(f"{kept}: {stray}")
         lines.append(f"  speed: {source.rows_per_s:,.1f} rows/s")
     width = max(len(name) for name in p.distribution)
     estimated = p.estimated_shares or {}

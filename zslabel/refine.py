@@ -7,10 +7,13 @@ embeddings (prompts and example prototypes):
 
     new = normalise((1 - weight) * prompt + weight * unit(mean of the top rows))
 
-and the rows are scored again from the cached features (no model run). With ``passes`` > 1 the
-ranking is redone with the previous pass's references, and mixed with the prompts again.
+and the rows are scored again from the cached features (no model run), at the source's
+temperature times ``temperature_scale``: a refined reference is nearer its rows than a prompt, so
+the scores against it spread wider, and at the prompts' temperature they were overconfident
+(docs/label-quality.md, "Calibration after refinement"). With ``passes`` > 1 the ranking is
+redone with the previous pass's references, and mixed with the prompts again.
 
-Per-language templates (zslabel.sources.embedding.TemplateLanguages) are refined on the mixed
+Per-language templates (zslabel.sources.languages.TemplateLanguages) are refined on the mixed
 references: each label gets one mean of its most confident rows of every language, mixed into
 each language's prompts. A multilingual model places a topic's texts together whatever their
 language, so pooling gives each label more rows than any one language has, and a language with a
@@ -53,7 +56,11 @@ class Refinable(Protocol):
         ...
 
     def probabilities(
-        self, features: np.ndarray, references: np.ndarray | None = None
+        self,
+        features: np.ndarray,
+        references: np.ndarray | None = None,
+        *,
+        temperature_scale: float = 1.0,
     ) -> np.ndarray: ...
 
 
@@ -179,6 +186,25 @@ def stray_labels(evidence: np.ndarray, candidates: np.ndarray, mads: float | Non
     return result
 
 
+def prompt_stray_labels(probs: np.ndarray, spec: RefineSpec) -> np.ndarray:
+    """(k,) bool: :func:`stray_labels` on (n, k) probabilities from the prompts alone (a
+    sample's, as ``zslabel check`` scores it; NaN rows: not scored), taking each label's
+    ``spec.top_fraction`` most confident rows as refinement's first pass does. Ties in
+    confidence are broken by row order here, not by the features' hash: the rows a tie
+    chooses between have the same confidence, so the mean is the same."""
+    n_labels = probs.shape[1]
+    scored = ~np.isnan(probs).any(axis=1)
+    filled = np.where(scored[:, None], probs, -np.inf)
+    label = np.where(scored, filled.argmax(axis=1), -1)
+    confidence = np.where(scored, filled.max(axis=1), -np.inf)
+    order = np.arange(len(label), dtype=np.uint64)
+    chosen = top_rows(label, confidence, order, n_labels, spec.top_fraction)
+    taken = np.where(chosen, label, -1)
+    rows = np.bincount(taken[taken >= 0], minlength=n_labels)
+    evidence = label_evidence(taken, confidence, n_labels)
+    return stray_labels(evidence, rows >= spec.min_rows, spec.stray_mads)
+
+
 def label_cosines(old: np.ndarray, new: np.ndarray, owner: np.ndarray, n_labels: int) -> np.ndarray:
     """Per label, the smallest cosine between one of its references before and after."""
     a, b = old.astype(np.float64), new.astype(np.float64)
@@ -197,7 +223,10 @@ def refine_source(
 ) -> tuple[np.ndarray | None, dict[str, Any]]:
     """A source's refined references and its manifest record; ``shards`` yields each shard's
     (rows, dim) cached features, NaN rows for rows without any, in the same order each time.
-    None and a record that says why: too few scored rows to refine on (:func:`too_few_rows`)."""
+    None and a record that says why: too few scored rows to refine on (:func:`too_few_rows`).
+    None with the whole record when no reference moved (``weight`` 0, or every label kept its
+    prompts): the source is scored as unrefined, at its own temperature, not
+    ``temperature_scale`` times it."""
     n_labels = len(label_names)
     prompts, owner = source.label_references()
     dim = prompts.shape[1]  # features may end with more than the embedding (a language slot)
@@ -205,8 +234,12 @@ def refine_source(
     keys = None
     rows = np.zeros(n_labels, dtype=np.int64)
     evidence = stray = None
-    for _ in range(spec.passes):
-        label, confidence, found = _top_labels(source, references, shards(), keys is None, dim)
+    for index in range(spec.passes):
+        # Later passes rank rows by their refined scores, at the refined scores' temperature.
+        scale = 1.0 if index == 0 else spec.temperature_scale
+        label, confidence, found = _top_labels(
+            source, references, shards(), keys is None, dim, scale
+        )
         if keys is None:
             scored = int(np.count_nonzero(label >= 0))
             if scored < 2 * n_labels:
@@ -226,6 +259,7 @@ def refine_source(
         # leaves its prompts as they are.
         sums[(rows < spec.min_rows) | stray] = 0
         references = mix(prompts, owner, sums, spec.weight)
+    moved = spec.weight > 0 and bool(sums.any())
     cosines = label_cosines(prompts, references, owner, n_labels)
     labels: dict[str, dict[str, Any]] = {}
     for k, name in enumerate(label_names):
@@ -235,7 +269,7 @@ def refine_source(
         if stray is not None and stray[k]:
             labels[name]["kept_prompts"] = "stray"
     record = {**spec.model_dump(mode="json"), "labels": labels}
-    return references, record
+    return (references if moved else None), record
 
 
 def _top_labels(
@@ -244,12 +278,13 @@ def _top_labels(
     shards: Iterable[np.ndarray],
     with_keys: bool,
     dim: int,
+    temperature_scale: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Every row's top label (-1: not scored), its probability and (``with_keys``) the
     :func:`row_keys` of its first ``dim`` features, shard by shard."""
     labels, confidences, keys = [np.empty(0, np.int32)], [np.empty(0)], [np.empty(0, np.uint64)]
     for features in shards:
-        probs = source.probabilities(features, references)
+        probs = source.probabilities(features, references, temperature_scale=temperature_scale)
         scored = ~np.isnan(probs).any(axis=1)
         filled = np.where(scored[:, None], probs, -np.inf)
         labels.append(np.where(scored, filled.argmax(axis=1), -1).astype(np.int32))

@@ -61,7 +61,8 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         aggregate: ``"max"`` or ``"mean"`` over a label's several descriptions.
         refine: transductive label prototypes fitted on ``X`` in :meth:`fit`: ``True`` (the
             job-file defaults), ``False``/``None`` (off: ``fit`` learns nothing), or a dict
-            ``{"passes": 1, "weight": 0.75, "top_fraction": 0.3}``.
+            of :class:`zslabel.config.RefineSpec`'s settings (``{"weight": 0.5}``; the others
+            keep their defaults: docs/sources.md).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"int8"``.
         batch_size: most texts per forward pass; None: by device.
@@ -75,7 +76,8 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     Attributes (after ``fit``):
         classes_: (n_classes,) object array of label names, in label order.
         refinement_: what refinement found (``refinement_.record``: per source, rows used and
-            the prompt-to-reference cosine per label), or None when no source is refined.
+            the prompt-to-reference cosine per label, or why it was skipped), or None when no
+            source has refinement on.
     """
 
     def __init__(
@@ -153,7 +155,7 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
             self.classes_ = np.asarray(plan.label_names, dtype=object)
         self.options_ = options
-        self.refinement_ = refinement if any(r is not None for r in refinement.references) else None
+        self.refinement_ = refinement if refinement.record else None
         self.combiner_ = combiner
         return self
 

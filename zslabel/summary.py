@@ -170,6 +170,8 @@ def _refinement_lines(refinement: dict[str, Any]) -> list[str]:
             for f in figures
             if f["rows"] >= max(1, record.get("min_rows", 1)) and "kept_prompts" not in f
         ]
+        if not record.get("weight", 1.0):
+            refined = []  # weight 0: every reference stays where it was
         rows = sum(f["rows"] for f in refined)
         cosine = min((f["cosine"] for f in refined), default=1.0)
         part = (

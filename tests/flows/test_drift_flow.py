@@ -4,6 +4,7 @@ train-student task, run under the temporary Prefect server."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import zslabel.student as student_package
 from tests.conftest import make_texts
 from tests.test_drift import finance_heavy, new_topic
 from zslabel import cli
-from zslabel.errors import InputError
+from zslabel.errors import DriftFailed, InputError
 from zslabel.flows.label_dataset import label_dataset
 from zslabel.student import StudentModel
 
@@ -41,6 +42,12 @@ def test_on_drift_fail_ends_the_run_failed_naming_the_shift_with_the_version_wri
     pq.write_table(pa.table({"text": shifted}), job_file.parent / "data/shifted.parquet")
     state = label_dataset(job_path=str(job_file), overrides=overrides, return_state=True)
     assert state.is_failed()
+    # Returned as a Failed state, not raised: no "encountered an exception" and no traceback
+    # in the log, and the exception carries what the flow returns otherwise.
+    assert str(state.message).startswith(str(job_file.parent / "out" / "v0002") + ": drift: ")
+    failure = state.result(raise_on_failure=False)
+    assert isinstance(failure, DriftFailed)
+    assert failure.outcome["output_dir"] == str(job_file.parent / "out" / "v0002")
     assert "class mix changed: finance" in str(state.message)
     assert "invalid_rate" in str(state.message)
     out = job_file.parent / "out"
@@ -62,7 +69,11 @@ def test_on_drift_fail_ends_the_run_failed_naming_the_shift_with_the_version_wri
     text = job_file.read_text() + "incremental: true\ndrift: {on_drift: fail}\n"
     job_file.write_text(text)
     assert cli.main(["run", str(job_file)]) == 1
-    assert "class mix changed" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    # The version's summary, then one line naming the thresholds, as `zslabel label` prints.
+    assert "drift: on_drift is fail: this run is marked failed (outputs kept)" in captured.out
+    assert re.search(r"^zslabel run: .*v0003: drift: .*class mix changed", captured.err, re.M)
+    assert "Traceback" not in captured.err
     assert json.loads((out / "versions.json").read_text())["latest"] == "v0003"
 
 

@@ -240,7 +240,8 @@ def test_a_duplicate_id_fails_the_flow_before_any_shard_is_scored(
 
     monkeypatch.setattr(score, "score_shard", counting)
     with pytest.raises(
-        InputError, match=r"id column 'id' has duplicate value 't7' \(rows 7 and 90\)"
+        InputError,
+        match=r"id column 'id' has duplicate value 't7' \(rows 7 and 90, counting from 0\)",
     ):
         label_dataset(job_path=str(job_file))
     assert scored == []

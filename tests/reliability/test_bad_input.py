@@ -143,14 +143,14 @@ FATAL: list[tuple[str, Callable[[Case], Path], str]] = [
         lambda c: c.adding("part-009.parquet", {"text": ["x"], "id": [7]}).job(
             input_extra=", id_column: id"
         ),
-        r"id column 'id' has duplicate value 7 \(rows 7 and 60\)",
+        r"id column 'id' has duplicate value 7 \(rows 7 and 60, counting from 0\)",
     ),
     (
         "null-id",
         lambda c: c.adding("part-009.parquet", {"text": ["x"], "id": NULL_ID}).job(
             input_extra=", id_column: id"
         ),
-        r"id column 'id' is null at row 60",
+        r"id column 'id' is null at row 60 \(counting from 0\)",
     ),
     (
         "id-column-missing",
@@ -424,7 +424,10 @@ def test_a_duplicate_id_is_refused_before_any_shard_is_scored(
     job = case.adding("part-009.parquet", {"text": ["x"], "id": [7]}).job(
         input_extra=", id_column: id"
     )
-    expected = r"id column 'id' has duplicate value 7 \(rows 7 and 60\); ids must be unique"
+    expected = (
+        r"id column 'id' has duplicate value 7 \(rows 7 and 60, counting from 0\); "
+        "ids must be unique"
+    )
     code, err = label(job, capsys)
     assert code != 0
     assert re.search(expected, err), err

@@ -13,6 +13,7 @@ from typing import Any
 
 from zslabel.cli.jobargs import JOB_SUFFIXES, job_from_args, job_overrides
 from zslabel.cli.options import Commands, job_options, job_or_quick, runner_options
+from zslabel.errors import DriftFailed
 
 
 def add_parser(commands: Commands) -> None:
@@ -51,10 +52,16 @@ def handle(args: argparse.Namespace) -> int:
     def announce(line: str) -> None:
         print(line, file=stream, flush=True)
 
-    if plain:
-        outcome = run_flow(args.target, job_overrides(args), announce=announce)
-    else:
-        outcome = run_flow(job=config, name=name, announce=announce)
+    drifted = None
+    try:
+        if plain:
+            outcome = run_flow(args.target, job_overrides(args), announce=announce)
+        else:
+            outcome = run_flow(job=config, name=name, announce=announce)
+    except DriftFailed as failed:
+        # on_drift: fail -- the version is written: its summary, then the one line, exit 1,
+        # as `zslabel label` does.
+        outcome, drifted = failed.outcome, failed
     if "manifest" not in outcome:
         where = outcome["output_dir"]
         # With --json, stdout holds the JSON alone: this line goes to stderr.
@@ -65,6 +72,9 @@ def handle(args: argparse.Namespace) -> int:
         print(json.dumps(result.counts, indent=2))
     else:
         print(format_run(result))
+    if drifted is not None:
+        print(f"zslabel run: {drifted}", file=sys.stderr)
+        return 1
     return 0
 
 

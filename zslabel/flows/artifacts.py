@@ -20,13 +20,15 @@ from zslabel.flows import environment
 
 environment.configure()
 
-from prefect.artifacts import (  # noqa: E402 - settings must come first
+from prefect import State  # noqa: E402 - settings must come first
+from prefect.artifacts import (  # noqa: E402
     create_link_artifact,
     create_markdown_artifact,
     create_table_artifact,
 )
+from prefect.states import Failed  # noqa: E402
 
-from zslabel.errors import ZslabelError  # noqa: E402
+from zslabel.errors import DriftFailed  # noqa: E402
 from zslabel.pipeline.drift import failure_message  # noqa: E402
 from zslabel.pipeline.write import RunResult  # noqa: E402
 
@@ -106,9 +108,16 @@ def publish(result: RunResult, summary: str, keys: ArtifactKeys) -> None:
         )
 
 
-class DriftFailed(ZslabelError):
-    """A threshold of a job with ``on_drift: fail`` was crossed; the version is written. A
-    ZslabelError, so that ``zslabel run`` reports it in one line and exits 1."""
+def end_state(outcome: dict[str, Any], failed: str | None) -> dict[str, Any] | State:
+    """The flow's return: ``outcome``, or, where ``failed`` says a drift threshold of a job with
+    ``on_drift: fail`` was crossed, a Failed state with that message carrying
+    :class:`DriftFailed`. The version is written and recorded by then: the run ends Failed so
+    that Prefect's notifications and automations can act, and the data is there to inspect.
+    Returned, not raised: a traceback in the log would say the flow broke. Calling the flow
+    raises the DriftFailed; ``return_state=True`` gives the state."""
+    if failed is None:
+        return outcome
+    return Failed(message=failed, data=DriftFailed(failed, outcome))
 
 
 def publish_drift(

@@ -287,7 +287,7 @@ def label_dataset(
     overrides: dict[str, Any] | None = None,
     job: dict[str, Any] | None = None,
     name: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """Label a job's input into its output folder (a new version if incremental), with its
     drift.json and, when the job has a ``student`` section, its student (docs/drift.md).
 
@@ -296,8 +296,9 @@ def label_dataset(
     form, ``--dry-run``, ``--model`` and ``--template``), with ``overrides`` merged over it.
     ``name`` keys the run's artifacts (``zslabel-<name>-summary``, slugified); by default the
     job file's stem, else the output folder's name. Raises ConfigError for an invalid job, or
-    when both or neither of ``job_path`` and ``job`` are given; DriftFailed after writing a
-    version that crossed a drift threshold of a job with ``on_drift: fail``.
+    when both or neither of ``job_path`` and ``job`` are given. A version that crossed a drift
+    threshold of a job with ``on_drift: fail`` is written, then the run ends Failed, naming the
+    thresholds (:func:`artifacts.end_state`): the call raises DriftFailed.
     """
     config = _job_config(job_path, overrides, job)
     slug = artifacts.job_slug(name or artifacts.default_name(job_path, config.output.dir))
@@ -318,7 +319,7 @@ def _job_config(
     return JobConfig.from_dict(deep_merge(job, overrides or {}), origin="parameter job")
 
 
-def _label(config: JobConfig, slug: str) -> dict[str, Any]:
+def _label(config: JobConfig, slug: str) -> dict[str, Any] | State:
     logger = get_run_logger()
     keys = artifacts.ArtifactKeys.for_job(slug)
     files: tuple[str, ...] | None = None
@@ -353,17 +354,14 @@ def _label(config: JobConfig, slug: str) -> dict[str, Any]:
     if increment is not None:
         version = publish_version(str(Path(increment.config.output.dir).parent), increment, result)
     student = run_student(config, str(result.output_dir), keys.student)
-    if failed is not None:
-        # Raised once the version is written and recorded: the run ends Failed, so that
-        # Prefect's notifications and automations can act, and the data is there to inspect.
-        raise artifacts.DriftFailed(failed)
-    return {
+    outcome = {
         "output_dir": str(result.output_dir),
         "manifest": result.manifest,
         "run_info": result.run_info,
         "version": version,
         "student": student,
     }
+    return artifacts.end_state(outcome, failed)
 
 
 def _run_stages(job: JobRef, clock: RunClock, previous: Path | None) -> RunResult:

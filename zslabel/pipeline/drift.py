@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from zslabel.changes import version_settings
 from zslabel.drift import DRIFT, DriftReport, baseline, centroids_from_cache, compare, write_drift
 from zslabel.export import MANIFEST, StagedOutput, file_sha256
 from zslabel.pipeline.plan import JobPlan
@@ -72,6 +73,7 @@ def _measure(
     previous: Path | None,
 ) -> DriftReport | None:
     spec = plan.config.drift
+    _note_version_settings(previous, plan.output_dir, manifest)
     carried = _carried_over(previous, plan.output_dir, manifest, spec.model_dump(mode="json"))
     if carried is not None:
         (staged.staging / DRIFT).write_text(carried, encoding="utf-8")
@@ -95,6 +97,22 @@ def _measure(
     write_drift(staged.staging, report)
     _describe(staged, manifest, report.to_dict())
     return report
+
+
+def _note_version_settings(previous: Path | None, output: Path, manifest: dict[str, Any]) -> None:
+    """An incremental version is compared with the version before it, not with the output folder
+    its manifest's ``changes`` were read from (none yet): the settings changed since that
+    version go into ``changes`` too, so that a drift they explain (a new threshold, an upgrade
+    that moved the defaults) does not fail the run (:func:`settings_changed`)."""
+    if previous is None or previous.resolve() == output.resolve():
+        return
+    try:
+        before = json.loads((previous / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return  # read_profile below raises with the file's name
+    changed = version_settings(before, manifest) if isinstance(before, dict) else {}
+    if changed:
+        manifest.setdefault("changes", {}).setdefault("settings", {}).update(changed)
 
 
 def _relative(folder: Path, start: Path) -> str:
@@ -148,6 +166,11 @@ def _describe(staged: StagedOutput, manifest: dict[str, Any], report: dict[str, 
     }
 
 
+# Settings keys (zslabel.changes) that cannot change which rows get which label; the review
+# store's path is where answers are kept (the answers applied show in the counts).
+_NOT_LABELING = ("drift.", "runner.", "student.", "output.", "incremental", "review.store")
+
+
 def failure_message(manifest: dict[str, Any]) -> str | None:
     """The reason a run with ``on_drift: fail`` ends failed (after its outputs are written), or
     None when it did not drift or only warns."""
@@ -163,5 +186,8 @@ def settings_changed(manifest: dict[str, Any]) -> list[str]:
     """The job settings this run changed against the outputs it replaces (``manifest
     ["changes"]``): a drift they explain is the user's own doing, so ``on_drift: fail`` does
     not fail the run (a new-user trial: a rerun with another per_class_top_fraction was refused
-    as drift)."""
-    return sorted((manifest.get("changes") or {}).get("settings") or {})
+    as drift). Keys that change how a run is carried out or judged, not its labels (the drift
+    thresholds, the runner, the student, the output and review store folders) explain no drift:
+    turning ``on_drift: fail`` on still fails the run that drifted."""
+    settings = (manifest.get("changes") or {}).get("settings") or {}
+    return sorted(key for key in settings if not key.startswith(_NOT_LABELING))

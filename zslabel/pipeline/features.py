@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from zslabel.config import ClipSourceSpec, EmbeddingSourceSpec
 from zslabel.errors import OutputError
 from zslabel.pipeline.plan import JobPlan
 from zslabel.pipeline.score import ShardScore, feature_key, source_fingerprint
@@ -42,13 +43,19 @@ def probabilities(
     plan: JobPlan, index: int, features: np.ndarray, refinement: Refinement | None
 ) -> np.ndarray:
     """Source ``index``'s (rows, classes) probabilities from its features, with its refined
-    references if ``refinement`` has any for it."""
+    references (scored at the source's temperature times ``refine.temperature_scale``) if
+    ``refinement`` has any for it."""
     source = plan.sources[index]
     references = None if refinement is None else refinement.of(index)
     if references is None:
         return source.probabilities(features)
+    spec = plan.config.sources[index]
     assert isinstance(source, EmbeddingSource | ClipSource)
-    return source.probabilities(features, references)
+    assert isinstance(spec, EmbeddingSourceSpec | ClipSourceSpec)
+    assert spec.refine is not None
+    return source.probabilities(
+        features, references, temperature_scale=spec.refine.temperature_scale
+    )
 
 
 def source_probabilities(

@@ -23,7 +23,7 @@ from zslabel.errors import InputError
 from zslabel.models import ResolvedModel
 from zslabel.pipeline.plan import JobPlan
 from zslabel.sources import EmbeddingSource
-from zslabel.sources.embedding import detect_languages
+from zslabel.sources.languages import detect_languages
 
 SAMPLE_ROWS = 500
 # Warn when more than this share of the sample is in one language no model covers.

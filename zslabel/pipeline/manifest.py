@@ -135,7 +135,12 @@ def class_warnings(
     for name, counted in classes.items():
         found = []
         accepted, mean = counted["accepted"], counted["mean_confidence_accepted"]
-        if accepted < FEW_ACCEPTED_ROWS:
+        if accepted == 0:
+            found.append(
+                "no accepted row: is any text about it? (remove the label, or describe it in "
+                "the words its texts use)"
+            )
+        elif accepted < FEW_ACCEPTED_ROWS:
             found.append(
                 f"only {accepted} accepted row(s) (fewer than {FEW_ACCEPTED_ROWS}: too few "
                 "to train or evaluate this class)"

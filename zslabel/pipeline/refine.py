@@ -32,7 +32,7 @@ def refine(plan: JobPlan, scores: Sequence[ShardScore]) -> Refinement:
         refined = None
         if isinstance(spec, EmbeddingSourceSpec | ClipSourceSpec) and spec.refine is not None:
             assert isinstance(source, EmbeddingSource | ClipSource)
-            skipped = _skipped(plan, source)
+            skipped = skip_reason(plan, source)
             if skipped is not None:
                 record[source.name] = {"skipped": skipped}
             else:
@@ -57,7 +57,8 @@ def _template_rows(keys: Sequence[str], shards: Iterable[np.ndarray]) -> dict[st
     return {name: int(n) for name, n in zip([*keys, "other"], counts, strict=True)}
 
 
-def _skipped(plan: JobPlan, source: EmbeddingSource | ClipSource) -> str | None:
+def skip_reason(plan: JobPlan, source: EmbeddingSource | ClipSource) -> str | None:
+    """Why a job's source with a refine key is not refined (None: it is, given enough rows)."""
     if plan.multi_label:
         return "multi-label job: refinement ranks rows by their single top label"
     if isinstance(source, EmbeddingSource) and source.chunks_long_texts:

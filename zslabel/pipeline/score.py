@@ -108,7 +108,7 @@ def read_inputs(plan: JobPlan, shard: Shard) -> dict[str, ShardInput]:
 
 def language_column(source: Source) -> str | None:
     """The input column that gives each row's language, for sources with per-language
-    templates that read it (zslabel.sources.embedding.TemplateLanguages)."""
+    templates that read it (zslabel.sources.languages.TemplateLanguages)."""
     if isinstance(source, EmbeddingSource) and source.languages is not None:
         return source.languages.column
     return None

@@ -134,15 +134,21 @@ class ClipSource:
         return 1.0 / float(self.reference_embeddings()[-1, 0])
 
     def probabilities(
-        self, features: np.ndarray, references: np.ndarray | None = None
+        self,
+        features: np.ndarray,
+        references: np.ndarray | None = None,
+        *,
+        temperature_scale: float = 1.0,
     ) -> np.ndarray:
+        """(n, k) probabilities: the similarities over the temperature times
+        ``temperature_scale`` (refined ``references`` are scored at ``refine.temperature_scale``,
+        zslabel.refine); NaN feature rows give NaN rows."""
         similarities = self.similarities(features, references)
+        temperature = self.temperature() * temperature_scale
         if self.multi_label:
             spec = self.spec
-            return independent_probabilities(
-                similarities, self.temperature(), spec.within, spec.center
-            )
-        return softmax(similarities / self.temperature())
+            return independent_probabilities(similarities, temperature, spec.within, spec.center)
+        return softmax(similarities / temperature)
 
     def provenance(self) -> dict[str, Any]:
         return {
