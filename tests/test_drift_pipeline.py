@@ -198,6 +198,9 @@ def test_a_new_version_under_other_settings_is_not_failed_as_drift(
     assert "the job's settings changed since the compared outputs" in out_text
     manifest = json.loads((out / "v0002" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["changes"]["settings"] == {"selection.min_confidence": [0.6, 0.95]}
+    assert manifest["changes"]["since"] == "../v0001"
+    assert "settings changed since ../v0001:" in out_text
+    assert "replaced the previous outputs" not in out_text
     # The same change with the same settings as v0002: a real drift fails again.
     add_batch(data, "batch3.parquet", shifted(seed=3))
     assert cli.main(["label", str(job), "--no-progress", *stricter]) == 1

@@ -41,6 +41,8 @@ def test_each_run_labels_only_new_or_changed_files_into_a_new_version(
     second, result = outcome
     assert second.version == "v0002"
     assert sorted(Path(f).name for f in second.files) == ["a.parquet", "b.parquet"]
+    assert second.relabeled == ()  # a rewritten file is a new file, not a relabeled one
+    assert second.describe() == "Version v0002: 2 new file(s)"
     assert result.counts["rows"] == 28
 
     root = Path(job.output.dir)
@@ -63,6 +65,12 @@ def test_a_changed_job_labels_everything_again(
     outcome = run_incremental(changed)
     assert outcome is not None
     assert outcome[0].version == "v0002"
+    # Said as such: a new user read "1 new file(s)" for a file labeled the week before.
+    assert outcome[0].relabeled == outcome[0].files
+    assert outcome[0].describe() == (
+        "Version v0002: 1 new file(s) (1 of them labeled by an earlier version under other "
+        "settings, labeled again under these)"
+    )
 
 
 def test_run_job_refuses_an_incremental_job(

@@ -781,3 +781,21 @@ def test_a_missing_id_column_suggests_the_close_name(
         f"{data}: id column 'ticketid' not found; columns are ticket_id, body; "
         "did you mean --id-column ticket_id / id_column: ticket_id?"
     )
+
+
+def test_a_missing_id_column_suggests_the_one_column_named_for_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new user's trial: ``id_column: id`` for a ``feedback_id`` column got no hint (the
+    names are not close, but one column has ``id`` as a word of its name)."""
+    data = tmp_path / "feedback.parquet"
+    pq.write_table(pa.table({"feedback_id": TICKETS["id"], "body": TICKETS["body"]}), data)
+    job = write_job(tmp_path, data, input_extra=", text_column: body, id_column: id")
+    assert refused(job, capsys) == (
+        f"{data}: id column 'id' not found; columns are feedback_id, body; "
+        "did you mean --id-column feedback_id / id_column: feedback_id?"
+    )
+    # Two columns named for it: no guess.
+    columns = {"order_id": TICKETS["id"], "user_id": TICKETS["id"], "body": TICKETS["body"]}
+    pq.write_table(pa.table(columns), data)
+    assert refused(job, capsys).endswith("columns are order_id, user_id, body")

@@ -50,3 +50,34 @@ def test_copies_of_a_text_with_their_own_ids_never_straddle_splits(
     total = sum(len(rows) for rows in splits.values())
     # Within a few rows of the fractions: a cut moves at most to the end of one group.
     assert abs(len(splits["train"]) - 0.8 * total) <= 4 * 3
+
+
+def test_copies_that_differ_in_case_spaces_or_punctuation_are_copies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new user's trial: 15 of 21 validation and test rows were in train but for case,
+    surrounding spaces and "!!". Texts compare case-folded, by their words alone."""
+    from zslabel.pipeline.split import comparable
+
+    assert comparable("Great service!!") == comparable("  great   SERVICE ") == "great service"
+    assert comparable("Très bien, merci") == "très bien merci"
+    assert comparable("!!!") == "!!!"  # no word: the text itself, not one empty group
+    texts = list(make_texts(120))
+    texts += [variant for t in texts[:30] for variant in (f"{t}!!", f"  {t} ", f"{t}.")]
+    ids = [f"T-{i:04d}" for i in range(len(texts))]
+    pq.write_table(pa.table({"ticket_id": ids, "text": texts}), tmp_path / "tickets.parquet")
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "input: {path: tickets.parquet, text_column: text, id_column: ticket_id}\n"
+        "labels: [sports, weather, finance]\n"
+        "sources: [{kind: fake}]\n"
+        "selection: {per_class_top_fraction: 1.0, min_above_chance: null}\n"
+        "output: {dir: out}\n",
+        encoding="utf-8",
+    )
+    assert main(["label", str(job), "--no-progress"]) == 0
+    capsys.readouterr()
+    splits = {n: {comparable(t) for t in rows} for n, rows in split_texts(tmp_path / "out").items()}
+    assert not splits["train"] & splits["test"]
+    assert not splits["train"] & splits["validation"]
+    assert not splits["validation"] & splits["test"]

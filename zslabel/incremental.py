@@ -44,6 +44,18 @@ class Increment:
     fingerprints: dict[str, str]
     config: JobConfig  # output.dir is the version folder; the work folder stays shared
     job_key: str
+    # Of ``files``, those an earlier version labeled under other settings (another job key).
+    relabeled: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """``Version v0004: 2 new file(s)``, and how many of them are relabeled."""
+        line = f"Version {self.version}: {len(self.files)} new file(s)"
+        if self.relabeled:
+            line += (
+                f" ({len(self.relabeled)} of them labeled by an earlier version under other "
+                "settings, labeled again under these)"
+            )
+        return line
 
 
 def job_key(config: JobConfig) -> str:
@@ -81,6 +93,11 @@ def plan_increment(config: JobConfig) -> Increment | None:
     )
     if not new:
         return None
+    labeled_before = {
+        (path, fingerprint)
+        for version in index["versions"]
+        for path, fingerprint in version["files"].items()
+    }
     version = f"v{len(index['versions']) + 1:04d}"
     output = config.output.model_copy(
         update={
@@ -94,6 +111,7 @@ def plan_increment(config: JobConfig) -> Increment | None:
         fingerprints={path: fingerprints[path] for path in new},
         config=config.model_copy(update={"output": output, "incremental": False}),
         job_key=key,
+        relabeled=tuple(path for path in new if (path, fingerprints[path]) in labeled_before),
     )
 
 

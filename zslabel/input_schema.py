@@ -4,6 +4,7 @@ file of a dataset has the same columns and types."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 
 import pyarrow as pa
@@ -33,10 +34,8 @@ def check_columns(
                 if likely is not None:
                     hint = f"; did you mean --text-column {likely} / text_column: {likely}?"
             else:  # an id or image column: a close name (ticketid / ticket_id), case aside
-                lowered = {str(name).lower(): str(name) for name in names}
-                close = difflib.get_close_matches(column.lower(), list(lowered), n=1, cutoff=0.75)
-                if close:
-                    likely = lowered[close[0]]
+                likely = _close_column(column, names)
+                if likely is not None:
                     if role == "id":
                         likely = f"--id-column {likely} / id_column: {likely}"
                     hint = f"; did you mean {likely}?"
@@ -59,6 +58,25 @@ def check_columns(
             f"{spec.path}: text column {spec.text_column!r} has type {text_type}, "
             "expected a string (or UTF-8 binary) column"
         )
+
+
+def _close_column(wanted: str, names: Sequence[str]) -> str | None:
+    """The column a missing ``wanted`` most likely is: a close name, case aside (``ticketid``
+    for ``ticket_id``), else the one column whose name has ``wanted`` as a word (``feedback_id``
+    or ``FeedbackId`` for ``id``: a new user's trial got no hint for those)."""
+    lowered = {str(name).lower(): str(name) for name in names}
+    close = difflib.get_close_matches(wanted.lower(), list(lowered), n=1, cutoff=0.75)
+    if close:
+        return lowered[close[0]]
+    word = wanted.lower()
+    having = [str(name) for name in names if word in _words(str(name))]
+    return having[0] if len(having) == 1 else None
+
+
+def _words(name: str) -> list[str]:
+    """``feedback_id``, ``feedback-id``, ``FeedbackId``: ``feedback``, ``id``."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return [w.lower() for w in re.split(r"[^0-9A-Za-z]+", spaced) if w]
 
 
 def likely_text_column(

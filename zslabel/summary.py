@@ -136,12 +136,14 @@ def _class_warning_lines(selection: dict[str, Any]) -> list[str]:
 
 
 def _changes_lines(changes: dict[str, Any] | None) -> list[str]:
-    """What this run changed against the outputs it replaced in the same folder."""
+    """What this run changed against the outputs it replaced in the same folder, or (an
+    incremental version, ``since``) the settings changed since the version it is compared with."""
     if not changes:
         return []
-    return ["", "  replaced the previous outputs in this folder; changes:"] + [
-        f"    {line}" for line in change_lines(changes)
-    ]
+    heading = "replaced the previous outputs in this folder; changes:"
+    if "since" in changes:
+        heading = f"settings changed since {changes['since']}:"
+    return ["", f"  {heading}"] + [f"    {line}" for line in change_lines(changes)]
 
 
 def _truncation_lines(truncated: dict[str, int | None]) -> list[str]:

@@ -267,3 +267,28 @@ def test_serve_runs_the_job_on_schedule_and_stops_its_server(
     assert json.loads(manifest.read_text())["counts"]["rows"] == 90
     time.sleep(1)
     assert not [pid for pid in children if _alive(pid)], "prefect server left running"
+
+
+def test_a_data_error_in_the_flow_is_one_line_without_a_traceback(
+    job_file: Path, tmp_path: Path
+) -> None:
+    """A new user's trial: a duplicate id under ``zslabel run`` printed two tracebacks of
+    Prefect's run loggers (about 70 lines) before the one-line error. Errors that say what is
+    wrong with the data keep their log lines and the Failed state, without the traceback."""
+    data = job_file.parent / "data"
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "id": ["x", "y", "x"]}), data / "ids.parquet")
+    job_file.write_text(
+        job_file.read_text().replace("text_column: text", "text_column: text, id_column: id")
+    )
+    for part in data.glob("part-*.parquet"):
+        part.unlink()
+    proc = subprocess.run(
+        zslabel("run", str(job_file)), env=clean_env(tmp_path),
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Task run 'check-input" in proc.stderr  # the run's own log lines are still there
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "zslabel: error:" in last or "Stopping temporary server" in last
+    assert "has duplicate value 'x' (rows 0 and 2, counting from 0)" in proc.stderr

@@ -45,7 +45,7 @@ def handle(args: argparse.Namespace) -> int:
             print(f"No new input files: every file is in a version under {where}", file=info)
             return 0
         increment, result = outcome
-        print(f"Version {increment.version}: {len(increment.files)} new file(s)", file=info)
+        print(increment.describe(), file=info)
     else:
         result = run_job(config, progress=not args.no_progress)
     if args.json:

@@ -5,6 +5,7 @@ Imported before prefect itself: Prefect reads these settings at import time.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -29,6 +30,7 @@ class PrefectUnavailable(ZslabelError, RuntimeError):
 def configure() -> None:
     for key, value in LOCAL_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    quiet_expected_errors()
 
 
 def api_url() -> str | None:
@@ -70,3 +72,24 @@ def exit_cleanly_on_sigterm() -> None:
         sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+class _ExpectedErrors(logging.Filter):
+    """Drops the traceback from a Prefect run log record whose exception is a ZslabelError: an
+    error that says what is wrong with the job or its data (a duplicate id, a missing column)
+    in one line, where a traceback would say zslabel broke (docs/errors.md). The record, its
+    message and the run's Failed state stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ZslabelError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_expected_errors() -> None:
+    """Install :class:`_ExpectedErrors` on Prefect's flow and task run loggers (once)."""
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _ExpectedErrors) for f in logger.filters):
+            logger.addFilter(_ExpectedErrors())

@@ -335,7 +335,7 @@ def _label(config: JobConfig, slug: str) -> dict[str, Any] | State:
             )
             return {"output_dir": config.output.dir, "version": None, "new_files": 0}
         files = increment.files
-        logger.info("Version %s: %d new file(s)", increment.version, len(files))
+        logger.info("%s", increment.describe())
         config = increment.config
 
     clock = RunClock()

@@ -112,7 +112,9 @@ def _note_version_settings(previous: Path | None, output: Path, manifest: dict[s
         return  # read_profile below raises with the file's name
     changed = version_settings(before, manifest) if isinstance(before, dict) else {}
     if changed:
-        manifest.setdefault("changes", {}).setdefault("settings", {}).update(changed)
+        changes = manifest.setdefault("changes", {})
+        changes.setdefault("settings", {}).update(changed)
+        changes["since"] = _relative(previous, output)
 
 
 def _relative(folder: Path, start: Path) -> str:
