@@ -298,3 +298,23 @@ def test_a_rate_crosses_either_way_and_says_so() -> None:
     assert crossing("abstain_rate", -0.2625, 0.1) == "abstain_rate -0.2625 beyond ±0.1"
     assert crossing("psi", 0.43051, 0.2) == "psi 0.4305 > 0.2"
     assert crossing("chi2_p_value", 0.001, 0.01) == "chi2_p_value 0.001 < 0.01"
+
+
+def test_a_ks_statistic_over_its_threshold_that_chance_explains_says_why_it_is_ok() -> None:
+    """A new user's trial: confidence_ks 0.1126 against 0.1 read "ok", with no word of the
+    p-value that decided."""
+    from zslabel.drift.compare import _ks
+
+    spec = DriftSpec()
+    rng = np.random.default_rng(0)
+    before, after = rng.uniform(0.5, 1.0, 40), rng.uniform(0.55, 1.0, 40)
+    metric = _ks("confidence_ks", "confidence", before, after, spec, "")
+    assert metric.value is not None
+    assert metric.value > spec.confidence_ks
+    assert not metric.crossed
+    assert f"but p {metric.detail['p_value']:.2g} >= {spec.ks_p_value:g}: too few rows" in (
+        metric.reason
+    )
+    crossed = _ks("confidence_ks", "confidence", before, after - 0.3, spec, "")
+    assert crossed.crossed
+    assert "too few rows" not in crossed.reason

@@ -163,6 +163,12 @@ def _ks(
     )
     moves = f"p10/median/p90 {old} -> {new}{unit}"
     reason = f"{what} moved: {moves}" if crossed else f"{what} {moves}"
+    if limit is not None and statistic > limit and not crossed:
+        # A new user's trial read "0.1126 / 0.1 / ok" as a bug: say which test decided.
+        reason += (
+            f"; above {limit:g}, but p {p_value:.2g} >= {spec.ks_p_value:g}: too few rows to tell "
+            "the move from chance"
+        )
     detail = {"p_value": float(f"{p_value:.6g}")}
     return Metric(name, statistic, limit, crossed, reason, detail)
 
