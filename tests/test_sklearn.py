@@ -119,7 +119,9 @@ def test_several_sources_combine_as_in_a_job() -> None:
     proba = clf.predict_proba(TEXTS)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     rules_only = ZeroShotClassifier(LABELS, sources=sources[1:]).fit(TEXTS)
-    with pytest.raises(ValueError, match="no source scored"):
+    with pytest.raises(
+        ValueError, match=r"no source scored 1 of 1 texts \(rows \[0\], counting from 0\)"
+    ):
         rules_only.predict(["nothing matches this"])
 
 

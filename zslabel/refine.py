@@ -197,17 +197,32 @@ def prompt_stray_labels(probs: np.ndarray, spec: RefineSpec) -> np.ndarray:
     ``spec.top_fraction`` most confident rows as refinement's first pass does. Ties in
     confidence are broken by row order here, not by the features' hash: the rows a tie
     chooses between have the same confidence, so the mean is the same."""
-    n_labels = probs.shape[1]
+    label, confidence = top_label(probs)
+    order = np.arange(len(label), dtype=np.uint64)
+    taken = np.where(
+        top_rows(label, confidence, order, probs.shape[1], spec.top_fraction), label, -1
+    )
+    return judge_stray(taken, confidence, probs.shape[1], spec)[1]
+
+
+def top_label(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) int32 each row's most probable label of (n, k) ``probs`` and (n,) its probability;
+    -1 and -inf for a row that was not scored (NaN)."""
     scored = ~np.isnan(probs).any(axis=1)
     filled = np.where(scored[:, None], probs, -np.inf)
-    label = np.where(scored, filled.argmax(axis=1), -1)
-    confidence = np.where(scored, filled.max(axis=1), -np.inf)
-    order = np.arange(len(label), dtype=np.uint64)
-    chosen = top_rows(label, confidence, order, n_labels, spec.top_fraction)
-    taken = np.where(chosen, label, -1)
+    label = np.where(scored, filled.argmax(axis=1), -1).astype(np.int32)
+    confidence: np.ndarray = np.where(scored, filled.max(axis=1), -np.inf)
+    return label, confidence
+
+
+def judge_stray(
+    taken: np.ndarray, confidence: np.ndarray, n_labels: int, spec: RefineSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n_labels,) :func:`label_evidence` and (n_labels,) :func:`stray_labels` among the labels
+    with at least ``spec.min_rows`` rows, from ``taken`` (each row's label, -1: not taken)."""
     rows = np.bincount(taken[taken >= 0], minlength=n_labels)
     evidence = label_evidence(taken, confidence, n_labels)
-    return stray_labels(evidence, rows >= spec.min_rows, spec.stray_mads)
+    return evidence, stray_labels(evidence, rows >= spec.min_rows, spec.stray_mads)
 
 
 def label_cosines(old: np.ndarray, new: np.ndarray, owner: np.ndarray, n_labels: int) -> np.ndarray:
@@ -258,8 +273,7 @@ def refine_source(
             sums += fixed_point_sums(features[:, :dim], part, n_labels)
         rows = np.bincount(taken[taken >= 0], minlength=n_labels)
         if stray is None:  # judged once, on the prompts' own confidences
-            evidence = label_evidence(taken, confidence, n_labels)
-            stray = stray_labels(evidence, rows >= spec.min_rows, spec.stray_mads)
+            evidence, stray = judge_stray(taken, confidence, n_labels, spec)
         # Too few rows, or rows no description fits: the label's sums are dropped, so mix()
         # leaves its prompts as they are.
         sums[(rows < spec.min_rows) | stray] = 0
@@ -289,11 +303,11 @@ def _top_labels(
     :func:`row_keys` of its first ``dim`` features, shard by shard."""
     labels, confidences, keys = [np.empty(0, np.int32)], [np.empty(0)], [np.empty(0, np.uint64)]
     for features in shards:
-        probs = source.probabilities(features, references, temperature_scale=temperature_scale)
-        scored = ~np.isnan(probs).any(axis=1)
-        filled = np.where(scored[:, None], probs, -np.inf)
-        labels.append(np.where(scored, filled.argmax(axis=1), -1).astype(np.int32))
-        confidences.append(np.where(scored, filled.max(axis=1), -np.inf))
+        label, confidence = top_label(
+            source.probabilities(features, references, temperature_scale=temperature_scale)
+        )
+        labels.append(label)
+        confidences.append(confidence)
         if with_keys:
             keys.append(row_keys(np.nan_to_num(features[:, :dim])))
     found = np.concatenate(keys) if with_keys else None

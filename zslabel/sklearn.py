@@ -204,7 +204,8 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if len(unscored):
             raise ValueError(
                 f"no source scored {len(unscored)} of {len(texts)} texts (rows "
-                f"{unscored[:5].tolist()}{'...' if len(unscored) > 5 else ''}); add a source "
+                f"{unscored[:5].tolist()}{'...' if len(unscored) > 5 else ''}, counting from 0); "
+                "add a source "
                 "that scores every text, e.g. an embedding source beside rules"
             )
         return probs, label
