@@ -56,7 +56,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--eval-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0, help="seed of the pool / evaluation split")
     parser.add_argument("--rounds", type=int, help="override the student's self-training rounds")
-    parser.add_argument("--kind", choices=["logistic", "finetune"], help="override student kind")
+    parser.add_argument(
+        "--kind", choices=["logistic", "finetune", "setfit"], help="override student kind"
+    )
     parser.add_argument(
         "--student",
         action="append",

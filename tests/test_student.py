@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zslabel.cli import main
 from zslabel.config import JobConfig, StudentSpec
@@ -20,6 +22,7 @@ from zslabel.errors import ConfigError, InputError, ModelError
 from zslabel.export import file_sha256
 from zslabel.labelmodel import NotFittedError
 from zslabel.student import LogisticHead, SelfTrainer, StudentModel, predict_file, train
+from zslabel.student.contrastive import sentence_pairs
 from zslabel.student.model import METADATA
 
 from .conftest import LABELS, make_texts, save_tiny_bert, topics
@@ -394,6 +397,40 @@ def test_finetuned_student_saves_its_encoder_and_predicts(labeled: Path, tiny_mo
     texts = make_texts(30, seed=11)
     predicted = loaded.predict_proba(texts).argmax(axis=1)
     assert np.mean(np.asarray(LABELS)[predicted] == np.asarray(topics(texts))) >= 0.9
+
+
+def test_setfit_student_tunes_its_encoder_on_pairs_and_predicts(
+    labeled: Path, tiny_model: Path
+) -> None:
+    settings = spec(tiny_model, kind="setfit", rounds=1, epochs=1, learning_rate=1e-4)
+    result = train(labeled, settings, gold_column="topic")
+    assert (result.model_dir / "encoder" / "config.json").is_file()
+    assert not (labeled / ".zslabel" / "student").exists()
+    loaded = StudentModel.load(result.model_dir)
+    assert loaded.kind == "setfit"
+    assert (
+        loaded.metadata["embedding"]["weights_sha256"]
+        != (result.metrics["embedding"]["weights_sha256"])
+    )
+    texts = make_texts(30, seed=11)
+    predicted = loaded.predict_proba(texts).argmax(axis=1)
+    assert np.mean(np.asarray(LABELS)[predicted] == np.asarray(topics(texts))) >= 0.9
+
+
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=40), st.integers(0, 2**32 - 1))
+def test_sentence_pairs_pair_each_row_with_its_label_and_another(
+    labels: list[int], seed: int
+) -> None:
+    classes = np.asarray(labels)
+    pairs = sentence_pairs(classes, np.random.default_rng(seed))
+    same = classes[pairs[:, 0]] == classes[pairs[:, 1]]
+    assert np.array_equal(same, pairs[:, 2] == 1)
+    assert not np.any(pairs[:, 0] == pairs[:, 1])
+    for row, label in enumerate(labels):
+        mine = pairs[pairs[:, 0] == row]
+        has_partner = labels.count(label) > 1
+        has_other = len(set(labels)) > 1
+        assert sorted(mine[:, 2].tolist()) == [0] * has_other + [1] * has_partner
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ def add_parser(commands: Commands) -> None:
     )
     train.add_argument(
         "--kind",
-        choices=["logistic", "finetune"],
+        choices=["logistic", "finetune", "setfit"],
         help="student kind " + job_key_default(StudentSpec, "student.kind"),
     )
     train.add_argument(

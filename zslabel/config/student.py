@@ -17,8 +17,9 @@ class StudentSpec(StrictModel):
     "Training a student model")."""
 
     # logistic: logistic regression on frozen sentence embeddings (fast on a CPU); finetune: the
-    # encoder fine-tuned end to end with a linear head (wants a GPU).
-    kind: Literal["logistic", "finetune"] = "logistic"
+    # encoder fine-tuned end to end with a linear head; setfit: the encoder fine-tuned on pairs
+    # of rows (SetFit), then a logistic head (both want a GPU).
+    kind: Literal["logistic", "finetune", "setfit"] = "logistic"
     # Embedding (or base) model; None: the job's first embedding source's model, else default.
     model: str | None = None
     # Self-training rounds after the first fit; each relabels the pool and retrains.
@@ -42,7 +43,7 @@ class StudentSpec(StrictModel):
     # much below the teacher's own (zslabel.student.adoption; README: measured on AG News,
     # SST-2, BANKING77 and imbalanced variants). Negative: never adopt.
     adoption_margin: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.01
-    # finetune only.
+    # finetune and setfit only (setfit: epochs are passes of fresh pairs, batch_size pairs).
     epochs: Annotated[int, Field(gt=0)] = 2
     learning_rate: Annotated[float, Field(gt=0)] = 2e-5
     batch_size: Annotated[int, Field(gt=0)] = 16

@@ -86,45 +86,20 @@ class FineTuner:
         warm.fit(frozen, labels)
         torch.manual_seed(self.seed)
         device = pick_device(self.device, torch)
-        tokenizer, network = self._load_base(torch, device)
+        tokenizer, network = load_trainable(self.encoder, torch, device)
         head = _warm_linear(warm, self.n_classes, torch, device)
         ids = tokenizer(list(texts), truncation=True, max_length=self.encoder.max_length)[
             "input_ids"
         ]
         self.losses_: list[float] = []
         self._train(torch, device, tokenizer, network, head, ids, labels)
-        network.eval()
-        folder.mkdir(parents=True, exist_ok=True)
-        network.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        self.encoder_ = save_tuned(network, tokenizer, folder, self.encoder, self.device)
         tuned = LogisticHead(self.n_classes)
         tuned.coef_ = head.weight.detach().cpu().double().numpy()
         tuned.intercept_ = head.bias.detach().cpu().double().numpy()
         tuned.classes_seen_ = warm.classes_seen_
         self.head_ = tuned
-        self.encoder_ = TextEncoder(
-            resolve_model(str(folder)),
-            max_length=self.encoder.max_length,
-            pooling=self.encoder.pooling,
-            device=self.device,
-        )
         return self
-
-    @quiet_loading()
-    def _load_base(self, torch: Any, device: str) -> tuple[Any, Any]:
-        """The base model's tokenizer and network, in fp32 on ``device``."""
-        from transformers import AutoModel, AutoTokenizer
-
-        base = self.encoder.model
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(base.path)
-            # fp32 master weights whatever the checkpoint stores: fp16 or bf16 updates underflow.
-            network = AutoModel.from_pretrained(
-                base.path, trust_remote_code=False, dtype=torch.float32
-            ).to(device)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load model {base.name!r} to fine-tune: {exc}") from None
-        return tokenizer, network
 
     def _train(
         self,
@@ -144,9 +119,8 @@ class FineTuner:
             ).to(device)
         )
         parameters = [*network.parameters(), *head.parameters()]
-        optimizer = torch.optim.AdamW(parameters, lr=self.learning_rate, weight_decay=0.01)
         steps = self.epochs * -(-len(ids) // self.batch_size)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - s / steps)
+        optimizer, schedule = adamw_linear_decay(parameters, self.learning_rate, steps, torch)
         rng = np.random.default_rng(self.seed)
         target = torch.as_tensor(labels).to(device)
         network.train()
@@ -159,7 +133,7 @@ class FineTuner:
                     {"input_ids": [ids[i] for i in rows]}, return_tensors="pt"
                 ).to(device)
                 hidden = network(**batch).last_hidden_state
-                pooled = _pool(hidden, batch["attention_mask"], self.encoder.pooling, torch)
+                pooled = pool_hidden(hidden, batch["attention_mask"], self.encoder.pooling, torch)
                 logits = head(torch.nn.functional.normalize(pooled, dim=-1))
                 loss = loss_fn(logits, target[torch.as_tensor(rows).to(device)])
                 optimizer.zero_grad()
@@ -185,7 +159,55 @@ def _warm_linear(warm: LogisticHead, n_classes: int, torch: Any, device: str) ->
     return head
 
 
-def _pool(hidden: Any, mask: Any, pooling: str, torch: Any) -> Any:
+@quiet_loading()
+def load_trainable(encoder: TextEncoder, torch: Any, device: str) -> tuple[Any, Any]:
+    """``encoder``'s tokenizer and network, in fp32 on ``device``, to train.
+
+    Raises
+    ------
+    ModelError : the model cannot be loaded.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    base = encoder.model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base.path)
+        # fp32 master weights whatever the checkpoint stores: fp16 or bf16 updates underflow.
+        network = AutoModel.from_pretrained(
+            base.path, trust_remote_code=False, dtype=torch.float32
+        ).to(device)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load model {base.name!r} to fine-tune: {exc}") from None
+    return tokenizer, network
+
+
+def adamw_linear_decay(
+    parameters: list[Any], learning_rate: float, steps: int, torch: Any
+) -> tuple[Any, Any]:
+    """AdamW (weight decay 0.01) with its learning rate decayed linearly to zero over ``steps``."""
+    optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - s / steps)
+    return optimizer, schedule
+
+
+def save_tuned(
+    network: Any, tokenizer: Any, folder: Path, base: TextEncoder, device: str
+) -> TextEncoder:
+    """Save a trained ``network`` and its tokenizer to ``folder``; a :class:`TextEncoder` over
+    it with ``base``'s pooling and max length."""
+    network.eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    network.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return TextEncoder(
+        resolve_model(str(folder)),
+        max_length=base.max_length,
+        pooling=base.pooling,
+        device=device,
+    )
+
+
+def pool_hidden(hidden: Any, mask: Any, pooling: str, torch: Any) -> Any:
     """The same pooling as :class:`TextEncoder`, with gradients."""
     if pooling == "cls":
         return hidden[:, 0]

@@ -30,6 +30,8 @@ METADATA = "student.json"
 ENCODER_DIR = "encoder"
 FORMAT = "zslabel-student"
 FORMAT_VERSION = 1
+# Student kinds that train the encoder, so a saved student carries its own in ENCODER_DIR.
+TUNED_KINDS = ("finetune", "setfit")
 
 
 class StudentModel:
@@ -95,7 +97,7 @@ class StudentModel:
             staging.mkdir(parents=True)
             self.head.save(staging)
             metadata = self.metadata
-            if self.kind == "finetune":
+            if self.kind in TUNED_KINDS:
                 shutil.copytree(self.encoder.model.path, staging / ENCODER_DIR)
                 metadata["embedding"]["request"] = ENCODER_DIR
             metadata["head_sha256"] = file_sha256(staging / HEAD_FILE)
@@ -116,7 +118,7 @@ class StudentModel:
         folder = Path(folder)
         metadata = read_metadata(folder)
         recorded = metadata["embedding"]
-        if metadata["kind"] == "finetune":
+        if metadata["kind"] in TUNED_KINDS:
             request = str(folder / ENCODER_DIR)
         else:
             request = embedding_model or str(recorded["request"])

@@ -29,11 +29,12 @@ from zslabel.errors import ConfigError, InputError, OutputError
 from zslabel.export import MANIFEST, file_sha256
 from zslabel.models import DEFAULT_MODEL, resolve_model
 from zslabel.student import adoption, metrics
+from zslabel.student.contrastive import ContrastiveTuner
 from zslabel.student.data import Pool, read_pool
 from zslabel.student.embed import CachedEmbedder, embedding_identity, student_encoder
 from zslabel.student.finetune import FineTuner
 from zslabel.student.head import LogisticHead
-from zslabel.student.model import StudentModel
+from zslabel.student.model import TUNED_KINDS, StudentModel
 from zslabel.student.selftrain import Round, SelfTrainer
 from zslabel.version import __version__
 
@@ -158,7 +159,7 @@ def train(
     if elsewhere:
         # After the save, which replaces the whole folder.
         _write_json(metrics_path, report)
-    if spec.kind == "finetune":
+    if spec.kind in TUNED_KINDS:
         # Each round's fine-tuned encoder (a full model copy); the saved student has its own.
         shutil.rmtree(pool.work_dir / STUDENT_DIR, ignore_errors=True)
     return TrainResult(target, metrics_path, report, final.student, pool, trainer.rounds_)
@@ -213,10 +214,11 @@ def _fitter(
         head.fit(features[rows], labels[rows])
         return student(head, embedder), head.predict_proba(features)
 
-    def fit_finetune(
+    def fit_tuned(
         index: int, rows: np.ndarray, labels: np.ndarray
     ) -> tuple[StudentModel, np.ndarray]:
-        tuner = FineTuner(
+        kind = FineTuner if spec.kind == "finetune" else ContrastiveTuner
+        tuner = kind(
             embedder.encoder,
             k,
             c=spec.c,
@@ -229,12 +231,15 @@ def _fitter(
             seed=spec.seed + index,
         )
         texts = [pool.texts[i] for i in np.flatnonzero(rows)]
-        folder = pool.work_dir / STUDENT_DIR / f"finetune-round-{index}"
-        tuner.fit(texts, labels[rows], folder, features=features[rows])
+        folder = pool.work_dir / STUDENT_DIR / f"{spec.kind}-round-{index}"
+        if isinstance(tuner, FineTuner):
+            tuner.fit(texts, labels[rows], folder, features=features[rows])
+        else:
+            tuner.fit(texts, labels[rows], folder)
         tuned = CachedEmbedder(tuner.encoder_, pool.work_dir)
         return student(tuner.head_, tuned), tuner.head_.predict_proba(tuned.embed(pool.texts))
 
-    return fit_finetune if spec.kind == "finetune" else fit_logistic
+    return fit_tuned if spec.kind in TUNED_KINDS else fit_logistic
 
 
 def _figures(
