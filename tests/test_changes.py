@@ -96,3 +96,22 @@ def test_dry_run_says_so_at_the_top(
     assert not format_run(run_job(real)).startswith("DRY RUN")
     summary = format_run(run_job(dry_run(real, output_dir=str(tmp_path / "dry"))))
     assert summary.splitlines()[0].startswith("DRY RUN")
+
+
+def test_one_source_setting_is_one_change_and_a_new_source_one_line() -> None:
+    """A rerun with another temperature showed ``sources: [{"aggregate": "max", ...`` cut at
+    60 characters, with the change itself out of sight."""
+
+    def manifest(temperature: float, extra: list[dict[str, object]]) -> dict[str, object]:
+        embedding = {"name": "embedding", "kind": "embedding", "model": "default"}
+        sources = [{**embedding, "temperature": temperature, "aggregate": "max"}, *extra]
+        return {"config": {"labels": [], "sources": sources}}
+
+    rules = {"name": "rules", "kind": "rules", "rules": [{"label": "billing", "any": ["x"]}]}
+    changes = compare(manifest(0.05, []), manifest(0.07, [rules]))
+    assert changes["settings"] == {
+        "sources.embedding.temperature": [0.05, 0.07],
+        "sources.rules": [None, '{"kind": "rules", "rules": [{"any": ["x"], "label": "billing"}]}'],
+    }
+    assert change_lines(changes)[0] == "sources.embedding.temperature: 0.05 -> 0.07"
+    assert change_lines(changes)[1].startswith('sources.rules: (absent) -> {"kind": "rules",')

@@ -484,14 +484,14 @@ def test_later_passes_rank_rows_at_the_refined_temperature() -> None:
     reference returns none, so it is scored as unrefined, at the source's own temperature."""
     features = unit_rows(1, 30, 8)
     source = _Recording(unit_rows(2, 3, 8))
-    references, record = refine_source(
+    refined = refine_source(
         source, RefineSpec(passes=3, temperature_scale=1.7), lambda: [features], ["a", "b", "c"]
     )
-    assert references is not None
+    assert refined.references is not None
     assert source.scales == [1.0, 1.7, 1.7]
-    assert record["temperature_scale"] == 1.7
-    unmoved, record = refine_source(
+    assert refined.record["temperature_scale"] == 1.7
+    unmoved = refine_source(
         _Recording(unit_rows(2, 3, 8)), RefineSpec(weight=0.0), lambda: [features], ["a", "b", "c"]
     )
-    assert unmoved is None  # though its labels had rows to move toward
-    assert sum(label["rows"] for label in record["labels"].values()) > 0
+    assert unmoved.references is None  # though its labels had rows to move toward
+    assert sum(label["rows"] for label in unmoved.record["labels"].values()) > 0

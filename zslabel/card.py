@@ -208,6 +208,12 @@ def _files(manifest: Mapping[str, Any]) -> str:
         "(`zs_priority`: smallest margin, classes with few accepted rows promoted), ready to "
         "import into Label Studio or Argilla; `report.html` shows the figures, and "
         "`manifest.json` lists every file with its hash, this card included."
+        + (
+            " `prototypes.parquet` is refinement's state (per source and label, the rows its "
+            "prototype is the mean of), not data to train on."
+            if "prototypes.parquet" in manifest.get("files", {})
+            else ""
+        )
     )
     review = manifest.get("files", {}).get("review.argilla.jsonl") or {}
     if review.get("left_out"):

@@ -35,7 +35,8 @@ def compare(previous: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str
     accepted = _delta(_accepted(previous), _accepted(current))
     if accepted:
         changes["accepted"] = accepted
-    before, after = _settings(previous), _settings(current)
+    both = _source_names(previous) & _source_names(current)
+    before, after = _settings(previous, both), _settings(current, both)
     settings = {
         key: [before.get(key), after.get(key)]
         for key in sorted(before.keys() | after.keys())
@@ -87,17 +88,32 @@ def _delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int
     }
 
 
-def _settings(manifest: Mapping[str, Any]) -> dict[str, Any]:
+def _source_names(manifest: Mapping[str, Any]) -> set[str]:
+    sources = (manifest.get("config") or {}).get("sources") or []
+    return {str(s.get("name")) for s in sources if isinstance(s, dict)}
+
+
+def _settings(manifest: Mapping[str, Any], both: set[str]) -> dict[str, Any]:
     """The manifest's settings as dotted keys: the config (labels keyed by name, so that adding
-    one label is one change), each source's model, the zslabel version, the input's
-    fingerprint."""
+    one label is one change; a source in ``both`` manifests by setting, so that its temperature
+    is one change, not the whole list, and any other source whole, so that adding one is one
+    change), each source's model, the zslabel version, the input's fingerprint."""
     config = dict(manifest.get("config") or {})
     labels = config.pop("labels", None) or []
+    sources = config.pop("sources", None) or []
     flat = _flatten(config, "")
     for label in labels:
         if isinstance(label, dict) and "name" in label:
             described = {k: v for k, v in label.items() if k != "name"}
             flat[f"labels.{label['name']}"] = _compact(described)
+    for source in sources:
+        if isinstance(source, dict):
+            settings = {k: v for k, v in source.items() if k != "name"}
+            key = f"sources.{source.get('name')}"
+            if str(source.get("name")) in both:
+                flat.update(_flatten(settings, key))
+            else:
+                flat[key] = _compact(settings)
     for source in manifest.get("sources") or []:
         model = source.get("model") if isinstance(source, dict) else None
         if isinstance(model, dict):

@@ -5,7 +5,8 @@ Layout of ``output.dir`` in incremental mode::
 
     versions.json     the index: every version, the files it labeled, its counts; and "latest"
     v0001/            a complete output folder (labeled.parquet, splits, manifest.json, ...)
-    v0002/            the next run's new files only
+    v0002/            the next run's new files only; its label prototypes are refined from
+                      its rows and the earlier versions' (prototypes.parquet, carried on)
     .zslabel/         the work folder shared by all versions (run lock, id checks); the
                       feature cache is the user's, shared by every job (output.cache_dir)
 
@@ -46,6 +47,9 @@ class Increment:
     job_key: str
     # Of ``files``, those an earlier version labeled under other settings (another job key).
     relabeled: tuple[str, ...] = ()
+    # The latest earlier version of the same job key: its label prototype rows cover exactly the
+    # files done under these settings, so this version adds them to its own (refinement).
+    carry_from: Path | None = None
 
     def describe(self) -> str:
         """``Version v0004: 2 new file(s)``, and how many of them are relabeled."""
@@ -99,6 +103,7 @@ def plan_increment(config: JobConfig) -> Increment | None:
         for path, fingerprint in version["files"].items()
     }
     version = f"v{len(index['versions']) + 1:04d}"
+    same_key = [v for v in index["versions"] if v["job_key"] == key]
     output = config.output.model_copy(
         update={
             "dir": str(root / version),
@@ -112,6 +117,7 @@ def plan_increment(config: JobConfig) -> Increment | None:
         config=config.model_copy(update={"output": output, "incremental": False}),
         job_key=key,
         relabeled=tuple(path for path in new if (path, fingerprints[path]) in labeled_before),
+        carry_from=root / str(same_key[-1]["dir"]) if same_key else None,
     )
 
 
@@ -182,6 +188,7 @@ def run_incremental(
             progress=progress,
             files=increment.files,
             previous=previous_version(config.output.dir),
+            carry_from=increment.carry_from,
         )
         record_version(config.output.dir, increment, result)
         return increment, result

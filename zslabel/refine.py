@@ -21,6 +21,15 @@ handful of rows is not refined on those alone; each language's prompts still kee
 ``1 - weight`` of their own direction. Feature rows carry a language slot after the embedding;
 only the first ``dim`` values (the references' width) are summed and hashed.
 
+An incremental job's versions each label only their new files. Refined on those rows alone, a
+week dominated by one topic moves a label's prototype to it (a new user's trial: 69 GDPR requests
+in one week became ``login``, accepted at 0.9999; 0.41 and abstained when the weeks were labeled
+together). So a version adds its prototype rows to those of the versions before it
+(:class:`Prototypes`, carried in each version's ``prototypes.parquet``): each label's prototype
+is the mean of its most confident rows of each version so far (each version's rows ranked, and
+its stray labels judged, among its own), close to one run over all of them
+(docs/label-quality.md, "Incremental jobs").
+
 It is deterministic and independent of shard boundaries and of row order: rows are ranked by
 confidence with ties broken by a hash of the row's features (rows that tie on both are the same
 embedding, so which of them is taken does not matter), and the embeddings are summed in fixed
@@ -68,15 +77,30 @@ class Refinable(Protocol):
 
 
 @dataclass(frozen=True, eq=False)
+class Prototypes:
+    """The rows a source's label prototypes are the mean of: per label, the fixed-point sum of
+    their features (``sums``, (k, dim) int64, as :func:`fixed_point_sums`) and their count
+    (``rows``, (k,) int64), over one run or, carried from version to version, every version of
+    an incremental job so far. ``fingerprint`` names what they are comparable under (the
+    source's settings, labels and model: :func:`zslabel.pipeline.prototypes.fingerprint`)."""
+
+    sums: np.ndarray
+    rows: np.ndarray
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, eq=False)
 class Refinement:
     """Per source (in job order), its refined references, or None where it is not refined;
     ``record``: what the manifest says, by source name (sources with a refine key only);
     ``sources``: what the stage adds to a source's own manifest entry, by source name (the
-    ``template_rows`` of sources with per-language templates)."""
+    ``template_rows`` of sources with per-language templates); ``prototypes``: by source name,
+    the prototype rows to carry to an incremental job's next version."""
 
     references: tuple[np.ndarray | None, ...]
     record: dict[str, Any]
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prototypes: dict[str, Prototypes] = field(default_factory=dict)
 
     def of(self, index: int) -> np.ndarray | None:
         return self.references[index] if index < len(self.references) else None
@@ -235,18 +259,35 @@ def label_cosines(old: np.ndarray, new: np.ndarray, owner: np.ndarray, n_labels:
 # -- streaming over a job's shards --------------------------------------------------------------
 
 
+@dataclass(frozen=True, eq=False)
+class Refined:
+    """What :func:`refine_source` returns: the refined (r, dim) references (None: score the
+    source unrefined), the manifest record, and the prototype rows so far (this run's plus the
+    carried ones; only the carried ones, or None, when too few rows skipped refinement)."""
+
+    references: np.ndarray | None
+    record: dict[str, Any]
+    prototypes: Prototypes | None = None
+
+
 def refine_source(
     source: Refinable,
     spec: RefineSpec,
     shards: Callable[[], Iterable[np.ndarray]],
     label_names: list[str],
-) -> tuple[np.ndarray | None, dict[str, Any]]:
+    carried: Prototypes | None = None,
+) -> Refined:
     """A source's refined references and its manifest record; ``shards`` yields each shard's
     (rows, dim) cached features, NaN rows for rows without any, in the same order each time.
-    None and a record that says why: too few scored rows to refine on (:func:`too_few_rows`).
-    None with the whole record when no reference moved (``weight`` 0, or every label kept its
-    prompts): the source is scored as unrefined, at its own temperature, not
-    ``temperature_scale`` times it."""
+    ``carried``: the prototype rows of an incremental job's earlier versions, added to this
+    run's before each label's mean is taken (rows are still ranked, and stray labels judged, on
+    this run's rows alone).
+
+    None references and a record that says why: too few scored rows to refine on
+    (:func:`too_few_rows`; ``carried`` is returned as the prototype rows). None references with
+    the whole record when no reference moved (``weight`` 0, or every label kept its prompts):
+    the source is scored as unrefined, at its own temperature, not ``temperature_scale`` times
+    it."""
     n_labels = len(label_names)
     prompts, owner = source.label_references()
     dim = prompts.shape[1]  # features may end with more than the embedding (a language slot)
@@ -263,7 +304,8 @@ def refine_source(
         if keys is None:
             scored = int(np.count_nonzero(label >= 0))
             if scored < 2 * n_labels:
-                return None, {"skipped": too_few_rows(scored, n_labels)}
+                # Not refined; the earlier versions' rows pass on to the next version as they are.
+                return Refined(None, {"skipped": too_few_rows(scored, n_labels)}, carried)
         keys = found if keys is None else keys
         assert keys is not None
         chosen = top_rows(label, confidence, keys, n_labels, spec.top_fraction)
@@ -274,21 +316,29 @@ def refine_source(
         rows = np.bincount(taken[taken >= 0], minlength=n_labels)
         if stray is None:  # judged once, on the prompts' own confidences
             evidence, stray = judge_stray(taken, confidence, n_labels, spec)
-        # Too few rows, or rows no description fits: the label's sums are dropped, so mix()
-        # leaves its prompts as they are.
-        sums[(rows < spec.min_rows) | stray] = 0
-        references = mix(prompts, owner, sums, spec.weight)
-    moved = spec.weight > 0 and bool(sums.any())
+        # Rows no description fits are not kept, nor carried to a later version.
+        sums[stray] = 0
+        so_far = Prototypes(sums, np.where(stray, 0, rows))
+        if carried is not None:
+            so_far = Prototypes(so_far.sums + carried.sums, so_far.rows + carried.rows)
+        # Too few rows: the label's sums are dropped, so mix() leaves its prompts as they are.
+        used = np.where((so_far.rows < spec.min_rows)[:, None], 0, so_far.sums)
+        references = mix(prompts, owner, used, spec.weight)
+    moved = spec.weight > 0 and bool(used.any())
     cosines = label_cosines(prompts, references, owner, n_labels)
     labels: dict[str, dict[str, Any]] = {}
     for k, name in enumerate(label_names):
         labels[name] = {"rows": int(rows[k]), "cosine": round(float(cosines[k]), 4)}
+        if carried is not None:
+            labels[name]["earlier_rows"] = int(carried.rows[k])
         if evidence is not None and np.isfinite(evidence[k]):
             labels[name]["row_confidence"] = round(float(evidence[k]), 4)
         if stray is not None and stray[k]:
-            labels[name]["kept_prompts"] = "stray"
+            # With earlier versions' rows the label is refined from those alone.
+            key = "left_out" if so_far.rows[k] >= spec.min_rows else "kept_prompts"
+            labels[name][key] = "stray"
     record = {**spec.model_dump(mode="json"), "labels": labels}
-    return (references if moved else None), record
+    return Refined(references if moved else None, record, so_far)
 
 
 def _top_labels(

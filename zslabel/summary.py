@@ -166,25 +166,41 @@ def _refinement_lines(refinement: dict[str, Any]) -> list[str]:
             parts.append(f"{name} skipped ({record['skipped']})")
             continue
         figures = record["labels"].values()
-        # Refined: enough rows and not stray. The others kept their prompts (cosine 1.0).
+        # Refined: enough rows (an incremental version's and its earlier versions') and not
+        # stray. The others kept their prompts (cosine 1.0).
         refined = [
             f
             for f in figures
-            if f["rows"] >= max(1, record.get("min_rows", 1)) and "kept_prompts" not in f
+            if _prototype_rows(f) >= max(1, record.get("min_rows", 1)) and "kept_prompts" not in f
         ]
         if not record.get("weight", 1.0):
             refined = []  # weight 0: every reference stays where it was
-        rows = sum(f["rows"] for f in refined)
+        rows = sum(_prototype_rows(f) for f in refined)
+        earlier = sum(f.get("earlier_rows", 0) for f in refined)
         cosine = min((f["cosine"] for f in refined), default=1.0)
         part = (
             f"{name} {len(refined)} of {len(record['labels'])} label(s) refined from {rows:,} "
-            f"rows, reference cosine >= {cosine:.3f}"
+            + (f"rows ({earlier:,} of earlier versions)" if earlier else "rows")
+            + f", reference cosine >= {cosine:.3f}"
         )
         stray = [k for k, f in record["labels"].items() if f.get("kept_prompts") == "stray"]
         if stray:
             part += f" (stray, kept at their prompts: {', '.join(stray)})"
+        left_out = [k for k, f in record["labels"].items() if f.get("left_out") == "stray"]
+        if left_out:
+            part += f" (stray, from earlier versions' rows only: {', '.join(left_out)})"
+        not_carried = (record.get("earlier_versions") or {}).get("not_carried")
+        if not_carried:
+            part += f" (earlier versions' rows not added: {not_carried})"
         parts.append(part)
     return ["  refinement: " + "; ".join(parts)]
+
+
+def _prototype_rows(figures: dict[str, Any]) -> int:
+    """The rows a label's prototype is the mean of: this run's, and an incremental job's
+    earlier versions' (none of this run's for a label whose rows were left out as stray)."""
+    own = 0 if figures.get("left_out") == "stray" else int(figures["rows"])
+    return own + int(figures.get("earlier_rows", 0))
 
 
 def _stray_warnings(refinement: dict[str, Any]) -> list[str]:
@@ -192,12 +208,17 @@ def _stray_warnings(refinement: dict[str, Any]) -> list[str]:
     lines = []
     for name, record in refinement.items():
         for label, figures in (record.get("labels") or {}).items():
-            if figures.get("kept_prompts") == "stray":
+            kept = figures.get("kept_prompts") == "stray"
+            if kept or figures.get("left_out") == "stray":
                 lines.append(
                     f"label {label}: the prompts gave it its rows with far less confidence than "
                     f"the other labels theirs (row confidence {figures['row_confidence']:.3f}, "
-                    f"source {name}): perhaps a label no text is about; refinement kept it at "
-                    "its prompts"
+                    f"source {name}): perhaps a label no text is about; refinement "
+                    + (
+                        "kept it at its prompts"
+                        if kept
+                        else "left these rows out and refined it from earlier versions' rows"
+                    )
                 )
     return lines
 

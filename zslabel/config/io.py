@@ -53,7 +53,7 @@ class OutputSpec(StrictModel):
         for name in splits:
             if not re.fullmatch(r"[\w-]+", name):  # letters of any script: "validación"
                 raise ValueError(f"split name {name!r}: use letters, digits, '_' and '-' only")
-        reserved = {"labeled", "abstained", "manifest", "run"}
+        reserved = {"labeled", "abstained", "manifest", "run", "prototypes"}
         clash = reserved & {name.lower() for name in splits}
         if clash:
             raise ValueError(f"split names {sorted(clash)} are reserved for other output files")

@@ -172,8 +172,8 @@ def score_shards(job: JobRef, shards: list[Shard]) -> list[ShardScore]:
 
 
 @task(name="refine", cache_policy=NONE)
-def refine_references(job: JobRef, scores: list[ShardScore]) -> Refinement:
-    return refine.refine(job_plan(job), scores)
+def refine_references(job: JobRef, scores: list[ShardScore], earlier: Path | None) -> Refinement:
+    return refine.refine(job_plan(job), scores, earlier)
 
 
 @task(name="match-reviews", cache_policy=NONE)
@@ -341,7 +341,7 @@ def _label(config: JobConfig, slug: str) -> dict[str, Any] | State:
     clock = RunClock()
     job = JobRef(config.model_dump_json(), files, clock.run_id, slug)
     previous = previous_version(Path(config.output.dir).parent) if increment else None
-    result = _run_stages(job, clock, previous)
+    result = _run_stages(job, clock, previous, increment.carry_from if increment else None)
     status = result.counts["status"]
     logger.info(
         "Labeled %d rows: %d accepted, %d abstained, %d invalid; outputs in %s",
@@ -364,9 +364,11 @@ def _label(config: JobConfig, slug: str) -> dict[str, Any] | State:
     return artifacts.end_state(outcome, failed)
 
 
-def _run_stages(job: JobRef, clock: RunClock, previous: Path | None) -> RunResult:
+def _run_stages(
+    job: JobRef, clock: RunClock, previous: Path | None, carry_from: Path | None
+) -> RunResult:
     """The stages of :func:`zslabel.runner.run_job`, one task each (scoring mapped over shards
-    on the job's task runner); drift.json compares with ``previous`` as there."""
+    on the job's task runner); ``previous`` and ``carry_from`` as there."""
     config = job_plan(job).config
     shards = list(job_plan(job).dataset.shards)
     clock.lap("open")
@@ -377,7 +379,7 @@ def _run_stages(job: JobRef, clock: RunClock, previous: Path | None) -> RunResul
     )
     scores = score_shards.with_options(task_runner=task_runner(config.runner))(job, shards)
     clock.lap("score")
-    refinement = refine_references(job, scores)
+    refinement = refine_references(job, scores, carry_from)
     reviewed = match_reviews(job)
     calibration = fit_calibration(job, reviewed, refinement)
     combined = combine_sources(job, scores, calibration, refinement)

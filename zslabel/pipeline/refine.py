@@ -9,25 +9,33 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zslabel.config import ClipSourceSpec, EmbeddingSourceSpec
+from zslabel.pipeline import prototypes
 from zslabel.pipeline.features import shard_features
 from zslabel.pipeline.plan import JobPlan
 from zslabel.pipeline.score import ShardScore
-from zslabel.refine import Refinement, refine_source
+from zslabel.refine import Prototypes, Refinement, refine_source
 from zslabel.sources import EmbeddingSource
 from zslabel.sources.clip import ClipSource
 
 
-def refine(plan: JobPlan, scores: Sequence[ShardScore]) -> Refinement:
+def refine(plan: JobPlan, scores: Sequence[ShardScore], earlier: Path | None = None) -> Refinement:
     """Per source, its refined references (None where it is not refined); the record names
-    each source with a refine key, with what refinement did or why it was skipped."""
+    each source with a refine key, with what refinement did or why it was skipped.
+
+    ``earlier``: an incremental job's earlier version of the same settings, whose prototype rows
+    (prototypes.parquet) each source adds to its own where its settings, the labels and the
+    model are the same (:mod:`zslabel.pipeline.prototypes`); None for a plain job."""
+    version = None if earlier is None else prototypes.EarlierVersion(earlier, plan.output_dir)
     references: list[np.ndarray | None] = []
     record: dict[str, Any] = {}
     described: dict[str, dict[str, Any]] = {}
+    kept: dict[str, Prototypes] = {}
     for i, (source, spec) in enumerate(zip(plan.sources, plan.config.sources, strict=True)):
         refined = None
         if isinstance(spec, EmbeddingSourceSpec | ClipSourceSpec) and spec.refine is not None:
@@ -36,15 +44,27 @@ def refine(plan: JobPlan, scores: Sequence[ShardScore]) -> Refinement:
             if skipped is not None:
                 record[source.name] = {"skipped": skipped}
             else:
+                mark = prototypes.fingerprint(plan, i)
+                carried, not_carried = None, None
+                if version is not None:
+                    dim = source.label_references()[0].shape[1]
+                    carried, not_carried = version.rows_of(source.name, mark, plan.label_names, dim)
                 shards = functools.partial(shard_features, plan, i, scores)
-                refined, record[source.name] = refine_source(
-                    source, spec.refine, shards, plan.label_names
-                )
+                result = refine_source(source, spec.refine, shards, plan.label_names, carried)
+                refined, record[source.name] = result.references, result.record
+                if carried is not None and "skipped" not in result.record:
+                    result.record["earlier_versions"] = {"rows": int(carried.rows.sum())}
+                elif not_carried is not None:
+                    result.record["earlier_versions"] = {"not_carried": not_carried}
+                if result.prototypes is not None:
+                    kept[source.name] = Prototypes(
+                        result.prototypes.sums, result.prototypes.rows, mark
+                    )
         if isinstance(source, EmbeddingSource) and source.languages is not None:
             rows = _template_rows(source.languages.keys, shard_features(plan, i, scores))
             described[source.name] = {"template_rows": rows}
         references.append(refined)
-    return Refinement(tuple(references), record, described)
+    return Refinement(tuple(references), record, described, kept)
 
 
 def _template_rows(keys: Sequence[str], shards: Iterable[np.ndarray]) -> dict[str, int]:

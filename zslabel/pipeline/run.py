@@ -36,15 +36,19 @@ def run_job(
     progress: bool = False,
     files: Collection[str] | None = None,
     previous: str | Path | None = None,
+    carry_from: str | Path | None = None,
 ) -> RunResult:
     """Label ``config.input`` (or only ``files`` of it) into ``config.output.dir``.
 
     Rerunning reuses cached scores. Incremental jobs go through
     :func:`zslabel.incremental.run_incremental`, which calls this for each new version.
     drift.json compares the outputs with ``previous`` (an output folder), by default with the
-    outputs this run replaces; a baseline when there are none. Whether the drift crossed a
-    threshold is in ``manifest["drift"]``: the run never fails on it, callers decide
-    (``on_drift``). Raises ConfigError for an incremental job, and each stage's errors.
+    outputs this run replaces; a baseline when there are none. ``carry_from``: an incremental
+    job's latest earlier version of the same settings (:attr:`Increment.carry_from`), whose
+    label prototype rows refinement adds to this run's (:mod:`zslabel.pipeline.prototypes`).
+    Whether the drift crossed a threshold is in ``manifest["drift"]``: the run never fails on
+    it, callers decide (``on_drift``). Raises ConfigError for an incremental job, and each
+    stage's errors.
     """
     if config.incremental:
         raise ConfigError(
@@ -63,7 +67,8 @@ def run_job(
         with Progress(job.dataset.num_rows * len(job.sources), "scoring", enabled=progress) as bar:
             scores = [score.score_shard(job, shard, bar.advance) for shard in job.dataset.shards]
         clock.lap("score")
-        refinement = refine.refine(job, scores)
+        earlier = None if carry_from is None else Path(carry_from).expanduser()
+        refinement = refine.refine(job, scores, earlier)
         reviewed = reviews.matched_reviews(job)
         calibration = calibrate.fit_calibration(job, reviewed, refinement)
         combined = combine.combine(job, scores, calibration, refinement)

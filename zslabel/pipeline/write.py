@@ -21,6 +21,7 @@ from zslabel.dataset import Shard
 from zslabel.errors import OutputError
 from zslabel.export import StagedOutput, TableWriter, filter_rows, split_file_name
 from zslabel.images import NULL_IMAGE, UNREADABLE_IMAGE, image_ref
+from zslabel.pipeline import prototypes
 from zslabel.pipeline.clock import RunClock
 from zslabel.pipeline.decisions import Selected
 from zslabel.pipeline.features import load_features, source_probabilities
@@ -93,6 +94,9 @@ def export(
         for score in scores:
             _export_shard(plan, score, selected, writers, invalid_reasons, accepted_confidence)
         files = staged.close_tables()
+        if selected.refinement is not None:
+            carried = selected.refinement.prototypes
+            files.update(prototypes.write(staged.staging, plan.label_names, carried))
     except BaseException:
         staged.abort()
         raise

@@ -85,18 +85,38 @@ def refinement_section(manifest: Mapping[str, Any]) -> str:
             note = settings
             if figures.get("kept_prompts") == "stray":
                 note = "kept its prompts: the prompts gave it its rows with far less confidence"
+            elif figures.get("left_out") == "stray":
+                note = (
+                    "these rows left out (the prompts gave them with far less confidence): "
+                    "refined from earlier versions' rows"
+                )
             confidence = figures.get("row_confidence")
-            rows.append((name, label, figures["rows"], confidence, figures["cosine"], note))
+            rows.append(
+                (name, label, _prototype_rows(figures), confidence, figures["cosine"], note)
+            )
     return section(
         "refinement",
         "Refinement",
         '<p class="note">Each label\'s reference embeddings moved toward the mean embedding of '
         "the rows the source predicts as that label most confidently; cosine 1.000: unmoved. "
         "Row confidence: the prompts' mean confidence in those rows; a label far below the "
-        "others keeps its prompts (refine.stray_mads).</p>",
+        "others keeps its prompts (refine.stray_mads), or, in an incremental job, is refined "
+        "from the earlier versions' rows alone. Rows: this run's, plus the earlier versions' "
+        "an incremental job adds.</p>",
         table(
             ["source", "label", "rows", "row confidence", "cosine", "settings"],
             rows,
             "refinement",
         ),
     )
+
+
+def _prototype_rows(figures: Mapping[str, Any]) -> int | str:
+    """The rows cell: this run's count, or for an incremental version ``N + M earlier`` (``0 +
+    M earlier (N left out)`` for a label whose rows of this run were left out as stray)."""
+    own, earlier = int(figures["rows"]), figures.get("earlier_rows")
+    if earlier is None:
+        return own
+    if figures.get("left_out") == "stray":
+        return f"0 + {earlier:,} earlier ({own:,} left out)"
+    return f"{own:,} + {earlier:,} earlier"

@@ -17,10 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from zslabel.encoder import TextEncoder, pick_device
+from zslabel.encoder import pick_device
 from zslabel.labelmodel import NotFittedError
-from zslabel.student.finetune import adamw_linear_decay, load_trainable, pool_hidden, save_tuned
-from zslabel.student.head import ClassWeight, LogisticHead
+from zslabel.student.finetune import (
+    EncoderTuner,
+    adamw_linear_decay,
+    load_trainable,
+    pool_hidden,
+    save_tuned,
+)
+from zslabel.student.head import LogisticHead
 
 
 def sentence_pairs(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -52,7 +58,7 @@ def sentence_pairs(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 3)[order]
 
 
-class ContrastiveTuner:
+class ContrastiveTuner(EncoderTuner):
     """Fine-tune ``encoder``'s model on pairs of (text, label) rows, then fit a logistic head.
 
     The loss is SetFit's default, the cosine-similarity loss: the mean squared difference between
@@ -74,31 +80,6 @@ class ContrastiveTuner:
     head_ : the :class:`LogisticHead` fitted on the tuned embeddings of the training rows.
     losses_ : mean training loss per epoch.
     """
-
-    def __init__(
-        self,
-        encoder: TextEncoder,
-        n_classes: int,
-        *,
-        c: float = 1.0,
-        class_weight: ClassWeight = "balanced",
-        class_prior: np.ndarray | None = None,
-        epochs: int = 1,
-        learning_rate: float = 2e-5,
-        batch_size: int = 16,
-        device: str = "auto",
-        seed: int = 0,
-    ) -> None:
-        self.encoder = encoder
-        self.n_classes = n_classes
-        self.c = c
-        self.class_weight = class_weight
-        self.class_prior = class_prior
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.device = device
-        self.seed = seed
 
     def fit(self, texts: Sequence[str], labels: np.ndarray, folder: Path) -> ContrastiveTuner:
         """Tune on ``texts`` and save the encoder to ``folder``.

@@ -22,24 +22,8 @@ from zslabel.models import quiet_loading, resolve_model
 from zslabel.student.head import ClassWeight, LogisticHead, class_weights
 
 
-class FineTuner:
-    """Fine-tune ``encoder``'s model end to end on (text, label) pairs.
-
-    Parameters
-    ----------
-    encoder : the frozen base encoder (its model, pooling and max_length are kept).
-    n_classes, c, class_weight, class_prior : as for :class:`LogisticHead` (the warm start,
-        and the weights of the cross-entropy).
-    epochs, learning_rate, batch_size : AdamW with a linear decay to zero.
-    device : ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
-    seed : seeds torch and the batch order.
-
-    Attributes
-    ----------
-    encoder_ : a :class:`TextEncoder` over the fine-tuned weights (saved in ``folder``).
-    head_ : the fine-tuned :class:`LogisticHead`.
-    losses_ : mean training loss per epoch.
-    """
+class EncoderTuner:
+    """The settings every student that trains its encoder takes (see the subclasses)."""
 
     def __init__(
         self,
@@ -65,6 +49,26 @@ class FineTuner:
         self.batch_size = batch_size
         self.device = device
         self.seed = seed
+
+
+class FineTuner(EncoderTuner):
+    """Fine-tune ``encoder``'s model end to end on (text, label) pairs.
+
+    Parameters
+    ----------
+    encoder : the frozen base encoder (its model, pooling and max_length are kept).
+    n_classes, c, class_weight, class_prior : as for :class:`LogisticHead` (the warm start,
+        and the weights of the cross-entropy).
+    epochs, learning_rate, batch_size : AdamW with a linear decay to zero.
+    device : ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+    seed : seeds torch and the batch order.
+
+    Attributes
+    ----------
+    encoder_ : a :class:`TextEncoder` over the fine-tuned weights (saved in ``folder``).
+    head_ : the fine-tuned :class:`LogisticHead`.
+    losses_ : mean training loss per epoch.
+    """
 
     def fit(
         self,
