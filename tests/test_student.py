@@ -22,7 +22,7 @@ from zslabel.errors import ConfigError, InputError, ModelError
 from zslabel.export import file_sha256
 from zslabel.labelmodel import NotFittedError
 from zslabel.student import LogisticHead, SelfTrainer, StudentModel, predict_file, train
-from zslabel.student.contrastive import sentence_pairs
+from zslabel.student.contrastive import ContrastiveTuner, sentence_pairs
 from zslabel.student.model import METADATA
 
 from .conftest import LABELS, make_texts, save_tiny_bert, topics
@@ -415,6 +415,28 @@ def test_setfit_student_tunes_its_encoder_on_pairs_and_predicts(
     texts = make_texts(30, seed=11)
     predicted = loaded.predict_proba(texts).argmax(axis=1)
     assert np.mean(np.asarray(LABELS)[predicted] == np.asarray(topics(texts))) >= 0.9
+
+
+def test_a_setfit_student_of_one_class_fails_before_any_training(tmp_path: Path) -> None:
+    """The head needs two classes: said before a model is loaded or a pair trained (the tuner
+    would otherwise spend a GPU run making every row one point)."""
+    tuner = ContrastiveTuner(None, 2)  # type: ignore[arg-type] - never reached
+    with pytest.raises(InputError, match="at least 2 classes, got 1"):
+        tuner.fit(["a", "b"], np.asarray([1, 1]), tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+
+
+def test_sentence_pairs_draw_partners_uniformly() -> None:
+    labels = np.asarray([0] * 4 + [1] * 2 + [2] * 3)
+    rng = np.random.default_rng(0)
+    counts = np.zeros((9, 9))
+    for _ in range(3000):
+        pairs = sentence_pairs(labels, rng)
+        np.add.at(counts, (pairs[:, 0], pairs[:, 1]), 1)
+    # Row 0's positive partners: rows 1-3, a third each; its negatives: rows 4-8, a fifth each.
+    np.testing.assert_allclose(counts[0, 1:4] / 3000, 1 / 3, atol=0.04)
+    np.testing.assert_allclose(counts[0, 4:] / 3000, 1 / 5, atol=0.04)
+    assert counts[0, 0] == 0
 
 
 @given(st.lists(st.integers(0, 3), min_size=1, max_size=40), st.integers(0, 2**32 - 1))

@@ -7,6 +7,13 @@ different labels apart, and fits a logistic regression on the tuned embeddings. 
 are the teacher's pseudo-labels. Unlike :class:`~zslabel.student.finetune.FineTuner`, no head
 is trained with the encoder: the encoder learns which rows belong together, and the head is an
 ordinary :class:`LogisticHead` fitted afterwards, as for the default student.
+
+Where it departs from SetFit's defaults: ``epochs`` passes of pairs (2 by default; SetFit's older
+trainer drew 20 passes, ``num_iterations``, for few-shot sets, and SetFit 1.x samples all
+unique pairs), here over thousands of pseudo-labeled rows; no learning-rate warmup (SetFit: 10 %
+of the steps); the head is :class:`LogisticHead` with the student's ``c`` and class weighting
+over unit-length embeddings (SetFit: scikit-learn's ``LogisticRegression()``, C 1, unweighted);
+a row's positive partner is another row of its label, never itself.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from zslabel.encoder import pick_device
+from zslabel.errors import InputError
 from zslabel.labelmodel import NotFittedError
 from zslabel.student.finetune import (
     EncoderTuner,
@@ -31,7 +39,7 @@ from zslabel.student.head import LogisticHead
 
 def sentence_pairs(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """SetFit's pair generation, one pass: for every row, one partner of its label and one of
-    another label (in random order).
+    another label, drawn uniformly (in random order; O(n log n), vectorised).
 
     Parameters
     ----------
@@ -44,18 +52,28 @@ def sentence_pairs(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     every row has one label.
     """
     labels = np.asarray(labels, dtype=np.int64)
-    pairs: list[tuple[int, int, int]] = []
-    members = {int(c): np.flatnonzero(labels == c) for c in np.unique(labels)}
-    everyone = np.arange(len(labels))
-    for row, label in enumerate(labels.tolist()):
-        same = members[label][members[label] != row]
-        if len(same):
-            pairs.append((row, int(rng.choice(same)), 1))
-        other = everyone[labels != label]
-        if len(other):
-            pairs.append((row, int(rng.choice(other)), 0))
-    order = rng.permutation(len(pairs))
-    return np.asarray(pairs, dtype=np.int64).reshape(-1, 3)[order]
+    n = len(labels)
+    order = np.argsort(labels, kind="stable")  # rows grouped by label
+    values, start, size = np.unique(labels[order], return_index=True, return_counts=True)
+    group = np.searchsorted(values, labels)  # each row's label block in ``order``
+    first, members = start[group], size[group]
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n) - np.repeat(start, size)  # each row's place in its block
+    rows = np.arange(n)
+    # A partner of the row's label: one of the block's other members.
+    has_partner = members > 1
+    pick = rng.integers(0, np.maximum(members - 1, 1))
+    pick = pick + (pick >= position)
+    partner = order[np.minimum(first + pick, n - 1)]  # clipped: rows without one are dropped
+    positives = np.stack([rows, partner, np.ones(n, np.int64)], axis=1)[has_partner]
+    # A partner of another label: one of the rows outside the block, skipping over it.
+    has_other = members < n
+    pick = rng.integers(0, np.maximum(n - members, 1))
+    pick = np.where(pick >= first, pick + members, pick)
+    negatives = np.stack([rows, order[np.minimum(pick, n - 1)], np.zeros(n, np.int64)], axis=1)
+    pairs = np.concatenate([positives, negatives[has_other]]).reshape(-1, 3)
+    result: np.ndarray = pairs[rng.permutation(len(pairs))]
+    return result
 
 
 class ContrastiveTuner(EncoderTuner):
@@ -86,11 +104,16 @@ class ContrastiveTuner(EncoderTuner):
 
         Raises
         ------
+        InputError : the rows have fewer than 2 labels.
         ModelError : the base model cannot be loaded.
         """
         import torch
 
         labels = np.asarray(labels, dtype=np.int64)
+        if len(np.unique(labels)) < 2:  # before any training: the head needs two classes
+            raise InputError(
+                f"a student needs training rows of at least 2 classes, got {len(np.unique(labels))}"
+            )
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         device = pick_device(self.device, torch)

@@ -107,12 +107,17 @@ def train(
     student_root = pool.output_dir / STUDENT_DIR
     distribution = priors.estimate(pool.teacher_probs)
     fit = _fitter(spec, pool, embedder, features, distribution.estimated)
-    trainer = SelfTrainer[StudentModel](
-        rounds=spec.rounds,
-        teacher_weight=spec.teacher_weight,
-        top_fraction=spec.top_fraction or _job_top_fraction(pool),
-        tolerance=spec.tolerance,
-    ).fit(pool.teacher_probs, first, ~pool.held_out, fit)
+    try:
+        trainer = SelfTrainer[StudentModel](
+            rounds=spec.rounds,
+            teacher_weight=spec.teacher_weight,
+            top_fraction=spec.top_fraction or _job_top_fraction(pool),
+            tolerance=spec.tolerance,
+        ).fit(pool.teacher_probs, first, ~pool.held_out, fit)
+    except BaseException:
+        if spec.kind in TUNED_KINDS:  # the rounds' encoders, a full model copy each
+            shutil.rmtree(pool.work_dir / STUDENT_DIR, ignore_errors=True)
+        raise
     rounds = [_figures(r, pool, evaluation_sets) for r in trainer.rounds_]
     final = trainer.rounds_[-1]
     final.student.training["train_rows"] = int(final.trained.sum())
