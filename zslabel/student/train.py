@@ -107,17 +107,7 @@ def train(
     student_root = pool.output_dir / STUDENT_DIR
     distribution = priors.estimate(pool.teacher_probs)
     fit = _fitter(spec, pool, embedder, features, distribution.estimated)
-    try:
-        trainer = SelfTrainer[StudentModel](
-            rounds=spec.rounds,
-            teacher_weight=spec.teacher_weight,
-            top_fraction=spec.top_fraction or _job_top_fraction(pool),
-            tolerance=spec.tolerance,
-        ).fit(pool.teacher_probs, first, ~pool.held_out, fit)
-    except BaseException:
-        if spec.kind in TUNED_KINDS:  # the rounds' encoders, a full model copy each
-            shutil.rmtree(pool.work_dir / STUDENT_DIR, ignore_errors=True)
-        raise
+    trainer = _self_train(spec, pool, first, fit)
     rounds = [_figures(r, pool, evaluation_sets) for r in trainer.rounds_]
     final = trainer.rounds_[-1]
     final.student.training["train_rows"] = int(final.trained.sum())
@@ -168,6 +158,27 @@ def train(
         # Each round's fine-tuned encoder (a full model copy); the saved student has its own.
         shutil.rmtree(pool.work_dir / STUDENT_DIR, ignore_errors=True)
     return TrainResult(target, metrics_path, report, final.student, pool, trainer.rounds_)
+
+
+def _self_train(
+    spec: StudentSpec,
+    pool: Pool,
+    first: np.ndarray,
+    fit: Callable[[int, np.ndarray, np.ndarray], tuple[StudentModel, np.ndarray]],
+) -> SelfTrainer[StudentModel]:
+    """The fitted self-training rounds; a tuned kind's round encoders (a full model copy each)
+    are removed if training fails."""
+    try:
+        return SelfTrainer[StudentModel](
+            rounds=spec.rounds,
+            teacher_weight=spec.teacher_weight,
+            top_fraction=spec.top_fraction or _job_top_fraction(pool),
+            tolerance=spec.tolerance,
+        ).fit(pool.teacher_probs, first, ~pool.held_out, fit)
+    except BaseException:
+        if spec.kind in TUNED_KINDS:
+            shutil.rmtree(pool.work_dir / STUDENT_DIR, ignore_errors=True)
+        raise
 
 
 def _model_name(spec: StudentSpec, pool: Pool) -> str:
