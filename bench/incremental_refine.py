@@ -68,8 +68,12 @@ def write_weeks(table: pa.Table, weeks: np.ndarray, folder: Path, gold_column: s
     return paths
 
 
-def scores_of(folder: Path, gold: dict[int, Any]) -> dict[str, float | None]:
-    labeled = pq.read_table(folder / "labeled.parquet", columns=[ID, "zs_label", "zs_status"])
+def labeled_rows(folder: Path) -> pa.Table:
+    return pq.read_table(folder / "labeled.parquet", columns=[ID, "zs_label", "zs_status"])
+
+
+def scores_of(labeled: pa.Table, gold: dict[int, Any]) -> dict[str, float | None]:
+    """Accepted accuracy and coverage, and all-rows accuracy, of labeled.parquet's rows."""
     ids = labeled.column(ID).to_pylist()
     labels = labeled.column("zs_label").to_pylist()
     accepted = np.asarray([s == "accepted" for s in labeled.column("zs_status").to_pylist()])
@@ -129,18 +133,13 @@ def main() -> None:
         shutil.copy(path, growing / path.name)
         done = run_incremental(config(growing, work / "out" / "incremental", incremental=True))
         assert done is not None
-        results["incremental"].append(scores_of(done[1].output_dir, gold))
+        results["incremental"].append(scores_of(labeled_rows(done[1].output_dir), gold))
         alone = run_job(config(path, work / "out" / f"alone{week + 1:02d}"))
-        results["alone"].append(scores_of(alone.output_dir, gold))
-    pooled = run_job(config(work / "weeks", work / "out" / "pooled")).output_dir
-    labeled = pq.read_table(pooled / "labeled.parquet").to_pandas()
+        results["alone"].append(scores_of(labeled_rows(alone.output_dir), gold))
+    pooled = labeled_rows(run_job(config(work / "weeks", work / "out" / "pooled")).output_dir)
+    week_of = weeks[np.asarray(pooled.column(ID).to_pylist(), dtype=np.int64)]
     for week in range(len(paths)):
-        rows = set(np.flatnonzero(weeks == week).tolist())
-        part = labeled[labeled[ID].isin(rows)]
-        folder = work / "out" / f"pooled{week + 1:02d}"
-        folder.mkdir(exist_ok=True)
-        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), folder / "labeled.parquet")
-        results["pooled"].append(scores_of(folder, gold))
+        results["pooled"].append(scores_of(pooled.filter(pa.array(week_of == week)), gold))
     summary = {
         way: {
             key: round(float(np.mean([r[key] for r in rows if r[key] is not None])), 4)
