@@ -9,6 +9,7 @@ import pytest
 
 import zslabel.flows.label_dataset as label_flow
 from zslabel.flows.label_dataset import label_dataset
+from zslabel.pipeline import language
 from zslabel.progress import Progress
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -60,4 +61,4 @@ def test_the_summary_artifact_carries_the_language_warning(
         artifacts = {a.key: a for a in client.read_latest_artifacts()}
     summary = str(artifacts["zslabel-job-summary"].data)
     assert "100% of sampled texts are in Spanish (es)" in summary
-    assert label_flow.language.MULTILINGUAL_MODEL in summary
+    assert language.MULTILINGUAL_MODEL in summary

@@ -2,18 +2,15 @@
 
 Each task is one library call. Scoring is mapped over shards on the job's task runner (threads,
 Dask or Ray) in a child flow; a shard whose features are already cached finishes at once as
-"Cached", which is how a rerun after a crash resumes. The global steps run in the flow's process.
+"Cached", which is how a rerun after a crash resumes. The global steps run in the flow's process
+(their tasks are in :mod:`zslabel.flows.stages`).
 """
 
 # No `from __future__ import annotations` here: Prefect validates flow parameters from the
 # annotations, and a flow loaded from its entrypoint (serve, workers) cannot resolve strings.
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
-
-import numpy as np
 
 from zslabel.flows import environment
 
@@ -30,81 +27,39 @@ from prefect.futures import as_completed  # noqa: E402
 from prefect.states import Completed  # noqa: E402
 from prefect.tasks import exponential_backoff  # noqa: E402
 
-from zslabel.combine import Combiner  # noqa: E402
 from zslabel.config import JobConfig, deep_merge, load_job  # noqa: E402
 from zslabel.dataset import Shard  # noqa: E402
 from zslabel.errors import ConfigError, ZslabelError  # noqa: E402
 from zslabel.flows import artifacts  # noqa: E402
+from zslabel.flows.jobref import JobRef, job_plan  # noqa: E402
 from zslabel.flows.runners import task_runner  # noqa: E402
+from zslabel.flows.stages import (  # noqa: E402
+    assemble_manifest,
+    assign_splits,
+    check_input,
+    combine_sources,
+    export_rows,
+    fit_calibration,
+    match_reviews,
+    measure_drift,
+    plan_new_files,
+    predict_rows,
+    publish_version,
+    record_scoring,
+    refine_references,
+    select_rows,
+    write_outputs,
+)
 from zslabel.flows.student import run_student  # noqa: E402
-from zslabel.incremental import (  # noqa: E402
-    Increment,
-    plan_increment,
-    previous_version,
-    record_version,
-)
+from zslabel.incremental import previous_version  # noqa: E402
 from zslabel.lock import job_lock  # noqa: E402
-from zslabel.pipeline import (  # noqa: E402
-    calibrate,
-    combine,
-    decisions,
-    drift,
-    ids,
-    language,
-    manifest,
-    plan,
-    predict,
-    refine,
-    reviews,
-    score,
-    select,
-    split,
-    write,
-)
-from zslabel.pipeline.calibrate import Calibration  # noqa: E402
+from zslabel.pipeline import decisions, score  # noqa: E402
 from zslabel.pipeline.clock import RunClock  # noqa: E402
-from zslabel.pipeline.combine import Combined  # noqa: E402
-from zslabel.pipeline.decisions import Selected  # noqa: E402
-from zslabel.pipeline.plan import JobPlan  # noqa: E402
-from zslabel.pipeline.score import ScoringRecord, ShardScore  # noqa: E402
-from zslabel.pipeline.select import SelectedRows  # noqa: E402
-from zslabel.pipeline.write import Exported, ExportRecord, RunResult  # noqa: E402
+from zslabel.pipeline.score import ShardScore  # noqa: E402
+from zslabel.pipeline.write import RunResult  # noqa: E402
 from zslabel.progress import Progress  # noqa: E402
 from zslabel.redact import redact  # noqa: E402
-from zslabel.refine import Refinement  # noqa: E402
-from zslabel.review import MatchedReviews  # noqa: E402
-from zslabel.selection import Predictions, Selection  # noqa: E402
 from zslabel.summary import format_run  # noqa: E402
-
-
-@dataclass(frozen=True)
-class JobRef:
-    """What tasks receive instead of data: the job, the files of this run, the run, and the
-    job's artifact-key slug (:func:`zslabel.flows.artifacts.job_slug`)."""
-
-    config_json: str
-    files: tuple[str, ...] | None
-    run_id: str
-    slug: str = "job"
-
-
-_PLANS: dict[JobRef, JobPlan] = {}
-_PLANS_LOCK = threading.Lock()
-
-
-def job_plan(ref: JobRef) -> JobPlan:
-    """The run's plan (its input opened, its sources built), once per worker process and run.
-
-    Keyed by run so that a long-lived worker sees new input on the next run; the model itself
-    is shared across runs by the library (``zslabel.encoder.shared_encoder``).
-    """
-    with _PLANS_LOCK:
-        if ref not in _PLANS:
-            if len(_PLANS) >= 2:
-                _PLANS.pop(next(iter(_PLANS)))
-            config = JobConfig.model_validate_json(ref.config_json)
-            _PLANS[ref] = plan.plan_job(config, ref.files)
-        return _PLANS[ref]
 
 
 def _is_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
@@ -166,119 +121,6 @@ def score_shards(job: JobRef, shards: list[Shard]) -> list[ShardScore]:
         # A library error is redacted already; an unexpected one may quote a URI with a secret.
         raise ShardsFailed(redact(f"{len(failed)} of {len(shards)} shard(s) failed: {listed}"))
     return [scores[shard.index] for shard in shards]
-
-
-# The global stages: one task each, in the flow's process.
-
-
-@task(name="refine", cache_policy=NONE)
-def refine_references(job: JobRef, scores: list[ShardScore], earlier: Path | None) -> Refinement:
-    return refine.refine(job_plan(job), scores, earlier)
-
-
-@task(name="match-reviews", cache_policy=NONE)
-def match_reviews(job: JobRef) -> MatchedReviews | None:
-    return reviews.matched_reviews(job_plan(job))
-
-
-@task(name="calibrate", cache_policy=NONE)
-def fit_calibration(
-    job: JobRef, reviewed: MatchedReviews | None, refinement: Refinement
-) -> Calibration:
-    return calibrate.fit_calibration(job_plan(job), reviewed, refinement)
-
-
-@task(name="combine", cache_policy=NONE)
-def combine_sources(
-    job: JobRef, scores: list[ShardScore], calibration: Calibration, refinement: Refinement
-) -> Combined:
-    return combine.combine(job_plan(job), scores, calibration, refinement)
-
-
-@task(name="predict", cache_policy=NONE)
-def predict_rows(
-    job: JobRef, scores: list[ShardScore], combiner: Combiner, refinement: Refinement
-) -> Predictions:
-    return predict.predict(job_plan(job), scores, combiner, refinement)
-
-
-@task(name="select-rows", cache_policy=NONE)
-def select_rows(
-    job: JobRef, predictions: Predictions, reviewed: MatchedReviews | None
-) -> SelectedRows:
-    return select.select_rows(job_plan(job), predictions, reviewed)
-
-
-@task(name="assign-splits", cache_policy=NONE)
-def assign_splits(job: JobRef, predictions: Predictions, selection: Selection) -> np.ndarray:
-    return split.assign_splits(job_plan(job), predictions, selection)
-
-
-@task(name="export-rows", cache_policy=NONE)
-def export_rows(job: JobRef, scores: list[ShardScore], selected: Selected, run_id: str) -> Exported:
-    return write.export(job_plan(job), scores, selected, run_id)
-
-
-@task(name="record-scoring", cache_policy=NONE)
-def record_scoring(job: JobRef, scores: list[ShardScore]) -> ScoringRecord:
-    return score.scoring_record(job_plan(job), scores)
-
-
-@task(name="check-input", cache_policy=NONE)
-def check_input(job: JobRef) -> dict[str, Any] | None:
-    """Before scoring: unique ids (else the run fails at the split, after scoring every
-    shard), then the texts' language against the model's."""
-    ids.check_ids(job_plan(job))
-    return language.check_language(job_plan(job))
-
-
-@task(name="assemble-manifest", cache_policy=NONE)
-def assemble_manifest(
-    job: JobRef,
-    scoring: ScoringRecord,
-    selected: Selected,
-    exported: ExportRecord,
-    languages: dict[str, Any] | None,
-) -> dict[str, Any]:
-    return manifest.assemble_manifest(job_plan(job), scoring, selected, exported, languages)
-
-
-@task(name="measure-drift", cache_policy=NONE)
-def measure_drift(
-    job: JobRef,
-    exported: Exported,
-    described: dict[str, Any],
-    scores: list[ShardScore],
-    selected: Selected,
-    previous: Path | None,
-) -> dict[str, Any]:
-    """drift.json of the staged outputs against ``previous`` (default: the outputs this run
-    replaces); the manifest with its ``drift`` entry. The staging folder is removed on error."""
-    planned = job_plan(job)
-    before = drift.previous_output(planned.output_dir if previous is None else previous)
-    drift.measure(planned, exported.staged, described, scores, selected.predictions.label, before)
-    return described
-
-
-@task(name="write-outputs", cache_policy=NONE)
-def write_outputs(
-    job: JobRef,
-    exported: Exported,
-    described: dict[str, Any],
-    clock: RunClock,
-    scores: list[ShardScore],
-) -> RunResult:
-    return write.commit(job_plan(job), exported.staged, described, clock, scores)
-
-
-@task(name="plan-increment", cache_policy=NONE)
-def plan_new_files(config: JobConfig) -> Increment | None:
-    return plan_increment(config)
-
-
-@task(name="record-version", cache_policy=NONE)
-def publish_version(root: str, increment: Increment, result: RunResult) -> dict[str, Any]:
-    return record_version(root, increment, result)
 
 
 @flow(name="label-dataset")
