@@ -88,3 +88,31 @@ def test_detection_is_offline_and_deterministic() -> None:
     shares = detect_shares([*SPANISH, "The invoice was charged twice this month."])
     assert shares == {"es": 0.833, "en": 0.167}
     assert detect_shares([]) == {}
+
+
+def test_a_sizeable_minority_in_another_language_warns(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+    tmp_path: Path,
+) -> None:
+    # 4 Spanish texts in 50 (8 %): an English model would put them in one class, confidently.
+    texts = make_texts(46) + SPANISH[:4]
+    result = run_job(_job(fake_job, write_parquet({"text": texts}), english_model))
+    record = result.manifest["language"]
+    assert record["detected"]["es"] == 0.08
+    assert record["warning"].startswith("8% of sampled texts are in languages that embedding (")
+    assert "(Spanish 8%)" in record["warning"]
+    assert MULTILINGUAL_MODEL in record["warning"]
+    assert format_run(result).count(f"  warning: {record['warning']}") == 1
+
+
+def test_a_stray_row_in_another_language_does_not_warn(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+) -> None:
+    # 2 % is the level of py3langid's misreadings of short English texts (SST-2: 0.8 %).
+    texts = make_texts(49) + SPANISH[:1]
+    result = run_job(_job(fake_job, write_parquet({"text": texts}), english_model))
+    assert "language" not in result.manifest
