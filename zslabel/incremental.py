@@ -50,6 +50,9 @@ class Increment:
     # The latest earlier version of the same job key: its label prototype rows cover exactly the
     # files done under these settings, so this version adds them to its own (refinement).
     carry_from: Path | None = None
+    # Every earlier version of the same job key, oldest first: ids this version shares with
+    # them are warned about (zslabel.pipeline.ids.reused_ids).
+    same_settings: tuple[Path, ...] = ()
 
     def describe(self) -> str:
         """``Version v0004: 2 new file(s)``, and how many of them are relabeled."""
@@ -118,6 +121,7 @@ def plan_increment(config: JobConfig) -> Increment | None:
         job_key=key,
         relabeled=tuple(path for path in new if (path, fingerprints[path]) in labeled_before),
         carry_from=root / str(same_key[-1]["dir"]) if same_key else None,
+        same_settings=tuple(root / str(v["dir"]) for v in same_key),
     )
 
 
@@ -189,6 +193,7 @@ def run_incremental(
             files=increment.files,
             previous=previous_version(config.output.dir),
             carry_from=increment.carry_from,
+            earlier_versions=increment.same_settings,
         )
         record_version(config.output.dir, increment, result)
         return increment, result

@@ -7,6 +7,7 @@ from typing import Any
 from zslabel.changes import change_lines
 from zslabel.drift.report import crossing
 from zslabel.pipeline.drift import settings_changed
+from zslabel.pipeline.ids import reused_id_warnings
 from zslabel.pipeline.language import language_warnings
 from zslabel.runner import RunResult
 from zslabel.sources.distinct import similar_label_warnings
@@ -86,6 +87,7 @@ def format_run(result: RunResult) -> str:
         *(f"  warning: {line}" for line in _estimator_warnings(manifest)),
         *(f"  warning: {line}" for line in similar_label_warnings(manifest)),
         *(f"  warning: {line}" for line in language_warnings(manifest)),
+        *(f"  warning: {line}" for line in reused_id_warnings(manifest)),
         *_drift_lines(manifest.get("drift"), settings_changed(manifest)),
         f"  model: {_models(manifest['sources'])}",
         f"  outputs: {result.output_dir}/ ({', '.join(manifest['files'])}, manifest.json)",

@@ -37,6 +37,7 @@ from zslabel.flows.stages import (  # noqa: E402
     assemble_manifest,
     assign_splits,
     check_input,
+    check_reused_ids,
     combine_sources,
     export_rows,
     fit_calibration,
@@ -51,7 +52,7 @@ from zslabel.flows.stages import (  # noqa: E402
     write_outputs,
 )
 from zslabel.flows.student import run_student  # noqa: E402
-from zslabel.incremental import previous_version  # noqa: E402
+from zslabel.incremental import Increment, previous_version  # noqa: E402
 from zslabel.lock import job_lock  # noqa: E402
 from zslabel.pipeline import decisions, score  # noqa: E402
 from zslabel.pipeline.clock import RunClock  # noqa: E402
@@ -183,7 +184,7 @@ def _label(config: JobConfig, slug: str) -> dict[str, Any] | State:
     clock = RunClock()
     job = JobRef(config.model_dump_json(), files, clock.run_id, slug)
     previous = previous_version(Path(config.output.dir).parent) if increment else None
-    result = _run_stages(job, clock, previous, increment.carry_from if increment else None)
+    result = _run_stages(job, clock, previous, increment)
     status = result.counts["status"]
     logger.info(
         "Labeled %d rows: %d accepted, %d abstained, %d invalid; outputs in %s",
@@ -207,14 +208,17 @@ def _label(config: JobConfig, slug: str) -> dict[str, Any] | State:
 
 
 def _run_stages(
-    job: JobRef, clock: RunClock, previous: Path | None, carry_from: Path | None
+    job: JobRef, clock: RunClock, previous: Path | None, increment: Increment | None
 ) -> RunResult:
     """The stages of :func:`zslabel.runner.run_job`, one task each (scoring mapped over shards
-    on the job's task runner); ``previous`` and ``carry_from`` as there."""
+    on the job's task runner); ``previous`` as there, ``carry_from`` and ``earlier_versions``
+    from the ``increment``."""
     config = job_plan(job).config
     shards = list(job_plan(job).dataset.shards)
+    carry_from = increment.carry_from if increment else None
     clock.lap("open")
     languages = check_input(job)
+    reused = check_reused_ids(job, increment.same_settings) if increment else None
     rows = sum(s.num_rows for s in shards)
     get_run_logger().info(
         "Scoring %d rows in %d shard(s) on %s", rows, len(shards), config.runner.kind
@@ -234,7 +238,7 @@ def _run_stages(
     clock.lap("select")
     exported = export_rows(job, scores, selected, clock.run_id)
     described = assemble_manifest(
-        job, record_scoring(job, scores), selected, exported.record, languages
+        job, record_scoring(job, scores), selected, exported.record, languages, reused
     )
     clock.lap("export")
     described = measure_drift(job, exported, described, scores, selected, previous)

@@ -111,6 +111,12 @@ def check_input(job: JobRef) -> dict[str, Any] | None:
     return language.check_language(job_plan(job))
 
 
+@task(name="check-reused-ids", cache_policy=NONE)
+def check_reused_ids(job: JobRef, earlier: tuple[Path, ...]) -> dict[str, Any] | None:
+    """Ids that earlier versions of the same settings labeled too: a warning, never a failure."""
+    return ids.reused_ids(job_plan(job), earlier)
+
+
 @task(name="assemble-manifest", cache_policy=NONE)
 def assemble_manifest(
     job: JobRef,
@@ -118,8 +124,9 @@ def assemble_manifest(
     selected: Selected,
     exported: ExportRecord,
     languages: dict[str, Any] | None,
+    reused: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    return manifest.assemble_manifest(job_plan(job), scoring, selected, exported, languages)
+    return manifest.assemble_manifest(job_plan(job), scoring, selected, exported, languages, reused)
 
 
 @task(name="measure-drift", cache_policy=NONE)

@@ -34,6 +34,7 @@ def assemble_manifest(
     selected: Selected,
     exported: ExportRecord,
     language: dict[str, Any] | None = None,
+    reused_ids: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict, redacted as a whole: paths with credentials appear
     in the config, the calibration record and the sources, and the card and report are
@@ -67,6 +68,8 @@ def assemble_manifest(
             ],
             # Only when most texts are in a language a model does not cover (pipeline.language).
             **({"language": language} if language else {}),
+            # Only for an incremental version with ids earlier versions labeled (pipeline.ids).
+            **({"reused_ids": reused_ids} if reused_ids else {}),
             # Only for jobs that ask for it, so that other manifests keep their bytes.
             **({"refinement": refinement.record} if refinement and refinement.record else {}),
             "combine": selected.combiner.describe(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from zslabel.config import JobConfig
@@ -37,6 +37,7 @@ def run_job(
     files: Collection[str] | None = None,
     previous: str | Path | None = None,
     carry_from: str | Path | None = None,
+    earlier_versions: Sequence[Path] = (),
 ) -> RunResult:
     """Label ``config.input`` (or only ``files`` of it) into ``config.output.dir``.
 
@@ -46,6 +47,8 @@ def run_job(
     outputs this run replaces; a baseline when there are none. ``carry_from``: an incremental
     job's latest earlier version of the same settings (:attr:`Increment.carry_from`), whose
     label prototype rows refinement adds to this run's (:mod:`zslabel.pipeline.prototypes`).
+    ``earlier_versions``: its earlier versions of the same settings, whose ids this run's are
+    compared with (a warning, :func:`zslabel.pipeline.ids.reused_ids`).
     Whether the drift crossed a threshold is in ``manifest["drift"]``: the run never fails on
     it, callers decide (``on_drift``). Raises ConfigError for an incremental job, and each
     stage's errors.
@@ -63,6 +66,7 @@ def run_job(
         clock.lap("open")
         # Before scoring: a duplicate id would otherwise fail the run at the split, after it.
         ids.check_ids(job)
+        reused = ids.reused_ids(job, earlier_versions)
         languages = language.check_language(job)
         with Progress(job.dataset.num_rows * len(job.sources), "scoring", enabled=progress) as bar:
             scores = [score.score_shard(job, shard, bar.advance) for shard in job.dataset.shards]
@@ -79,7 +83,7 @@ def run_job(
         clock.lap("select")
         exported = write.export(job, scores, selected, clock.run_id)
         described = manifest.assemble_manifest(
-            job, score.scoring_record(job, scores), selected, exported.record, languages
+            job, score.scoring_record(job, scores), selected, exported.record, languages, reused
         )
         clock.lap("export")
         before = drift.previous_output(job.output_dir if previous is None else previous)

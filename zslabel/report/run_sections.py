@@ -93,6 +93,8 @@ def classes_section(manifest: Mapping[str, Any]) -> str:
         for line in [
             # Most texts in a language the model does not cover (zslabel.pipeline.language).
             *filter(None, [(manifest.get("language") or {}).get("warning")]),
+            # Ids that earlier versions of an incremental job labeled too (pipeline.ids).
+            *filter(None, [(manifest.get("reused_ids") or {}).get("warning")]),
             *similar_label_warnings(dict(manifest)),
         ]
     )

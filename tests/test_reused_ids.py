@@ -1,0 +1,96 @@
+"""An incremental version whose ids earlier versions labeled too is warned about, never failed:
+a re-sent record is legitimate, but the versions together hold it twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from zslabel.config import JobConfig
+from zslabel.incremental import run_incremental
+from zslabel.summary import format_run
+
+from .conftest import make_texts
+
+
+def write_week(folder: Path, name: str, ids: list[str], seed: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.table({"ticket": ids, "text": make_texts(len(ids), seed=seed)})
+    pq.write_table(table, folder / name)
+
+
+def weekly_job(fake_job: Callable[..., JobConfig], data: Path, **extra: Any) -> JobConfig:
+    return fake_job(data, incremental=True, input={"id_column": "ticket"}, **extra)
+
+
+def check_reused(run: Callable[[], dict[str, Any]], data: Path) -> None:
+    """Three weeks through ``run`` (one version each, returning its manifest): the second
+    re-sends two ids of the first, the third one of each earlier week."""
+    write_week(data, "w1.parquet", [f"TCK-{i:03d}" for i in range(20)], seed=0)
+    assert "reused_ids" not in run()
+
+    write_week(data, "w2.parquet", [f"NEW-{i:03d}" for i in range(10)] + ["TCK-003", "TCK-007"], 1)
+    record = run()["reused_ids"]
+    assert record["rows"] == 2
+    assert record["versions"] == {"v0001": 2}
+    assert record["examples"] == ["TCK-003", "TCK-007"]
+    assert record["warning"].startswith(
+        "2 row(s) have ids that earlier versions labeled too (v0001: 2; e.g. 'TCK-003', 'TCK-007')"
+    )
+    assert "dedupe by 'ticket'" in record["warning"]
+
+    write_week(data, "w3.parquet", ["TCK-010", "NEW-004", "X-1"], seed=2)
+    record = run()["reused_ids"]
+    assert (record["rows"], record["versions"]) == (2, {"v0001": 1, "v0002": 1})
+
+
+def test_reused_ids_are_warned_about_per_version(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    data = tmp_path / "data"
+    job = weekly_job(fake_job, data)
+    summaries: list[str] = []
+
+    def run() -> dict[str, Any]:
+        outcome = run_incremental(job)
+        assert outcome is not None
+        summaries.append(format_run(outcome[1]))
+        return outcome[1].manifest
+
+    check_reused(run, data)
+    warning = "  warning: 2 row(s) have ids that earlier versions labeled too (v0001: 2;"
+    assert [warning in s for s in summaries] == [False, True, False]
+    report = (Path(job.output.dir) / "v0002" / "report.html").read_text(encoding="utf-8")
+    assert "have ids that earlier versions labeled too" in report
+
+
+def test_only_versions_of_the_same_settings_are_compared(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    data = tmp_path / "data"
+    write_week(data, "w1.parquet", [f"TCK-{i:03d}" for i in range(20)], seed=0)
+    assert run_incremental(weekly_job(fake_job, data)) is not None
+    # Other settings label every file again, into a version of their own: the first version's
+    # ids are the same rows, relabeled, not re-sent ones.
+    changed = weekly_job(fake_job, data, selection={"per_class_top_fraction": 0.6})
+    outcome = run_incremental(changed)
+    assert outcome is not None
+    assert outcome[0].relabeled
+    assert "reused_ids" not in outcome[1].manifest
+
+
+def test_without_an_id_column_nothing_is_compared(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    data = tmp_path / "data"
+    job = fake_job(data, incremental=True)
+    write_week(data, "w1.parquet", ["A", "B", "C"], seed=0)
+    assert run_incremental(job) is not None
+    write_week(data, "w2.parquet", ["A", "B", "C"], seed=1)
+    outcome = run_incremental(job)
+    assert outcome is not None
+    assert "reused_ids" not in outcome[1].manifest
