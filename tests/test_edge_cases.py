@@ -13,8 +13,10 @@ import pytest
 from zslabel.cli import main
 from zslabel.config import JobConfig
 from zslabel.errors import ConfigError, InputError
+from zslabel.evaluate import evaluate
 from zslabel.incremental import run_incremental
 from zslabel.runner import run_job
+from zslabel.student.data import read_pool
 
 from .conftest import make_texts
 
@@ -24,11 +26,33 @@ def test_a_file_with_other_columns_is_named(
 ) -> None:
     write_parquet({"text": ["a", "b"]}, name="data/a.parquet")
     folder = write_parquet({"body": ["c"]}, name="data/b.parquet").parent
-    with pytest.raises(InputError, match=r"b\.parquet: its columns differ .*missing \['text'\]"):
+    with pytest.raises(InputError, match=r"b\.parquet: its columns differ") as missing:
         run_job(fake_job(folder))
+    # Only what differs: an empty "extra []" read as if something were wrong with it too.
+    assert "(missing 'text'; extra 'body')" in str(missing.value)
     write_parquet({"text": ["c"], "extra": [1]}, name="data/b.parquet")
-    with pytest.raises(InputError, match=r"extra \['extra'\]"):
+    with pytest.raises(InputError, match=r"\(extra 'extra'\); all files") as extra:
         run_job(fake_job(folder))
+    assert "missing" not in str(extra.value)
+
+
+def test_an_incremental_root_names_its_latest_version(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    job = fake_job(data, incremental=True)
+    for week in range(2):
+        pq.write_table(pa.table({"text": make_texts(8, seed=week)}), data / f"w{week}.parquet")
+        assert run_incremental(job) is not None
+    root = Path(job.output.dir)
+    latest = f"{root / 'v0002'} (the latest)"
+    with pytest.raises(InputError, match="an incremental output folder") as evaluated:
+        evaluate(root, "topic")
+    assert str(evaluated.value).endswith(f"evaluate one of its versions, e.g. {latest}")
+    with pytest.raises(InputError, match="an incremental output folder") as trained:
+        read_pool(root)
+    assert str(trained.value).endswith(f"train on one of its versions, e.g. {latest}")
 
 
 def test_incremental_relabels_a_same_size_rewrite_and_waits_for_empty_files(

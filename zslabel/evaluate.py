@@ -23,7 +23,10 @@ def evaluate(output_dir: str | Path, gold_column: str) -> dict[str, Any]:
     """
     path = Path(output_dir) / LABELED
     if not path.is_file():
-        raise InputError(f"{path}: not found; run 'zslabel label' into {output_dir} first")
+        from zslabel.incremental import version_hint
+
+        hint = version_hint(Path(output_dir), "evaluate")
+        raise InputError(hint or f"{path}: not found; run 'zslabel label' into {output_dir} first")
     schema = pq.read_schema(path)
     if gold_column not in schema.names:
         raise InputError(

@@ -157,6 +157,20 @@ def previous_version(root: str | Path) -> Path | None:
     return root / str(entry["dir"] if entry else latest)
 
 
+def version_hint(folder: Path, use: str) -> str | None:
+    """For a command given an incremental job's output root instead of a version folder: the
+    error that says so and names the latest version (``use``: what to do with it, e.g.
+    ``"train on"``); None when ``folder`` has no version index."""
+    if not (folder / INDEX).is_file():
+        return None
+    try:
+        latest = read_index(folder).get("latest")
+    except OutputError:
+        latest = None
+    example = f", e.g. {folder / latest} (the latest)" if latest else ""
+    return f"{folder}: an incremental output folder ({INDEX}); {use} one of its versions{example}"
+
+
 def read_index(root: Path) -> dict[str, Any]:
     path = root / INDEX
     try:

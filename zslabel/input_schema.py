@@ -161,9 +161,14 @@ def _check_file_columns(
     missing = expected - set(physical.names)
     extra = set(physical.names) - expected - from_path
     if missing or extra:
+        differences = [
+            f"{what} {', '.join(map(repr, sorted(names)))}"
+            for what, names in (("missing", missing), ("extra", extra))
+            if names
+        ]
         raise InputError(
-            f"{path}: its columns differ from the rest of the dataset (missing "
-            f"{sorted(missing)}, extra {sorted(extra)}); all files must share one schema"
+            f"{path}: its columns differ from the rest of the dataset "
+            f"({'; '.join(differences)}); all files must share one schema"
         )
     schema = _check_file_types(path, physical, schema, text_column)
     check_stored_keys(fragment, physical)

@@ -75,11 +75,11 @@ def read_pool(output_dir: str | Path, gold_column: str | None = None) -> Pool:
     folder = Path(output_dir)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
-        if (folder / "versions.json").is_file():
-            raise InputError(
-                f"{folder}: an incremental output folder; train on one version of it, "
-                f"e.g. {folder / 'v0001'}"
-            )
+        from zslabel.incremental import version_hint  # only on this error path: it is heavy
+
+        hint = version_hint(folder, "train on")
+        if hint:
+            raise InputError(hint)
         raise InputError(f"{manifest_path}: not found; run 'zslabel label' into {folder} first")
     raw = manifest_path.read_bytes()
     manifest = json.loads(raw)
