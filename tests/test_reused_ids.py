@@ -64,8 +64,13 @@ def test_reused_ids_are_warned_about_per_version(
     check_reused(run, data)
     warning = "  warning: 2 row(s) have ids that earlier versions labeled too (v0001: 2;"
     assert [warning in s for s in summaries] == [False, True, False]
-    report = (Path(job.output.dir) / "v0002" / "report.html").read_text(encoding="utf-8")
+    version = Path(job.output.dir) / "v0002"
+    report = (version / "report.html").read_text(encoding="utf-8")
     assert "have ids that earlier versions labeled too" in report
+    # A version names the file it labeled, not only the input folder.
+    assert f"\nLabeled 12 rows of {data} (w2.parquet) in " in summaries[1]
+    assert f"{data} (w2.parquet)" in report
+    assert f"{data} (w2.parquet)" in (version / "README.md").read_text(encoding="utf-8")
 
 
 def test_only_versions_of_the_same_settings_are_compared(

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from zslabel.input_name import input_named
+
 __all__ = ["render_card"]
 
 # The Hub's size buckets, by number of rows.
@@ -47,7 +49,8 @@ def render_card(manifest: Mapping[str, Any]) -> str:
         f"# {md(name)}\n",
         f"Text classification data labeled by zero-shot models with zslabel "
         f"{md(manifest.get('zslabel_version', ''))}, without hand labels: {total:,} rows of "
-        f"`{_code(manifest['input']['path'])}` (column `{_code(config['input']['text_column'])}`) "
+        f"`{_code(input_named(manifest['input']))}` "
+        f"(column `{_code(config['input']['text_column'])}`) "
         f"sorted into {len(manifest['labels'])} classes. {status.get('accepted', 0):,} rows "
         f"({_pct(status.get('accepted', 0), total)}) were confident enough to be accepted and "
         f"split into {', '.join(md(s) for s in _splits(manifest))}; "

@@ -88,6 +88,12 @@ class InputDataset:
     def files(self) -> list[str]:
         return list(self._fragments)
 
+    @property
+    def selected_files(self) -> list[str] | None:
+        """The files of a run over some of the input's files (an incremental version), in
+        order; None when the run reads the whole input."""
+        return None if self._only is None else self.files
+
     def file_fingerprint(self, path: str) -> str:
         """A cheap identity of one file: size, modification time and Parquet footer."""
         fragment = self._fragments[path]

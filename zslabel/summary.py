@@ -6,6 +6,7 @@ from typing import Any
 
 from zslabel.changes import change_lines
 from zslabel.drift.report import crossing
+from zslabel.input_name import input_named
 from zslabel.pipeline.drift import settings_changed
 from zslabel.pipeline.ids import reused_id_warnings
 from zslabel.pipeline.language import language_warnings
@@ -35,7 +36,7 @@ def format_run(result: RunResult) -> str:
     dry = is_dry_run(manifest)
     lines = [
         *(["DRY RUN: model-free fake source; the labels are placeholders", ""] if dry else []),
-        f"Labeled {total:,} rows of {manifest['input']['path']} "
+        f"Labeled {total:,} rows of {input_named(manifest['input'])} "
         f"in {run['timings_s']['total']:.1f} s ({shards['scored']} shard(s) scored, "
         f"{shards['reused']} reused from cache)",
         "",

@@ -56,6 +56,12 @@ def assemble_manifest(
                 "rows": plan.dataset.num_rows,
                 "shards": scoring.shards,
                 "fingerprint": scoring.fingerprint,
+                # Only for a run over some of the input's files: an incremental version's.
+                **(
+                    {"files": plan.dataset.selected_files}
+                    if plan.dataset.selected_files is not None
+                    else {}
+                ),
             },
             "labels": [label.model_dump(mode="json") for label in config.labels],
             # Provenance, and what later stages counted (per-language templates' rows).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from zslabel.input_name import input_named
 from zslabel.report import svg
 from zslabel.report.blocks import pct, readable, section, table
 from zslabel.report.stats import HISTOGRAM_BINS, ReportStats
@@ -45,7 +46,7 @@ def overview_section(manifest: Mapping[str, Any]) -> str:
     return section(
         "overview",
         "Overview",
-        f"<p>{total:,} input rows of <code>{esc(manifest['input']['path'])}</code>, "
+        f"<p>{total:,} input rows of <code>{esc(input_named(manifest['input']))}</code>, "
         f"{len(manifest['labels'])} labels, zslabel {esc(manifest.get('zslabel_version', '?'))}."
         "</p>",
         table(["status", "rows", "share"], rows, "status"),
