@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,12 @@ import pytest
 from tests.conftest import make_texts
 from zslabel.config import JobConfig
 from zslabel.models import resolve_model
-from zslabel.pipeline.language import MULTILINGUAL_MODEL, detect_shares, model_languages
+from zslabel.pipeline.language import (
+    MULTILINGUAL_MODEL,
+    detect_shares,
+    minority_warning,
+    model_languages,
+)
 from zslabel.runner import run_job
 from zslabel.summary import format_run
 
@@ -101,8 +107,10 @@ def test_a_sizeable_minority_in_another_language_warns(
     result = run_job(_job(fake_job, write_parquet({"text": texts}), english_model))
     record = result.manifest["language"]
     assert record["detected"]["es"] == 0.08
-    assert record["warning"].startswith("8% of sampled texts are in languages that embedding (")
-    assert "(Spanish 8%)" in record["warning"]
+    assert record["warning"].startswith(
+        "4 of 50 sampled texts (8%) are in languages that embedding ("
+    )
+    assert "(Spanish 4)" in record["warning"]
     assert MULTILINGUAL_MODEL in record["warning"]
     assert format_run(result).count(f"  warning: {record['warning']}") == 1
 
@@ -116,3 +124,27 @@ def test_a_stray_row_in_another_language_does_not_warn(
     texts = make_texts(49) + SPANISH[:1]
     result = run_job(_job(fake_job, write_parquet({"text": texts}), english_model))
     assert "language" not in result.manifest
+
+
+def test_short_texts_do_not_count_as_another_language(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+) -> None:
+    # py3langid reads a word or two as anything ('ok': Afrikaans); ticket replies are like that.
+    short = ["ok", "thanks", "cancel", "help", "yes please", "no", "refund?", "hi"]
+    texts = make_texts(40) + short
+    result = run_job(_job(fake_job, write_parquet({"text": texts}), english_model))
+    assert "language" not in result.manifest
+
+
+def test_models_missing_other_languages_are_not_merged() -> None:
+    counts = Counter({"en": 88, "de": 6, "fr": 6})
+    warning = minority_warning(counts, 100, {"A": ("en", "de"), "B": ("en", "fr")})
+    assert warning is not None
+    assert warning.startswith("6 of 100 sampled texts (6%) are in languages that A does not")
+    assert "(French 6)" in warning
+    same = minority_warning(counts, 100, {"A": ("en",), "B": ("en",)})
+    assert same is not None
+    assert "that A, B does not cover (German 6, French 6)" in same
+    assert minority_warning(Counter({"en": 18, "de": 2}), 20, {"A": ("en",)}) is None  # 2 rows

@@ -99,3 +99,46 @@ def test_without_an_id_column_nothing_is_compared(
     outcome = run_incremental(job)
     assert outcome is not None
     assert "reused_ids" not in outcome[1].manifest
+
+
+def test_a_file_rewritten_in_place_says_so_and_int_ids_match(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    job = weekly_job(fake_job, data)
+
+    def write(ids: list[int]) -> None:
+        pq.write_table(pa.table({"ticket": ids, "text": make_texts(len(ids))}), data / "w.parquet")
+
+    write(list(range(20)))
+    assert run_incremental(job) is not None
+    write(list(range(25)))  # five rows appended: the file is new again, its 20 old rows too
+    outcome = run_incremental(job)
+    assert outcome is not None
+    record = outcome[1].manifest["reused_ids"]
+    assert (record["rows"], record["examples"]) == (20, ["0", "1", "2"])
+    assert record["rewritten"] == [str(data / "w.parquet")]
+    assert (
+        "1 of this version's files changed since an earlier version labeled them"
+        in (record["warning"])
+    )
+    assert "fails on them as duplicates" not in record["warning"]
+
+
+def test_an_unreadable_earlier_version_is_said(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    data = tmp_path / "data"
+    job = weekly_job(fake_job, data)
+    for week in range(2):
+        write_week(data, f"w{week}.parquet", [f"{week}-A", f"{week}-B"], seed=week)
+        assert run_incremental(job) is not None
+    # The oldest version damaged (the latest is what drift and refinement read).
+    (Path(job.output.dir) / "v0001" / "labeled.parquet").write_bytes(b"not parquet")
+    write_week(data, "w2.parquet", ["C", "D"], seed=2)
+    outcome = run_incremental(job)
+    assert outcome is not None
+    record = outcome[1].manifest["reused_ids"]
+    assert (record["rows"], list(record["unread"])) == (0, ["v0001"])
+    assert record["warning"] == "ids not compared with v0001 (unreadable: see the manifest)"

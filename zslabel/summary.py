@@ -8,8 +8,8 @@ from zslabel.changes import change_lines
 from zslabel.drift.report import crossing
 from zslabel.input_name import input_named
 from zslabel.pipeline.drift import settings_changed
-from zslabel.pipeline.ids import reused_id_warnings
 from zslabel.pipeline.language import language_warnings
+from zslabel.pipeline.reused_ids import reused_id_warnings
 from zslabel.runner import RunResult
 from zslabel.sources.distinct import similar_label_warnings
 

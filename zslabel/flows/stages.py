@@ -32,6 +32,7 @@ from zslabel.pipeline import (  # noqa: E402
     manifest,
     predict,
     refine,
+    reused_ids,
     reviews,
     score,
     select,
@@ -114,7 +115,7 @@ def check_input(job: JobRef) -> dict[str, Any] | None:
 @task(name="check-reused-ids", cache_policy=NONE)
 def check_reused_ids(job: JobRef, earlier: tuple[Path, ...]) -> dict[str, Any] | None:
     """Ids that earlier versions of the same settings labeled too: a warning, never a failure."""
-    return ids.reused_ids(job_plan(job), earlier)
+    return reused_ids.reused_ids(job_plan(job), earlier)
 
 
 @task(name="assemble-manifest", cache_policy=NONE)

@@ -35,6 +35,10 @@ MAJORITY = 0.5
 # in another week). On the English public sets py3langid calls 0.0 % (AG News, BANKING77) to
 # 0.8 % (SST-2, short sentences) of a 500-text sample another language, well under 5 %.
 MINORITY = 0.05
+# ... counting only texts of at least MIN_CHARS characters, and at least MINORITY_ROWS of them:
+# py3langid's guess on a word or two is noise ('ok' is Afrikaans, 'thanks' Xhosa).
+MIN_CHARS = 20
+MINORITY_ROWS = 3
 MULTILINGUAL_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 # Languages of models whose cards say too little (or that are packaged): ISO 639-1 codes.
 KNOWN_MODELS: dict[str, tuple[str, ...]] = {
@@ -75,7 +79,8 @@ def check_language(plan: JobPlan) -> dict[str, Any] | None:
     if not models and not detecting:
         return None
     sample = _sample_texts(plan)
-    shares = detect_shares(sample, top=None)
+    detected = detect_languages(sample) if sample else []
+    shares = _shares(Counter(detected), len(sample))
     if not shares:
         return None
     top, share = next(iter(shares.items()))
@@ -86,7 +91,8 @@ def check_language(plan: JobPlan) -> dict[str, Any] | None:
     elif share > MAJORITY and untemplated:
         warning = template_warning(top, share, untemplated)
     else:
-        warning = minority_warning(shares, models)
+        readable = [code for text, code in zip(sample, detected, strict=True) if _long(text)]
+        warning = minority_warning(Counter(readable), len(sample), models)
     if warning is None:
         return None
     return {
@@ -126,25 +132,33 @@ def language_warning(language: str, share: float, models: list[str]) -> str:
     )
 
 
-def minority_warning(shares: dict[str, float], models: dict[str, tuple[str, ...]]) -> str | None:
-    """A warning when more than :data:`MINORITY` of the sample is in languages a model does not
-    cover, together (``shares``: every detected language's share); None otherwise."""
-    worst: tuple[float, list[str], dict[str, float]] | None = None
+def minority_warning(
+    counts: Counter[str], sample_rows: int, models: dict[str, tuple[str, ...]]
+) -> str | None:
+    """A warning when more than :data:`MINORITY` of the ``sample_rows`` sampled texts, and at
+    least :data:`MINORITY_ROWS`, are in languages a model does not cover (``counts``: the
+    detected languages of the texts long enough to detect, :data:`MIN_CHARS`); None otherwise.
+    Models that miss the same languages share one warning; of others, the one missing most."""
+    worst: tuple[int, list[str], dict[str, int]] | None = None
     for name, languages in models.items():
-        missed = {code: s for code, s in shares.items() if not _covers(languages, code)}
-        total = round(sum(missed.values()), 3)
-        if total > MINORITY and (worst is None or total > worst[0]):
+        missed = {code: n for code, n in counts.most_common() if not _covers(languages, code)}
+        total = sum(missed.values())
+        if total <= max(MINORITY * sample_rows, MINORITY_ROWS - 1):
+            continue
+        if worst is None or total > worst[0]:
             worst = (total, [name], missed)
-        elif worst is not None and total == worst[0]:
+        elif missed == worst[2]:
             worst[1].append(name)
     if worst is None:
         return None
     total, names, missed = worst
-    listed = ", ".join(f"{_NAMES.get(code, code)} {s:.0%}" for code, s in list(missed.items())[:3])
+    listed = ", ".join(f"{_NAMES.get(code, code)} {n}" for code, n in list(missed.items())[:3])
+    others = " and others" if len(missed) > 3 else ""
     return (
-        f"{total:.0%} of sampled texts are in languages that {', '.join(names)} does not cover "
-        f"({listed}): such rows tend to land in one class with a high confidence; review them, "
-        f"or use a multilingual model, e.g. model: {MULTILINGUAL_MODEL}"
+        f"{total} of {sample_rows} sampled texts ({total / sample_rows:.0%}) are in languages "
+        f"that {', '.join(names)} does not cover ({listed}{others}): such rows tend to land in "
+        f"one class with a high confidence; review them, or use a multilingual model, e.g. "
+        f"model: {MULTILINGUAL_MODEL}"
     )
 
 
@@ -161,14 +175,20 @@ def template_warning(language: str, share: float, sources: list[EmbeddingSource]
     )
 
 
-def detect_shares(texts: list[str], top: int | None = 5) -> dict[str, float]:
-    """The ``top`` most frequent languages of ``texts`` (None: all) and their shares, largest
-    first."""
+def detect_shares(texts: list[str], top: int = 5) -> dict[str, float]:
+    """The ``top`` most frequent languages of ``texts`` and their shares, largest first."""
     if not texts:
         return {}
-    counts = Counter(detect_languages(texts))
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
-    return {language: round(n / len(texts), 3) for language, n in ranked}
+    return dict(list(_shares(Counter(detect_languages(texts)), len(texts)).items())[:top])
+
+
+def _shares(counts: Counter[str], total: int) -> dict[str, float]:
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return {language: round(n / total, 3) for language, n in ranked}
+
+
+def _long(text: str) -> bool:
+    return len(text.strip()) >= MIN_CHARS
 
 
 def model_languages(model: ResolvedModel) -> tuple[str, ...] | None:

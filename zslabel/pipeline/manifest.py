@@ -50,19 +50,7 @@ def assemble_manifest(
     described: dict[str, Any] = redact_value(
         {
             "zslabel_version": __version__,
-            "input": {
-                "path": config.input.path,
-                "columns": plan.dataset.column_names,
-                "rows": plan.dataset.num_rows,
-                "shards": scoring.shards,
-                "fingerprint": scoring.fingerprint,
-                # Only for a run over some of the input's files: an incremental version's.
-                **(
-                    {"files": plan.dataset.selected_files}
-                    if plan.dataset.selected_files is not None
-                    else {}
-                ),
-            },
+            "input": _input_record(plan, scoring),
             "labels": [label.model_dump(mode="json") for label in config.labels],
             # Provenance, and what later stages counted (per-language templates' rows).
             "sources": [
@@ -114,6 +102,20 @@ def assemble_manifest(
     if changes:
         described["changes"] = changes
     return described
+
+
+def _input_record(plan: JobPlan, scoring: ScoringRecord) -> dict[str, Any]:
+    """What was read: the path, columns, rows, shards and the texts' fingerprint; for a run over
+    some of the input's files (an incremental version), which."""
+    files = plan.dataset.selected_files
+    return {
+        "path": plan.config.input.path,
+        "columns": plan.dataset.column_names,
+        "rows": plan.dataset.num_rows,
+        "shards": scoring.shards,
+        "fingerprint": scoring.fingerprint,
+        **({"files": files} if files is not None else {}),
+    }
 
 
 def previous_changes(plan: JobPlan, described: dict[str, Any]) -> dict[str, Any]:

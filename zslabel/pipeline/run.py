@@ -19,6 +19,7 @@ from zslabel.pipeline import (
     plan,
     predict,
     refine,
+    reused_ids,
     reviews,
     score,
     select,
@@ -37,7 +38,7 @@ def run_job(
     files: Collection[str] | None = None,
     previous: str | Path | None = None,
     carry_from: str | Path | None = None,
-    earlier_versions: Sequence[Path] = (),
+    earlier_versions: Sequence[str | Path] = (),
 ) -> RunResult:
     """Label ``config.input`` (or only ``files`` of it) into ``config.output.dir``.
 
@@ -66,7 +67,7 @@ def run_job(
         clock.lap("open")
         # Before scoring: a duplicate id would otherwise fail the run at the split, after it.
         ids.check_ids(job)
-        reused = ids.reused_ids(job, earlier_versions)
+        reused = reused_ids.reused_ids(job, earlier_versions)
         languages = language.check_language(job)
         with Progress(job.dataset.num_rows * len(job.sources), "scoring", enabled=progress) as bar:
             scores = [score.score_shard(job, shard, bar.advance) for shard in job.dataset.shards]
