@@ -12,9 +12,11 @@ import pytest
 
 from zslabel.cli import main
 from zslabel.config import JobConfig
+from zslabel.drift.profile import read_manifest
 from zslabel.errors import ConfigError, InputError
 from zslabel.evaluate import evaluate
 from zslabel.incremental import run_incremental
+from zslabel.report import write_report
 from zslabel.runner import run_job
 from zslabel.student.data import read_pool
 
@@ -53,6 +55,13 @@ def test_an_incremental_root_names_its_latest_version(
     with pytest.raises(InputError, match="an incremental output folder") as trained:
         read_pool(root)
     assert str(trained.value).endswith(f"train on one of its versions, e.g. {latest}")
+    # Every command that needs one version folder says so: report and diff too.
+    with pytest.raises(InputError, match="an incremental output folder") as reported:
+        write_report(root)
+    assert str(reported.value).endswith(f"report on one of its versions, e.g. {latest}")
+    with pytest.raises(InputError, match="an incremental output folder") as compared:
+        read_manifest(root)
+    assert str(compared.value).endswith(f"compare one of its versions, e.g. {latest}")
 
 
 def test_incremental_relabels_a_same_size_rewrite_and_waits_for_empty_files(

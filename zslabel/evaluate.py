@@ -13,6 +13,7 @@ from zslabel import columns
 from zslabel.errors import InputError
 from zslabel.labelnames import canonical_label, describe_mismatch
 from zslabel.runner import LABELED
+from zslabel.version_index import version_hint
 
 
 def evaluate(output_dir: str | Path, gold_column: str) -> dict[str, Any]:
@@ -23,8 +24,6 @@ def evaluate(output_dir: str | Path, gold_column: str) -> dict[str, Any]:
     """
     path = Path(output_dir) / LABELED
     if not path.is_file():
-        from zslabel.incremental import version_hint
-
         hint = version_hint(Path(output_dir), "evaluate")
         raise InputError(hint or f"{path}: not found; run 'zslabel label' into {output_dir} first")
     schema = pq.read_schema(path)

@@ -29,11 +29,9 @@ from typing import Any
 from zslabel.atomic import temporary_beside
 from zslabel.config import JobConfig
 from zslabel.dataset import InputDataset
-from zslabel.errors import OutputError
 from zslabel.lock import job_lock
 from zslabel.runner import RunResult, run_job
-
-INDEX = "versions.json"
+from zslabel.version_index import INDEX, read_index
 
 
 @dataclass(frozen=True)
@@ -155,31 +153,6 @@ def previous_version(root: str | Path) -> Path | None:
         return None
     entry = next((v for v in index["versions"] if v["version"] == latest), None)
     return root / str(entry["dir"] if entry else latest)
-
-
-def version_hint(folder: Path, use: str) -> str | None:
-    """For a command given an incremental job's output root instead of a version folder: the
-    error that says so and names the latest version (``use``: what to do with it, e.g.
-    ``"train on"``); None when ``folder`` has no version index."""
-    if not (folder / INDEX).is_file():
-        return None
-    try:
-        latest = read_index(folder).get("latest")
-    except OutputError:
-        latest = None
-    example = f", e.g. {folder / latest} (the latest)" if latest else ""
-    return f"{folder}: an incremental output folder ({INDEX}); {use} one of its versions{example}"
-
-
-def read_index(root: Path) -> dict[str, Any]:
-    path = root / INDEX
-    try:
-        index: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {"versions": [], "latest": None}
-    except ValueError as exc:
-        raise OutputError(f"{path}: the version index is not valid JSON ({exc})") from None
-    return index
 
 
 def _write_atomically(path: Path, payload: dict[str, Any]) -> None:

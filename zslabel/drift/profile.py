@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from zslabel import columns
 from zslabel.errors import InputError
+from zslabel.version_index import version_hint
 
 MANIFEST = "manifest.json"
 LABELED = "labeled.parquet"
@@ -116,7 +117,10 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise InputError(f"{folder}: not a folder; expected a zslabel output folder")
     missing = [name for name in (MANIFEST, LABELED) if not (folder / name).is_file()]
     if missing:
-        raise InputError(f"{folder}: not a zslabel output folder: {' and '.join(missing)} missing")
+        hint = version_hint(folder, "compare")
+        raise InputError(
+            hint or f"{folder}: not a zslabel output folder: {' and '.join(missing)} missing"
+        )
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -10,7 +10,6 @@ about n * m / 2**64 for n ids against m.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from zslabel.errors import OutputError
 from zslabel.idcheck import hash_values
 from zslabel.pipeline.ids import id_batches
 from zslabel.pipeline.plan import JobPlan
 from zslabel.pipeline.write import LABELED
+from zslabel.version_index import read_index
 
 # Examples of reused ids the warning quotes.
 EXAMPLES = 3
-INDEX = "versions.json"  # zslabel.incremental.INDEX, which imports the pipeline
 
 
 def reused_ids(plan: JobPlan, earlier: Sequence[str | Path]) -> dict[str, Any] | None:
@@ -97,8 +97,8 @@ def _rewritten(folders: list[Path], files: list[str]) -> list[str]:
     """Of ``files``, those an earlier version in ``folders`` labeled (under another
     fingerprint, or they would not be new): files rewritten in place since."""
     try:
-        index = json.loads((folders[0].parent / INDEX).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        index = read_index(folders[0].parent)
+    except (OSError, OutputError):
         return []
     names = {folder.name for folder in folders}
     before = {

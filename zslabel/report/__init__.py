@@ -19,6 +19,7 @@ from zslabel.export import MANIFEST, file_sha256
 from zslabel.report.class_rows import pick_class_rows
 from zslabel.report.page import render
 from zslabel.report.stats import collect
+from zslabel.version_index import version_hint
 
 __all__ = ["CARD", "REPORT", "STUDENT_METRICS", "render_report", "stage_documents", "write_report"]
 
@@ -104,7 +105,8 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"{path}: not found; is this a zslabel output folder?") from None
+        hint = version_hint(path.parent, "report on")
+        raise InputError(hint or f"{path}: not found; is this a zslabel output folder?") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read the {what} ({exc})") from None
     if not isinstance(payload, dict):

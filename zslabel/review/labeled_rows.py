@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 from zslabel import columns
 from zslabel.errors import InputError
 from zslabel.export import MANIFEST
-from zslabel.incremental import INDEX, read_index
 from zslabel.rowkeys import NO_ROW, match_keys
+from zslabel.version_index import INDEX, read_index
 
 LABELED = "labeled.parquet"
 BATCH_ROWS = 65_536

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from zslabel import columns
 from zslabel.errors import InputError
+from zslabel.version_index import version_hint
 
 MANIFEST = "manifest.json"
 LABELED = "labeled.parquet"
@@ -75,8 +76,6 @@ def read_pool(output_dir: str | Path, gold_column: str | None = None) -> Pool:
     folder = Path(output_dir)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
-        from zslabel.incremental import version_hint  # only on this error path: it is heavy
-
         hint = version_hint(folder, "train on")
         if hint:
             raise InputError(hint)
