@@ -27,6 +27,7 @@ from zslabel.pipeline import (
     predict,
     refine,
     reviews,
+    row_languages,
     score,
     select,
     split,
@@ -95,8 +96,12 @@ class LabelingJob:
         """Each source's (rows, classes) probabilities for a scored shard, from the cache."""
         return features.source_probabilities(self.plan, shard_score, refinement)
 
+    def uncovered_rows(self, scores: Sequence[ShardScore]) -> np.ndarray | None:
+        """(n,) bool: rows in languages no model of the job covers (None: none to abstain)."""
+        return row_languages.uncovered_rows(self.plan, scores).mask
+
     def refine(self, scores: Sequence[ShardScore]) -> Refinement:
-        return refine.refine(self.plan, scores)
+        return refine.refine(self.plan, scores, None, self.uncovered_rows(scores))
 
     def matched_reviews(self) -> MatchedReviews | None:
         return reviews.matched_reviews(self.plan)
@@ -127,8 +132,9 @@ class LabelingJob:
     ) -> Predictions:
         return predict.predict(self.plan, scores, combiner, refinement)
 
-    def select(self, predictions: Predictions) -> Selection:
-        return select.select_rows(self.plan, predictions).selection
+    def select(self, predictions: Predictions, uncovered: np.ndarray | None = None) -> Selection:
+        """``uncovered``: :meth:`uncovered_rows`, abstained with reason ``uncovered_language``."""
+        return select.select_rows(self.plan, predictions, None, uncovered).selection
 
     def assign_splits(self, predictions: Predictions, selection: Selection) -> np.ndarray:
         return split.assign_splits(self.plan, predictions, selection)
@@ -137,12 +143,13 @@ class LabelingJob:
         """Refine, calibrate, combine, predict, select and split every row: the cheap, global
         half of a run, as :func:`run_job` runs it."""
         job = self.plan
-        refinement = refine.refine(job, scores)
+        uncovered = self.uncovered_rows(scores)
+        refinement = refine.refine(job, scores, None, uncovered)
         reviewed = reviews.matched_reviews(job)
         calibration = calibrate.fit_calibration(job, reviewed, refinement)
         combined = combine.combine(job, scores, calibration, refinement)
         predictions = predict.predict(job, scores, combined.combiner, refinement)
-        chosen = select.select_rows(job, predictions, reviewed)
+        chosen = select.select_rows(job, predictions, reviewed, uncovered)
         split_index = split.assign_splits(job, chosen.predictions, chosen.selection)
         return decisions.settle(combined, chosen, split_index, refinement)
 

@@ -31,6 +31,8 @@ OUTSIDE_CLASS_TOP_FRACTION = "outside_class_top_fraction"
 NO_LABEL_ASSIGNED = "no_label_above_threshold"
 # Below selection.min_above_chance's floor, relative to chance for the label count.
 BELOW_CONFIDENCE_FLOOR = "below_confidence_floor"
+# In a language no model of the job covers (zslabel.pipeline.row_languages).
+UNCOVERED_LANGUAGE = "uncovered_language"
 # A row a person labeled (zslabel.review): accepted, with this reason.
 HUMAN_REVIEW = "human_review"
 # Every reason a row can carry, by code; code 0 is no reason. A row keeps a one-byte code: an
@@ -44,7 +46,8 @@ REASON_NAMES: tuple[str | None, ...] = (
     OUTSIDE_CLASS_TOP_FRACTION,
     NO_LABEL_ASSIGNED,
     HUMAN_REVIEW,
-    BELOW_CONFIDENCE_FLOOR,  # last: codes already written keep their meaning
+    BELOW_CONFIDENCE_FLOOR,  # appended: codes already written keep their meaning
+    UNCOVERED_LANGUAGE,
 )
 _REASON_CODES = {name: code for code, name in enumerate(REASON_NAMES)}
 _REASON_ARRAY = np.asarray(REASON_NAMES, dtype=object)
@@ -172,13 +175,20 @@ def thresholds(spec: SelectionSpec, label_names: Sequence[str]) -> np.ndarray:
     return np.array([spec.per_class_threshold.get(name, spec.threshold) for name in label_names])
 
 
-def select(predictions: Predictions, spec: SelectionSpec, label_names: Sequence[str]) -> Selection:
+def select(
+    predictions: Predictions,
+    spec: SelectionSpec,
+    label_names: Sequence[str],
+    uncovered: np.ndarray | None = None,
+) -> Selection:
     """Accept the rows that pass every rule of ``spec``; abstain the rest with the first rule
-    they failed. Single-label rules, in order: a score at all, ``min_confidence``, the floor
-    (``spec.floor(k)``), ``per_class_min_confidence``, ``min_margin``, the class's top
-    fraction. ``predictions``: n rows over ``label_names`` (k labels)."""
+    they failed. Single-label rules, in order: a score at all, a language a model covers
+    (``uncovered``: (n,) bool, rows in languages none covers; None: every row passes), then
+    ``min_confidence``, the floor (``spec.floor(k)``), ``per_class_min_confidence``,
+    ``min_margin``, the class's top fraction (ranked among the rows in covered languages).
+    ``predictions``: n rows over ``label_names`` (k labels)."""
     if predictions.assigned is not None:
-        return _select_multi_label(predictions, spec, label_names)
+        return _select_multi_label(predictions, spec, label_names, uncovered)
     label, confidence, margin = predictions.label, predictions.confidence, predictions.margin
     n = len(label)
     valid = label >= 0
@@ -192,6 +202,11 @@ def select(predictions: Predictions, spec: SelectionSpec, label_names: Sequence[
 
     # A usable text that every source abstained on (no rule fired, say) goes to review.
     abstain(~valid, NO_SOURCE_SCORED)
+    if uncovered is not None:
+        abstain(uncovered, UNCOVERED_LANGUAGE)
+        # Out of the class quotas too: confident noise would take the top of its class.
+        label = np.where(uncovered, -1, label)
+        valid = label >= 0
     abstain(valid & (confidence < spec.min_confidence), BELOW_MIN_CONFIDENCE)
     floor = spec.floor(len(label_names))
     if floor > 0:
@@ -234,7 +249,10 @@ def lowest_accepted(
 
 
 def _select_multi_label(
-    predictions: Predictions, spec: SelectionSpec, label_names: Sequence[str]
+    predictions: Predictions,
+    spec: SelectionSpec,
+    label_names: Sequence[str],
+    uncovered: np.ndarray | None,
 ) -> Selection:
     """Accept rows with at least one label whose every label decision is confident enough."""
     assert predictions.assigned is not None
@@ -248,6 +266,8 @@ def _select_multi_label(
         reason[hit] = _REASON_CODES[why]
 
     abstain(~valid, NO_SOURCE_SCORED)
+    if uncovered is not None:
+        abstain(uncovered, UNCOVERED_LANGUAGE)
     abstain(valid & ~predictions.assigned.any(axis=1), NO_LABEL_ASSIGNED)
     abstain(valid & (predictions.confidence < spec.min_confidence), BELOW_MIN_CONFIDENCE)
     abstain(valid & (predictions.margin < spec.min_margin), BELOW_MIN_MARGIN)

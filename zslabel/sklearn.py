@@ -138,14 +138,15 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """
         texts = _texts(X)
         options = self._options()
-        from zslabel.pipeline import calibrate, refine
+        from zslabel.pipeline import calibrate, refine, row_languages
         from zslabel.pipeline import combine as combining
         from zslabel.refine import Refinement
 
         with _planned(texts, options) as plan:
             if _learns_from_x(plan.config):
                 scores = _score(plan)
-                refinement = refine.refine(plan, scores)
+                excluded = row_languages.uncovered_rows(plan, scores).mask
+                refinement = refine.refine(plan, scores, None, excluded)
             else:
                 scores, refinement = [], Refinement((), {})
                 _load(plan)

@@ -72,6 +72,10 @@ class SelectionSpec(StrictModel):
     # "Confidence floor"); null or 0 turns the floor off.
     min_above_chance: Fraction | None = MIN_ABOVE_CHANCE
     min_margin: Fraction = 0.0
+    # Rows in a language that no model of the job covers (detected per row by py3langid) are
+    # abstained, reason uncovered_language, and kept out of refinement: an English model puts
+    # them in one class, confidently (zslabel.pipeline.row_languages). false: label them anyway.
+    abstain_uncovered_languages: bool = True
     # Multi-label mode: a label is assigned where its probability reaches its threshold.
     threshold: Fraction = 0.5
     per_class_threshold: dict[str, Fraction] = Field(default_factory=dict)

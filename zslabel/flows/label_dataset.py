@@ -40,6 +40,7 @@ from zslabel.flows.stages import (  # noqa: E402
     check_reused_ids,
     combine_sources,
     export_rows,
+    find_uncovered_languages,
     fit_calibration,
     match_reviews,
     measure_drift,
@@ -54,7 +55,7 @@ from zslabel.flows.stages import (  # noqa: E402
 from zslabel.flows.student import run_student  # noqa: E402
 from zslabel.incremental import Increment, previous_version  # noqa: E402
 from zslabel.lock import job_lock  # noqa: E402
-from zslabel.pipeline import decisions, score  # noqa: E402
+from zslabel.pipeline import decisions, row_languages, score  # noqa: E402
 from zslabel.pipeline.clock import RunClock  # noqa: E402
 from zslabel.pipeline.score import ShardScore  # noqa: E402
 from zslabel.pipeline.write import RunResult  # noqa: E402
@@ -225,18 +226,20 @@ def _run_stages(
     )
     scores = score_shards.with_options(task_runner=task_runner(config.runner))(job, shards)
     clock.lap("score")
-    refinement = refine_references(job, scores, carry_from)
+    uncovered = find_uncovered_languages(job, scores)
+    refinement = refine_references(job, scores, carry_from, uncovered.mask)
     reviewed = match_reviews(job)
     calibration = fit_calibration(job, reviewed, refinement)
     combined = combine_sources(job, scores, calibration, refinement)
     predictions = predict_rows(job, scores, combined.combiner, refinement)
-    chosen = select_rows(job, predictions, reviewed)
+    chosen = select_rows(job, predictions, reviewed, uncovered.mask)
     del predictions  # the selected rows' predictions replace them
     split_index = assign_splits(job, chosen.predictions, chosen.selection)
     selected = decisions.settle(combined, chosen, split_index, refinement)
     del chosen
     clock.lap("select")
     exported = export_rows(job, scores, selected, clock.run_id)
+    languages = row_languages.language_record(languages, uncovered)
     described = assemble_manifest(
         job, record_scoring(job, scores), selected, exported.record, languages, reused
     )

@@ -34,6 +34,7 @@ from zslabel.pipeline import (  # noqa: E402
     refine,
     reused_ids,
     reviews,
+    row_languages,
     score,
     select,
     split,
@@ -43,6 +44,7 @@ from zslabel.pipeline.calibrate import Calibration  # noqa: E402
 from zslabel.pipeline.clock import RunClock  # noqa: E402
 from zslabel.pipeline.combine import Combined  # noqa: E402
 from zslabel.pipeline.decisions import Selected  # noqa: E402
+from zslabel.pipeline.row_languages import UncoveredRows  # noqa: E402
 from zslabel.pipeline.score import ScoringRecord, ShardScore  # noqa: E402
 from zslabel.pipeline.select import SelectedRows  # noqa: E402
 from zslabel.pipeline.write import Exported, ExportRecord, RunResult  # noqa: E402
@@ -51,9 +53,17 @@ from zslabel.review import MatchedReviews  # noqa: E402
 from zslabel.selection import Predictions, Selection  # noqa: E402
 
 
+@task(name="find-uncovered-languages", cache_policy=NONE)
+def find_uncovered_languages(job: JobRef, scores: list[ShardScore]) -> UncoveredRows:
+    """Rows in languages no model of the job covers, from the codes scoring cached."""
+    return row_languages.uncovered_rows(job_plan(job), scores)
+
+
 @task(name="refine", cache_policy=NONE)
-def refine_references(job: JobRef, scores: list[ShardScore], earlier: Path | None) -> Refinement:
-    return refine.refine(job_plan(job), scores, earlier)
+def refine_references(
+    job: JobRef, scores: list[ShardScore], earlier: Path | None, excluded: np.ndarray | None
+) -> Refinement:
+    return refine.refine(job_plan(job), scores, earlier, excluded)
 
 
 @task(name="match-reviews", cache_policy=NONE)
@@ -84,9 +94,12 @@ def predict_rows(
 
 @task(name="select-rows", cache_policy=NONE)
 def select_rows(
-    job: JobRef, predictions: Predictions, reviewed: MatchedReviews | None
+    job: JobRef,
+    predictions: Predictions,
+    reviewed: MatchedReviews | None,
+    uncovered: np.ndarray | None,
 ) -> SelectedRows:
-    return select.select_rows(job_plan(job), predictions, reviewed)
+    return select.select_rows(job_plan(job), predictions, reviewed, uncovered)
 
 
 @task(name="assign-splits", cache_policy=NONE)

@@ -70,7 +70,7 @@ def check_language(plan: JobPlan) -> dict[str, Any] | None:
     Raises InputError when a source's ``language_column`` is not a column of the input.
     """
     check_language_columns(plan)
-    models = _text_models(plan)
+    models = text_models(plan)
     detecting = [
         source
         for source in plan.sources
@@ -92,7 +92,8 @@ def check_language(plan: JobPlan) -> dict[str, Any] | None:
         warning = template_warning(top, share, untemplated)
     else:
         readable = [code for text, code in zip(sample, detected, strict=True) if _long(text)]
-        warning = minority_warning(Counter(readable), len(sample), models)
+        abstained = plan.config.selection.abstain_uncovered_languages
+        warning = minority_warning(Counter(readable), len(sample), models, abstained)
     if warning is None:
         return None
     return {
@@ -133,12 +134,16 @@ def language_warning(language: str, share: float, models: list[str]) -> str:
 
 
 def minority_warning(
-    counts: Counter[str], sample_rows: int, models: dict[str, tuple[str, ...]]
+    counts: Counter[str],
+    sample_rows: int,
+    models: dict[str, tuple[str, ...]],
+    abstained: bool = True,
 ) -> str | None:
     """A warning when more than :data:`MINORITY` of the ``sample_rows`` sampled texts, and at
     least :data:`MINORITY_ROWS`, are in languages a model does not cover (``counts``: the
     detected languages of the texts long enough to detect, :data:`MIN_CHARS`); None otherwise.
-    Models that miss the same languages share one warning; of others, the one missing most."""
+    Models that miss the same languages share one warning; of others, the one missing most.
+    ``abstained``: whether such rows are abstained (``selection.abstain_uncovered_languages``)."""
     worst: tuple[int, list[str], dict[str, int]] | None = None
     for name, languages in models.items():
         missed = {code: n for code, n in counts.most_common() if not _covers(languages, code)}
@@ -154,11 +159,15 @@ def minority_warning(
     total, names, missed = worst
     listed = ", ".join(f"{_NAMES.get(code, code)} {n}" for code, n in list(missed.items())[:3])
     others = " and others" if len(missed) > 3 else ""
+    fate = (
+        "such rows are abstained (uncovered_language) and go to review; to label them, use"
+        if abstained
+        else "such rows tend to land in one class with a high confidence; review them, or use"
+    )
     return (
         f"{total} of {sample_rows} sampled texts ({total / sample_rows:.0%}) are in languages "
-        f"that {', '.join(names)} does not cover ({listed}{others}): such rows tend to land in "
-        f"one class with a high confidence; review them, or use a multilingual model, e.g. "
-        f"model: {MULTILINGUAL_MODEL}"
+        f"that {', '.join(names)} does not cover ({listed}{others}): {fate} a multilingual "
+        f"model, e.g. model: {MULTILINGUAL_MODEL}"
     )
 
 
@@ -217,7 +226,7 @@ def _covers(languages: tuple[str, ...], language: str) -> bool:
     return "multilingual" in languages or language in languages
 
 
-def _text_models(plan: JobPlan) -> dict[str, tuple[str, ...]]:
+def text_models(plan: JobPlan) -> dict[str, tuple[str, ...]]:
     """Source name -> languages, for sources that read the text column with a known model."""
     found = {}
     for source, column in zip(plan.sources, plan.columns, strict=True):

@@ -8,7 +8,7 @@ each template's language and of ``other`` languages (scored with the fallback te
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,20 @@ from zslabel.sources import EmbeddingSource
 from zslabel.sources.clip import ClipSource
 
 
-def refine(plan: JobPlan, scores: Sequence[ShardScore], earlier: Path | None = None) -> Refinement:
+def refine(
+    plan: JobPlan,
+    scores: Sequence[ShardScore],
+    earlier: Path | None = None,
+    excluded: np.ndarray | None = None,
+) -> Refinement:
     """Per source, its refined references (None where it is not refined); the record names
     each source with a refine key, with what refinement did or why it was skipped.
 
     ``earlier``: an incremental job's earlier version of the same settings, whose prototype rows
     (prototypes.parquet) each source adds to its own where its settings, the labels and the
-    model are the same (:mod:`zslabel.pipeline.prototypes`); None for a plain job."""
+    model are the same (:mod:`zslabel.pipeline.prototypes`); None for a plain job.
+    ``excluded``: (n,) bool over the input's rows, rows no label's prototype may take (rows in
+    languages no model covers, :mod:`zslabel.pipeline.row_languages`)."""
     version = None if earlier is None else prototypes.EarlierVersion(earlier, plan.output_dir)
     references: list[np.ndarray | None] = []
     record: dict[str, Any] = {}
@@ -49,7 +56,7 @@ def refine(plan: JobPlan, scores: Sequence[ShardScore], earlier: Path | None = N
                 if version is not None:
                     dim = source.label_references()[0].shape[1]
                     carried, not_carried = version.rows_of(source.name, mark, plan.label_names, dim)
-                shards = functools.partial(shard_features, plan, i, scores)
+                shards = functools.partial(_features_without, plan, i, scores, excluded)
                 result = refine_source(source, spec.refine, shards, plan.label_names, carried)
                 refined, record[source.name] = result.references, result.record
                 if carried is not None and "skipped" not in result.record:
@@ -65,6 +72,20 @@ def refine(plan: JobPlan, scores: Sequence[ShardScore], earlier: Path | None = N
             described[source.name] = {"template_rows": rows}
         references.append(refined)
     return Refinement(tuple(references), record, described, kept)
+
+
+def _features_without(
+    plan: JobPlan, index: int, scores: Sequence[ShardScore], excluded: np.ndarray | None
+) -> Iterator[np.ndarray]:
+    """Source ``index``'s features of each shard, NaN on the ``excluded`` rows (as rows that
+    could not be scored, which refinement never ranks)."""
+    start = 0
+    for features in shard_features(plan, index, scores):
+        if excluded is not None and excluded[start : start + len(features)].any():
+            features = features.copy()
+            features[excluded[start : start + len(features)]] = np.nan
+        start += len(features)
+        yield features
 
 
 def _template_rows(keys: Sequence[str], shards: Iterable[np.ndarray]) -> dict[str, int]:

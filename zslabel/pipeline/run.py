@@ -21,6 +21,7 @@ from zslabel.pipeline import (
     refine,
     reused_ids,
     reviews,
+    row_languages,
     score,
     select,
     split,
@@ -72,17 +73,19 @@ def run_job(
         with Progress(job.dataset.num_rows * len(job.sources), "scoring", enabled=progress) as bar:
             scores = [score.score_shard(job, shard, bar.advance) for shard in job.dataset.shards]
         clock.lap("score")
+        uncovered = row_languages.uncovered_rows(job, scores)
         earlier = None if carry_from is None else Path(carry_from).expanduser()
-        refinement = refine.refine(job, scores, earlier)
+        refinement = refine.refine(job, scores, earlier, uncovered.mask)
         reviewed = reviews.matched_reviews(job)
         calibration = calibrate.fit_calibration(job, reviewed, refinement)
         combined = combine.combine(job, scores, calibration, refinement)
         predictions = predict.predict(job, scores, combined.combiner, refinement)
-        chosen = select.select_rows(job, predictions, reviewed)
+        chosen = select.select_rows(job, predictions, reviewed, uncovered.mask)
         split_index = split.assign_splits(job, chosen.predictions, chosen.selection)
         selected = decisions.settle(combined, chosen, split_index, refinement)
         clock.lap("select")
         exported = write.export(job, scores, selected, clock.run_id)
+        languages = row_languages.language_record(languages, uncovered)
         described = manifest.assemble_manifest(
             job, score.scoring_record(job, scores), selected, exported.record, languages, reused
         )

@@ -16,6 +16,7 @@ import numpy as np
 from zslabel.cache import cache_key
 from zslabel.dataset import Shard
 from zslabel.errors import OutputError
+from zslabel.pipeline import row_languages
 from zslabel.pipeline.plan import JobPlan
 from zslabel.sources import EmbeddingSource, NliSource, Source
 from zslabel.sources.nli import shortlist_mask
@@ -53,6 +54,9 @@ def score_shard(
     """
     inputs = read_inputs(plan, shard)
     advance = on_rows or (lambda rows: None)
+    text = inputs.get(plan.config.input.text_column)
+    if text is not None and plan.reads_text:
+        row_languages.detect_shard(plan, shard, text.values, text.valid_rows, text.fingerprint)
     reused = True
     for i, source in enumerate(plan.sources):
         read = inputs[plan.columns[i]]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from zslabel.pipeline.memory import return_freed_memory
 from zslabel.pipeline.plan import JobPlan
 from zslabel.review import MatchedReviews, apply_reviews, review_counts
@@ -21,11 +23,15 @@ class SelectedRows(NamedTuple):
 
 
 def select_rows(
-    plan: JobPlan, predictions: Predictions, reviewed: MatchedReviews | None = None
+    plan: JobPlan,
+    predictions: Predictions,
+    reviewed: MatchedReviews | None = None,
+    uncovered: np.ndarray | None = None,
 ) -> SelectedRows:
-    """Apply the job's selection (thresholds, coverage, margin, balance) to ``predictions``;
-    then rows a person labeled (``reviewed``) are accepted with that label."""
-    selection = select(predictions, plan.config.selection, plan.label_names)
+    """Apply the job's selection (languages, thresholds, coverage, margin, balance) to
+    ``predictions``; then rows a person labeled (``reviewed``) are accepted with that label.
+    ``uncovered``: (n,) bool, rows in languages no model covers (:mod:`.row_languages`)."""
+    selection = select(predictions, plan.config.selection, plan.label_names, uncovered)
     predictions, selection = apply_reviews(predictions, selection, reviewed)
     return_freed_memory()
     return SelectedRows(predictions, selection, review_counts(reviewed, selection))

@@ -3,9 +3,11 @@ language (a column of the input, or detected offline by py3langid)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 
@@ -96,6 +98,29 @@ def detect_languages(texts: Iterable[str]) -> list[str]:
     import py3langid  # type: ignore[import-untyped]
 
     return [py3langid.classify(text)[0] for text in texts]
+
+
+def confident_languages(texts: Iterable[str], min_chars: int, min_probability: float) -> list[str]:
+    """Each text's language, an ISO 639-1 code, or "" where py3langid cannot tell: a text of
+    fewer than ``min_chars`` characters (stripped), or one whose top language holds less than
+    ``min_probability`` of py3langid's normalised probability."""
+    identifier = _normalised_identifier()
+    found = []
+    for text in texts:
+        if len(text.strip()) < min_chars:
+            found.append("")
+            continue
+        code, probability = identifier.classify(text)
+        found.append(code if probability >= min_probability else "")
+    return found
+
+
+@functools.cache
+def _normalised_identifier() -> Any:
+    """py3langid's model with probabilities that sum to 1 (its default ranks by raw scores)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier  # type: ignore[import-untyped]
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
 def language_slots(codes: Iterable[object], keys: Sequence[str]) -> np.ndarray:

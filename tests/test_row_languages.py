@@ -1,0 +1,163 @@
+"""Rows in languages no model covers: abstained (uncovered_language), kept out of refinement
+and of the class quotas, so that the other rows are labeled as if they were not there."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import make_texts
+from zslabel.config import JobConfig, SelectionSpec
+from zslabel.runner import run_job
+from zslabel.selection import UNCOVERED_LANGUAGE, Predictions, select
+from zslabel.sources.languages import confident_languages
+from zslabel.summary import format_run
+
+SPANISH = [
+    "No puedo pagar la factura de este mes, el cargo aparece dos veces en mi tarjeta.",
+    "La aplicación se cierra cada vez que intento abrir la configuración de la cuenta.",
+    "Quiero cambiar la dirección de envío de mi pedido antes de que salga del almacén.",
+    "El técnico no vino a la cita y nadie me ha llamado para explicar el motivo.",
+    "Me han cobrado una comisión que no aparece en el contrato que firmé el año pasado.",
+]
+GERMAN = [
+    "Mein Paket ist seit zwei Wochen unterwegs und die Sendungsverfolgung zeigt nichts an.",
+    "Ich wurde für dieselbe Bestellung zweimal belastet und möchte mein Geld zurück.",
+    "Das Passwort für mein Kundenkonto wird nicht akzeptiert, obwohl es richtig ist.",
+]
+FOREIGN = SPANISH + GERMAN
+REFINE = {"passes": 2, "weight": 0.5, "top_fraction": 0.3}
+
+
+@pytest.fixture
+def english_model(tiny_model: Path, tmp_path: Path) -> Path:
+    """The tiny encoder with a model card that says it covers English alone."""
+    folder = shutil.copytree(tiny_model, tmp_path / "tiny-en")
+    (folder / "README.md").write_text("---\nlanguage: en\nlicense: mit\n---\n# tiny\n")
+    return folder
+
+
+def _job(
+    fake_job: Callable[..., JobConfig], path: Path, model: Path, out: str, **selection: Any
+) -> JobConfig:
+    return fake_job(
+        path,
+        sources=[{"kind": "embedding", "model": str(model), "refine": REFINE}],
+        selection=selection,
+        output={"dir": str(path.parent / out)},
+    )
+
+
+def mixed_texts(english: list[str], every: int) -> tuple[list[str], list[bool]]:
+    """``english`` with a foreign text after every ``every``-th row, and which rows are foreign."""
+    texts, foreign = [], []
+    for i, text in enumerate(english):
+        texts.append(text)
+        foreign.append(False)
+        if i % every == every - 1:
+            texts.append(FOREIGN[(i // every) % len(FOREIGN)])
+            foreign.append(True)
+    return texts, foreign
+
+
+def test_foreign_rows_are_abstained_and_leave_the_others_as_they_were(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+) -> None:
+    english = make_texts(120)
+    texts, foreign = mixed_texts(english, 10)
+    mixed = run_job(
+        _job(fake_job, write_parquet({"text": texts}, "mixed.parquet"), english_model, "m")
+    )
+    alone = run_job(
+        _job(fake_job, write_parquet({"text": english}, "en.parquet"), english_model, "e")
+    )
+
+    labeled = pd.read_parquet(mixed.output_dir / "labeled.parquet")
+    is_foreign = np.asarray(foreign)
+    assert (labeled["zs_status"][is_foreign] == "abstained").all()
+    assert (labeled["zs_reason"][is_foreign] == UNCOVERED_LANGUAGE).all()
+    assert not (labeled["zs_reason"][~is_foreign] == UNCOVERED_LANGUAGE).any()
+    # Refinement, the class quotas and the splits' rows are those of the English rows alone.
+    only = pd.read_parquet(alone.output_dir / "labeled.parquet")
+    columns = ["zs_status", "zs_reason", "zs_label", "zs_confidence"]
+    pd.testing.assert_frame_equal(
+        labeled.loc[~is_foreign, columns].reset_index(drop=True), only[columns]
+    )
+    assert mixed.manifest["refinement"] == alone.manifest["refinement"]
+
+    rows = mixed.manifest["language"]["rows"]
+    assert rows == {"uncovered": 12, "languages": {"es": 9, "de": 3}, "abstained": True}
+    assert mixed.manifest["counts"]["abstain_reasons"][UNCOVERED_LANGUAGE] == 12
+    assert "uncovered_language 12" in format_run(mixed)
+    review = pd.read_parquet(mixed.output_dir / "abstained.parquet")
+    assert set(FOREIGN) <= set(review["text"])
+
+
+def test_the_key_off_labels_them_and_says_they_land_in_one_class(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+) -> None:
+    texts, _ = mixed_texts(make_texts(60), 5)
+    path = write_parquet({"text": texts})
+    result = run_job(_job(fake_job, path, english_model, "out", abstain_uncovered_languages=False))
+    labeled = pd.read_parquet(result.output_dir / "labeled.parquet")
+    assert not (labeled["zs_reason"] == UNCOVERED_LANGUAGE).any()
+    assert "rows" not in result.manifest["language"]
+    assert "tend to land in one class" in result.manifest["language"]["warning"]
+    on = run_job(_job(fake_job, path, english_model, "on"))
+    assert (
+        "are abstained (uncovered_language) and go to review" in on.manifest["language"]["warning"]
+    )
+
+
+def test_a_foreign_majority_is_labeled_and_said_to_need_another_model(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+) -> None:
+    texts = [SPANISH[i % len(SPANISH)] for i in range(40)] + make_texts(10)
+    result = run_job(_job(fake_job, write_parquet({"text": texts}), english_model, "out"))
+    rows = result.manifest["language"]["rows"]
+    assert rows["uncovered"] == 40
+    assert rows["abstained"] is False
+    assert rows["kept_because"] == "most rows are in languages the models do not cover"
+    assert UNCOVERED_LANGUAGE not in result.manifest["counts"]["abstain_reasons"]
+    assert result.manifest["language"]["warning"].startswith("80% of sampled texts are in Spanish")
+
+
+def test_a_model_of_unknown_languages_checks_no_row(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    tiny_model: Path,
+) -> None:
+    texts, _ = mixed_texts(make_texts(60), 5)
+    result = run_job(_job(fake_job, write_parquet({"text": texts}), tiny_model, "out"))
+    assert "language" not in result.manifest
+    assert UNCOVERED_LANGUAGE not in result.manifest["counts"]["abstain_reasons"]
+
+
+def test_short_or_unclear_texts_have_no_language() -> None:
+    found = confident_languages(
+        ["ok", "danke schön", GERMAN[0], "The parcel never arrived and nobody answers."], 20, 0.5
+    )
+    assert found == ["", "", "de", "en"]
+
+
+def test_uncovered_rows_leave_the_class_quotas() -> None:
+    """Class 0 has four rows; its two most confident are foreign. The top half of its rows in
+    covered languages is the best of the other two, not nothing."""
+    probs = np.array([[0.99, 0.01], [0.98, 0.02], [0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8]])
+    uncovered = np.array([True, True, False, False, False, False])
+    spec = SelectionSpec(per_class_top_fraction=0.5, min_above_chance=None)
+    chosen = select(Predictions.from_probabilities(probs), spec, ["a", "b"], uncovered)
+    assert list(chosen.reason[:2]) == [UNCOVERED_LANGUAGE] * 2
+    assert chosen.status.tolist() == [1, 1, 0, 1, 0, 1]
