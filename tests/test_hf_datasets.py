@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,38 @@ def test_an_incremental_job_gathers_its_versions(
     loaded = datasets.load_dataset("parquet", data_files=files, cache_dir=str(tmp_path / "hf"))
     both = [_split_rows(out / v) for v in ("v0001", "v0002")]
     assert loaded["train"].num_rows == sum(rows["train"] for rows in both)
+
+
+def test_versions_relabeled_under_new_settings_are_not_gathered_twice(
+    write_parquet: Callable[..., Path], fake_job: Callable[..., JobConfig], tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    write_parquet({"text": make_texts(30)}, "in/a.parquet")
+    zslabel.run_incremental(fake_job(folder, incremental=True))
+    write_parquet({"text": make_texts(30, seed=1)}, "in/b.parquet")
+    zslabel.run_incremental(fake_job(folder, incremental=True))
+    # New settings relabel both files into v0003: v0001 and v0002 are superseded.
+    changed = fake_job(folder, incremental=True, selection={"per_class_top_fraction": 0.6})
+    zslabel.run_incremental(changed)
+    out = Path(changed.output.dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        files = zslabel.hf_data_files(out)
+    assert {Path(p).parent.name for paths in files.values() for p in paths} == {"v0003"}
+    loaded = datasets.load_dataset("parquet", data_files=files, cache_dir=str(tmp_path / "hf"))
+    assert _rows(loaded) == _split_rows(out / "v0003")
+    # b leaves the input, the settings change again: v0004 relabels a alone; v0003 stays for b,
+    # its latest labeling, said to be under other settings.
+    (folder / "b.parquet").rename(tmp_path / "b.parquet")
+    zslabel.run_incremental(
+        fake_job(folder, incremental=True, selection={"per_class_top_fraction": 0.7})
+    )
+    with pytest.warns(UserWarning, match="v0003") as caught:
+        files = zslabel.hf_data_files(out)
+    said = [str(warning.message) for warning in caught]
+    assert "v0003: a later version labeled some of its files again" in said[0]
+    assert "versions v0003 were labeled under other settings than the latest, v0004" in said[1]
+    assert [Path(p).parent.name for p in files["train"]] == ["v0003", "v0004"]
 
 
 def test_not_an_output_folder(tmp_path: Path) -> None:

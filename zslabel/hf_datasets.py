@@ -12,10 +12,12 @@ run again into the same folder, returns the earlier run's rows from its cache.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 from zslabel.errors import InputError
+from zslabel.version_index import current_versions
 
 MANIFEST = "manifest.json"
 VERSIONS = "versions.json"  # the index of an incremental job's output folder
@@ -28,7 +30,9 @@ def hf_data_files(out_dir: str | Path) -> dict[str, list[str]]:
 
     Args:
         out_dir: an output folder (it has ``manifest.json``), or an incremental job's folder
-            (``versions.json``: each split gathers that split's files of every version).
+            (``versions.json``: each split gathers that split's files of every current
+            version, :func:`zslabel.version_index.current_versions`: not those whose files a
+            later version labeled again, after a settings change).
 
     Returns:
         ``{split: [path, ...]}`` (splits in the manifest's order), absolute paths, each
@@ -36,14 +40,35 @@ def hf_data_files(out_dir: str | Path) -> dict[str, list[str]]:
         refuses an empty split). The loader is the output format: ``"parquet"``, ``"json"``
         (jsonl) or ``"csv"`` (:data:`BUILDERS`); an incremental job's versions share one.
 
+    Warns:
+        UserWarning: a version gathered although a later version relabeled part of its files.
+
     Raises:
         InputError: ``out_dir`` is not an output folder (no manifest.json or versions.json),
             or a manifest cannot be read.
     """
     root = Path(out_dir).expanduser().resolve()
     if (root / VERSIONS).is_file():
-        index = _read_json(root / VERSIONS)
-        folders = [root / str(entry["dir"]) for entry in index.get("versions", [])]
+        kept, partly = current_versions(_read_json(root / VERSIONS))
+        folders = [root / str(entry["dir"]) for entry in kept]
+        for entry in partly:
+            warnings.warn(
+                f"{root / str(entry['dir'])}: a later version labeled some of its files again "
+                "(their rows are in both); its other files are in no later version, so it is "
+                "gathered too",
+                UserWarning,
+                stacklevel=2,
+            )
+        settings = {entry["job_key"] for entry in kept if "job_key" in entry}
+        if len(settings) > 1:
+            older = [str(e["dir"]) for e in kept if e.get("job_key") != kept[-1].get("job_key")]
+            warnings.warn(
+                f"{root}: versions {', '.join(older)} were labeled under other settings than "
+                f"the latest, {kept[-1]['dir']}; their files were not in the input when the "
+                "settings changed, so no version labeled them under the latest settings",
+                UserWarning,
+                stacklevel=2,
+            )
     elif (root / MANIFEST).is_file():
         folders = [root]
     else:

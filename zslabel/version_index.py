@@ -38,3 +38,23 @@ def read_index(root: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise OutputError(f"{path}: the version index is not valid JSON ({exc})") from None
     return index
+
+
+def current_versions(index: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The versions of ``index`` (:func:`read_index`) whose rows are current, in version order,
+    and of those, the ones a later version relabeled part of.
+
+    A version's file is superseded when a later version labeled the same path again: a settings
+    change relabels every file still in the input, and a file rewritten in place is labeled
+    anew. A version whose every file is superseded is not current: gathering it too would give
+    every relabeled row twice, once under the old settings. A version from before versions
+    named their files counts as current."""
+    versions: list[dict[str, Any]] = list(index.get("versions", []))
+    last_labeled = {path: entry["dir"] for entry in versions for path in entry.get("files") or {}}
+
+    def current(entry: dict[str, Any]) -> list[bool]:
+        return [last_labeled[path] == entry["dir"] for path in entry.get("files") or {}]
+
+    kept = [entry for entry in versions if not current(entry) or any(current(entry))]
+    partly = [entry for entry in kept if not all(current(entry))]
+    return kept, partly
