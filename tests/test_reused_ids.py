@@ -142,3 +142,67 @@ def test_an_unreadable_earlier_version_is_said(
     record = outcome[1].manifest["reused_ids"]
     assert (record["rows"], list(record["unread"])) == (0, ["v0001"])
     assert record["warning"] == "ids not compared with v0001 (unreadable: see the manifest)"
+
+
+def test_a_reused_id_keeps_the_split_of_its_earlier_copy(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    """Stratified per version, a re-sent row would land in another split than its first copy,
+    and versions read together would hold one id in train and in test (a trial: 3 ids)."""
+    data = tmp_path / "data"
+    job = weekly_job(
+        fake_job,
+        data,
+        selection={"per_class_top_fraction": 1.0, "min_above_chance": None},
+        output={"splits": {"train": 0.5, "validation": 0.25, "test": 0.25}},
+    )
+    first = [f"TCK-{i:03d}" for i in range(80)]
+    write_week(data, "w1.parquet", first, seed=0)
+    run_incremental(job)
+    write_week(data, "w2.parquet", first[::2] + [f"NEW-{i:03d}" for i in range(40)], seed=1)
+    outcome = run_incremental(job)
+    assert outcome is not None
+    assert outcome[1].manifest["reused_ids"]["pinned"] == 40
+    out = Path(job.output.dir)
+    columns = ["ticket", "zs_split"]
+    before = pq.read_table(out / "v0001" / "labeled.parquet", columns=columns).to_pandas()
+    after = pq.read_table(out / "v0002" / "labeled.parquet", columns=columns).to_pandas()
+    both = before.merge(after, on="ticket", suffixes=("_before", "_after"))
+    assert len(both) == 40
+    assert both["zs_split_after"].notna().all()
+    assert (both["zs_split_before"] == both["zs_split_after"]).all()
+    # The new rows are stratified among themselves: every split still gets some.
+    new = after[after["ticket"].str.startswith("NEW")]
+    assert set(new["zs_split"]) == {"train", "validation", "test"}
+
+
+def test_a_copy_of_a_reused_row_goes_where_it_is_pinned(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    """Copies of one text share a split; a pinned row takes its copies with it."""
+    data = tmp_path / "data"
+    job = weekly_job(
+        fake_job,
+        data,
+        selection={"per_class_top_fraction": 1.0, "min_above_chance": None},
+        output={"splits": {"train": 0.5, "validation": 0.25, "test": 0.25}},
+    )
+    first = [f"TCK-{i:03d}" for i in range(40)]
+    write_week(data, "w1.parquet", first, seed=0)
+    run_incremental(job)
+    texts = make_texts(40, seed=0)
+    copies = [f"COPY-{i:03d}" for i in range(0, 40, 4)]
+    week = pa.table(
+        {
+            "ticket": first[::4] + copies + [f"NEW-{i:03d}" for i in range(20)],
+            "text": texts[::4] + texts[::4] + make_texts(20, seed=3),
+        }
+    )
+    pq.write_table(week, data / "w2.parquet")
+    run_incremental(job)
+    out = Path(job.output.dir)
+    before = pq.read_table(out / "v0001" / "labeled.parquet").to_pandas().set_index("ticket")
+    after = pq.read_table(out / "v0002" / "labeled.parquet").to_pandas().set_index("ticket")
+    for original, copy in zip(first[::4], copies, strict=True):
+        assert after.loc[copy, "zs_split"] == before.loc[original, "zs_split"]
+        assert after.loc[original, "zs_split"] == before.loc[original, "zs_split"]

@@ -57,6 +57,7 @@ from zslabel.incremental import Increment, previous_version  # noqa: E402
 from zslabel.lock import job_lock  # noqa: E402
 from zslabel.pipeline import decisions, row_languages, score  # noqa: E402
 from zslabel.pipeline.clock import RunClock  # noqa: E402
+from zslabel.pipeline.reused_ids import ReusedIds  # noqa: E402
 from zslabel.pipeline.score import ShardScore  # noqa: E402
 from zslabel.pipeline.write import RunResult  # noqa: E402
 from zslabel.progress import Progress  # noqa: E402
@@ -219,7 +220,7 @@ def _run_stages(
     carry_from = increment.carry_from if increment else None
     clock.lap("open")
     languages = check_input(job)
-    reused = check_reused_ids(job, increment.same_settings) if increment else None
+    reused = check_reused_ids(job, increment.same_settings) if increment else ReusedIds(None, None)
     rows = sum(s.num_rows for s in shards)
     get_run_logger().info(
         "Scoring %d rows in %d shard(s) on %s", rows, len(shards), config.runner.kind
@@ -234,14 +235,14 @@ def _run_stages(
     predictions = predict_rows(job, scores, combined.combiner, refinement)
     chosen = select_rows(job, predictions, reviewed, uncovered.mask)
     del predictions  # the selected rows' predictions replace them
-    split_index = assign_splits(job, chosen.predictions, chosen.selection)
+    split_index = assign_splits(job, chosen.predictions, chosen.selection, reused.pinned)
     selected = decisions.settle(combined, chosen, split_index, refinement)
     del chosen
     clock.lap("select")
     exported = export_rows(job, scores, selected, clock.run_id)
     languages = row_languages.language_record(languages, uncovered)
     described = assemble_manifest(
-        job, record_scoring(job, scores), selected, exported.record, languages, reused
+        job, record_scoring(job, scores), selected, exported.record, languages, reused.record
     )
     clock.lap("export")
     described = measure_drift(job, exported, described, scores, selected, previous)

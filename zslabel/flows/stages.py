@@ -44,6 +44,7 @@ from zslabel.pipeline.calibrate import Calibration  # noqa: E402
 from zslabel.pipeline.clock import RunClock  # noqa: E402
 from zslabel.pipeline.combine import Combined  # noqa: E402
 from zslabel.pipeline.decisions import Selected  # noqa: E402
+from zslabel.pipeline.reused_ids import ReusedIds  # noqa: E402
 from zslabel.pipeline.row_languages import UncoveredRows  # noqa: E402
 from zslabel.pipeline.score import ScoringRecord, ShardScore  # noqa: E402
 from zslabel.pipeline.select import SelectedRows  # noqa: E402
@@ -103,8 +104,10 @@ def select_rows(
 
 
 @task(name="assign-splits", cache_policy=NONE)
-def assign_splits(job: JobRef, predictions: Predictions, selection: Selection) -> np.ndarray:
-    return split.assign_splits(job_plan(job), predictions, selection)
+def assign_splits(
+    job: JobRef, predictions: Predictions, selection: Selection, pinned: np.ndarray | None
+) -> np.ndarray:
+    return split.assign_splits(job_plan(job), predictions, selection, pinned)
 
 
 @task(name="export-rows", cache_policy=NONE)
@@ -126,8 +129,9 @@ def check_input(job: JobRef) -> dict[str, Any] | None:
 
 
 @task(name="check-reused-ids", cache_policy=NONE)
-def check_reused_ids(job: JobRef, earlier: tuple[Path, ...]) -> dict[str, Any] | None:
-    """Ids that earlier versions of the same settings labeled too: a warning, never a failure."""
+def check_reused_ids(job: JobRef, earlier: tuple[Path, ...]) -> ReusedIds:
+    """Ids that earlier versions of the same settings labeled too: a warning, never a failure,
+    and the splits of their earlier copies."""
     return reused_ids.reused_ids(job_plan(job), earlier)
 
 

@@ -81,13 +81,18 @@ def run_job(
         combined = combine.combine(job, scores, calibration, refinement)
         predictions = predict.predict(job, scores, combined.combiner, refinement)
         chosen = select.select_rows(job, predictions, reviewed, uncovered.mask)
-        split_index = split.assign_splits(job, chosen.predictions, chosen.selection)
+        split_index = split.assign_splits(job, chosen.predictions, chosen.selection, reused.pinned)
         selected = decisions.settle(combined, chosen, split_index, refinement)
         clock.lap("select")
         exported = write.export(job, scores, selected, clock.run_id)
         languages = row_languages.language_record(languages, uncovered)
         described = manifest.assemble_manifest(
-            job, score.scoring_record(job, scores), selected, exported.record, languages, reused
+            job,
+            score.scoring_record(job, scores),
+            selected,
+            exported.record,
+            languages,
+            reused.record,
         )
         clock.lap("export")
         before = drift.previous_output(job.output_dir if previous is None else previous)

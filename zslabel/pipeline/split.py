@@ -26,26 +26,56 @@ from zslabel.splits import assign_splits_streamed
 _WORDS = re.compile(r"\w+")
 
 
-def assign_splits(plan: JobPlan, predictions: Predictions, selection: Selection) -> np.ndarray:
+def assign_splits(
+    plan: JobPlan,
+    predictions: Predictions,
+    selection: Selection,
+    pinned: np.ndarray | None = None,
+) -> np.ndarray:
     """Every row's split, (rows,) int: an index into ``output.splits``, or its length for rows
     in no split. The ids are unique: run_job, the flow and LabelingJob check them
     (:func:`zslabel.pipeline.ids.check_ids`) before scoring.
 
     Reviewed rows (accepted with reason ``human_review``) are stratified among themselves: the
     per-class counts of the machine-accepted rows, and so their splits, stay what they were
-    before the reviews (tests/test_review_calibration.py).
+    before the reviews (tests/test_review_calibration.py). ``pinned``: (rows,) int8, a split
+    index for accepted rows that must be in it (ids an earlier version of an incremental job
+    put there, :mod:`zslabel.pipeline.reused_ids`), -1 elsewhere; the other rows are stratified
+    without them.
     """
     # Keys are streamed batch by batch: a list of every id would grow with the input.
     accepted = selection.status == ACCEPTED
     reviewed = accepted & (selection.reason_code == reason_code(HUMAN_REVIEW))
     # One pass over the texts serves both groups of rows split below.
     hashes = _text_hashes(plan, accepted) if plan.reads_text else None
-    split_index = _split(plan, predictions.label, accepted, accepted & ~reviewed, hashes)
-    if reviewed.any():  # a second pass over the keys, only for a job with reviews
-        of_reviewed = _split(plan, predictions.label, accepted, reviewed, hashes)
-        split_index = np.where(reviewed, of_reviewed, split_index)
+    if pinned is not None and hashes is not None:
+        pinned = _pin_copies(accepted, pinned, hashes)
+    fixed = accepted & (pinned >= 0) if pinned is not None else np.zeros_like(accepted)
+    label = predictions.label
+    split_index = _split(plan, label, accepted, accepted & ~reviewed & ~fixed, hashes)
+    if (reviewed & ~fixed).any():  # a second pass over the keys, only for a job with reviews
+        of_reviewed = _split(plan, label, accepted, reviewed & ~fixed, hashes)
+        split_index = np.where(reviewed & ~fixed, of_reviewed, split_index)
+    if pinned is not None:
+        split_index = np.where(fixed, pinned, split_index)
     return_freed_memory()
     return split_index
+
+
+def _pin_copies(accepted: np.ndarray, pinned: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """``pinned`` with each accepted row whose text a pinned accepted row has pinned to that
+    row's split: copies never part (``hashes``: the accepted rows' text hashes, row order)."""
+    rows = np.flatnonzero(accepted)
+    own = pinned[rows] >= 0
+    if not own.any():
+        return pinned
+    order = np.argsort(hashes[own], kind="stable")
+    texts, splits = hashes[own][order], pinned[rows[own]][order]
+    at = np.minimum(np.searchsorted(texts, hashes), len(texts) - 1)
+    copy = (texts[at] == hashes) & ~own
+    result = pinned.copy()
+    result[rows[copy]] = splits[at[copy]]
+    return result
 
 
 def _split(
