@@ -51,7 +51,9 @@ def test_spanish_majority_warns_once_everywhere(
     tmp_path: Path,
 ) -> None:
     texts = [SPANISH[i % len(SPANISH)] for i in range(40)] + make_texts(10)
-    result = run_job(_job(fake_job, write_parquet({"text": texts}), english_model))
+    # The sample's warning; with rows checked one by one, theirs replaces it (test_row_languages).
+    unchecked = {"selection": {"abstain_uncovered_languages": False}}
+    result = run_job(_job(fake_job, write_parquet({"text": texts}), english_model, **unchecked))
     record = result.manifest["language"]
     assert record["sample_rows"] == 50
     assert record["detected"]["es"] == 0.8
@@ -104,7 +106,8 @@ def test_a_sizeable_minority_in_another_language_warns(
 ) -> None:
     # 4 Spanish texts in 50 (8 %): an English model would put them in one class, confidently.
     texts = make_texts(46) + SPANISH[:4]
-    result = run_job(_job(fake_job, write_parquet({"text": texts}), english_model))
+    unchecked = {"selection": {"abstain_uncovered_languages": False}}
+    result = run_job(_job(fake_job, write_parquet({"text": texts}), english_model, **unchecked))
     record = result.manifest["language"]
     assert record["detected"]["es"] == 0.08
     assert record["warning"].startswith(

@@ -14,9 +14,11 @@ import pytest
 
 from tests.conftest import make_texts
 from zslabel.config import JobConfig, SelectionSpec
+from zslabel.pipeline.language import MULTILINGUAL_MODEL
 from zslabel.runner import run_job
 from zslabel.selection import UNCOVERED_LANGUAGE, Predictions, select
 from zslabel.sources.languages import confident_languages
+from zslabel.student.data import read_pool
 from zslabel.summary import format_run
 
 SPANISH = [
@@ -96,9 +98,19 @@ def test_foreign_rows_are_abstained_and_leave_the_others_as_they_were(
     rows = mixed.manifest["language"]["rows"]
     assert rows == {"uncovered": 12, "languages": {"es": 9, "de": 3}, "abstained": True}
     assert mixed.manifest["counts"]["abstain_reasons"][UNCOVERED_LANGUAGE] == 12
-    assert "uncovered_language 12" in format_run(mixed)
+    summary = format_run(mixed)
+    assert "uncovered_language 12" in summary
+    # Every row was checked: the rows' warning replaces the sample's.
+    warning = mixed.manifest["language"]["warning"]
+    assert warning.startswith("12 rows (9% of those with a detected language) are in languages")
+    assert "(Spanish 9, German 3): they are abstained (uncovered_language)" in warning
+    assert summary.count(f"  warning: {warning}") == 1
     review = pd.read_parquet(mixed.output_dir / "abstained.parquet")
     assert set(FOREIGN) <= set(review["text"])
+    # Nor does the student's self-training take them back: they are not in its pool.
+    pool = read_pool(mixed.output_dir)
+    assert not set(FOREIGN) & set(pool.texts)
+    assert len(pool.texts) == len(english)
 
 
 def test_the_key_off_labels_them_and_says_they_land_in_one_class(
@@ -129,9 +141,12 @@ def test_a_foreign_majority_is_labeled_and_said_to_need_another_model(
     rows = result.manifest["language"]["rows"]
     assert rows["uncovered"] == 40
     assert rows["abstained"] is False
-    assert rows["kept_because"] == "most rows are in languages the models do not cover"
+    assert rows["kept_because"] == "most rows with a detected language are in such languages"
     assert UNCOVERED_LANGUAGE not in result.manifest["counts"]["abstain_reasons"]
-    assert result.manifest["language"]["warning"].startswith("80% of sampled texts are in Spanish")
+    warning = result.manifest["language"]["warning"]
+    assert warning.startswith("40 rows (80% of those with a detected language) are in languages")
+    assert "(Spanish 40): most rows are, so they are labeled as before" in warning
+    assert MULTILINGUAL_MODEL in warning
 
 
 def test_a_model_of_unknown_languages_checks_no_row(
@@ -145,11 +160,31 @@ def test_a_model_of_unknown_languages_checks_no_row(
     assert UNCOVERED_LANGUAGE not in result.manifest["counts"]["abstain_reasons"]
 
 
-def test_short_or_unclear_texts_have_no_language() -> None:
+def test_a_job_with_a_model_of_unknown_languages_checks_no_row(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+    tiny_model: Path,
+) -> None:
+    """An uncarded model may cover any language: beside an English one, it checks nothing."""
+    texts, _ = mixed_texts(make_texts(60), 5)
+    sources = [
+        {"kind": "embedding", "model": str(english_model), "name": "english"},
+        {"kind": "embedding", "model": str(tiny_model), "name": "unknown"},
+    ]
+    result = run_job(fake_job(write_parquet({"text": texts}), sources=sources))
+    assert "rows" not in result.manifest.get("language", {})
+    assert UNCOVERED_LANGUAGE not in result.manifest["counts"]["abstain_reasons"]
+
+
+def test_short_unclear_or_wordless_texts_have_no_language() -> None:
+    wordless = ["a1b2c3d4e5f6 9f8e7d6c5b4a 00ff00ff00ff", "asdfghjkl qwertyuiop zxcvbnm"]
     found = confident_languages(
-        ["ok", "danke schön", GERMAN[0], "The parcel never arrived and nobody answers."], 20, 0.5
+        ["ok", "danke schön", GERMAN[0], "The parcel never arrived and nobody answers.", *wordless],
+        20,
+        0.5,
     )
-    assert found == ["", "", "de", "en"]
+    assert found == ["", "", "de", "en", "", ""]
 
 
 def test_uncovered_rows_leave_the_class_quotas() -> None:

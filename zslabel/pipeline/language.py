@@ -40,6 +40,8 @@ MINORITY = 0.05
 MIN_CHARS = 20
 MINORITY_ROWS = 3
 MULTILINGUAL_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+# In the warning about a language without a per-language template (the others are about models).
+NO_TEMPLATE = "has no template of its own"
 # Languages of models whose cards say too little (or that are packaged): ISO 639-1 codes.
 KNOWN_MODELS: dict[str, tuple[str, ...]] = {
     "sentence-transformers/all-MiniLM-L6-v2": ("en",),
@@ -178,8 +180,8 @@ def template_warning(language: str, share: float, sources: list[EmbeddingSource]
         f"{s.languages.fallback!r} of source {s.name!r}" for s in sources if s.languages
     )
     return (
-        f"{share:.0%} of sampled texts are in {named} ({language}), which has no template of "
-        f"its own: they are scored with the fallback template ({fallbacks}); add a template "
+        f"{share:.0%} of sampled texts are in {named} ({language}), which {NO_TEMPLATE}: "
+        f"they are scored with the fallback template ({fallbacks}); add a template "
         f"for {language!r}"
     )
 
@@ -189,6 +191,11 @@ def detect_shares(texts: list[str], top: int = 5) -> dict[str, float]:
     if not texts:
         return {}
     return dict(list(_shares(Counter(detect_languages(texts)), len(texts)).items())[:top])
+
+
+def language_name(code: str) -> str:
+    """``German`` for ``de``; the code itself for a language not in the short table."""
+    return _NAMES.get(code, code)
 
 
 def _shares(counts: Counter[str], total: int) -> dict[str, float]:
@@ -226,16 +233,17 @@ def _covers(languages: tuple[str, ...], language: str) -> bool:
     return "multilingual" in languages or language in languages
 
 
-def text_models(plan: JobPlan) -> dict[str, tuple[str, ...]]:
-    """Source name -> languages, for sources that read the text column with a known model."""
+def text_models(plan: JobPlan, *, unknown: bool = False) -> dict[str, tuple[str, ...]]:
+    """Source name -> languages, for sources that read the text column with a known model;
+    ``unknown``: with models whose languages are unknown too, as ``()``."""
     found = {}
     for source, column in zip(plan.sources, plan.columns, strict=True):
         model = getattr(source, "model", None)
         if column != plan.config.input.text_column or not isinstance(model, ResolvedModel):
             continue
         languages = model_languages(model)
-        if languages:
-            found[f"{source.name} ({model.name})"] = languages
+        if languages or unknown:
+            found[f"{source.name} ({model.name})"] = languages or ()
     return found
 
 

@@ -15,16 +15,16 @@ the three sets with no probability floor, on Latin, Irish, Welsh, Nigerian Pidgi
 all 531 German, French and Spanish rows of the trial's five weeks, calling none of its 4,439
 English rows another language.
 
-A job whose models' languages are unknown (neither in ``language.KNOWN_MODELS`` nor in their
-model cards), or with a multilingual model, detects nothing. Where most rows with a detected
-language are in uncovered languages, the job as a whole is in the wrong model's hands: the rows
-are labeled as before and the language warning says to use a multilingual model (abstaining
-them all would leave nothing to train on).
+A job with a model whose languages are unknown (neither in ``language.KNOWN_MODELS`` nor in its
+model card: it may cover any) or with a multilingual model detects nothing. Where most rows with a
+detected language are in uncovered languages, the job as a whole is in the wrong model's hands:
+the rows are labeled as before and the warning says to use a multilingual model (abstaining them
+all would leave nothing to train on). The rows' warning, when there is one, replaces the sample's
+(:func:`language_record`): every row was checked.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -34,9 +34,15 @@ import numpy as np
 
 from zslabel.cache import cache_key
 from zslabel.errors import OutputError
-from zslabel.pipeline.language import text_models
+from zslabel.pipeline.language import (
+    MINORITY,
+    MULTILINGUAL_MODEL,
+    NO_TEMPLATE,
+    language_name,
+    text_models,
+)
 from zslabel.pipeline.plan import JobPlan
-from zslabel.sources.languages import confident_languages
+from zslabel.sources.languages import CODE_ALIASES, DETECT_CHARS, confident_languages
 
 if TYPE_CHECKING:
     from zslabel.dataset import Shard
@@ -59,12 +65,14 @@ class UncoveredRows:
 
 def covered_languages(plan: JobPlan) -> frozenset[str] | None:
     """The languages some text model of the job covers, or None when rows are not checked:
-    ``selection.abstain_uncovered_languages`` is off, no model's languages are known, or one is
-    multilingual."""
+    ``selection.abstain_uncovered_languages`` is off, the job has no text model, one model's
+    languages are unknown (it may cover any), or one is multilingual."""
     if not plan.config.selection.abstain_uncovered_languages:
         return None
-    models = text_models(plan)
-    if not models or any("multilingual" in languages for languages in models.values()):
+    models = text_models(plan, unknown=True)
+    if not models or any(
+        not languages or "multilingual" in languages for languages in models.values()
+    ):
         return None
     return frozenset(code for languages in models.values() for code in languages)
 
@@ -98,12 +106,20 @@ def uncovered_rows(plan: JobPlan, scores: Sequence[ShardScore]) -> UncoveredRows
     rows = int(mask.sum())
     if not rows:
         return UncoveredRows(None, None)
-    counts = Counter(code.decode() for code in codes[mask])
-    most = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:5])
-    majority = rows > 0.5 * int(known.sum())
-    record = {"uncovered": rows, "languages": most, "abstained": not majority}
+    found, counts = np.unique(codes[mask], return_counts=True)
+    ranked = sorted(zip(found, counts.tolist(), strict=True), key=lambda item: (-item[1], item[0]))
+    languages = {code.decode(): n for code, n in ranked}
+    share = rows / int(known.sum())
+    majority = share > 0.5
+    record: dict[str, Any] = {
+        "uncovered": rows,
+        "languages": dict(list(languages.items())[:5]),
+        "abstained": not majority,
+    }
     if majority:
-        record["kept_because"] = "most rows are in languages the models do not cover"
+        record["kept_because"] = "most rows with a detected language are in such languages"
+    if majority or share > MINORITY:
+        record["warning"] = _warning(rows, share, languages, list(text_models(plan)), majority)
     return UncoveredRows(None if majority else mask, record)
 
 
@@ -111,10 +127,39 @@ def language_record(
     checked: dict[str, Any] | None, uncovered: UncoveredRows
 ) -> dict[str, Any] | None:
     """The manifest's ``language``: the sample's check (:func:`zslabel.pipeline.language.
-    check_language`, None when it had no warning) with ``rows``, the per-row record, added."""
+    check_language`, None when it had no warning) with ``rows``, the per-row record, added.
+
+    Every row was checked, so the rows' warning (or none, for a few abstained rows, which the
+    abstain reasons count) replaces the sample's about the models' languages; a warning about
+    a language without a template of its own stays."""
     if uncovered.record is None:
         return checked
-    return {**(checked or {}), "rows": uncovered.record}
+    rows = dict(uncovered.record)
+    warnings = [rows.pop("warning")] if "warning" in rows else []
+    record = {**(checked or {}), "rows": rows}
+    sample = record.pop("warning", None)
+    if sample and NO_TEMPLATE in sample:
+        warnings.insert(0, sample)
+    if warnings:
+        record["warning"] = "; ".join(warnings)
+    return record
+
+
+def _warning(
+    rows: int, share: float, languages: dict[str, int], models: list[str], kept: bool
+) -> str:
+    listed = ", ".join(f"{language_name(code)} {n:,}" for code, n in list(languages.items())[:3])
+    others = " and others" if len(languages) > 3 else ""
+    fate = (
+        "most rows are, so they are labeled as before and their labels will be poor; use"
+        if kept
+        else "they are abstained (uncovered_language) and go to review; to label them, use"
+    )
+    return (
+        f"{rows:,} rows ({share:.0%} of those with a detected language) are in languages that "
+        f"{', '.join(models)} does not cover ({listed}{others}): {fate} a multilingual model, "
+        f"e.g. model: {MULTILINGUAL_MODEL}"
+    )
 
 
 def _load(plan: JobPlan, score: ShardScore) -> np.ndarray:
@@ -128,4 +173,6 @@ def _load(plan: JobPlan, score: ShardScore) -> np.ndarray:
 
 
 def _key(fingerprint: str) -> str:
-    return cache_key("row-languages", fingerprint, version("py3langid"), MIN_CHARS, MIN_PROBABILITY)
+    # Everything a row's code depends on besides its text: a changed rule never reads old codes.
+    rule = [version("py3langid"), MIN_CHARS, MIN_PROBABILITY, DETECT_CHARS, CODE_ALIASES]
+    return cache_key("row-languages", fingerprint, *rule)

@@ -2,8 +2,10 @@
 
 The student trains on the exported train split. It reads those rows from ``labeled.parquet``
 (always Parquet, whatever ``output.format`` the split files have; its ``zs_split`` column says
-which split each row is in) together with every other scored row, which self-training relabels.
-Gold, when asked for, is read only to be scored against.
+which split each row is in) together with every other scored row, which self-training relabels,
+except rows abstained for a language no model of the job covers: their scores are noise, and
+the most confident of them would be trained on in later rounds. Gold, when asked for, is read
+only to be scored against.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow.parquet as pq
 
 from zslabel import columns
 from zslabel.errors import InputError
+from zslabel.selection import UNCOVERED_LANGUAGE
 from zslabel.version_index import version_hint
 
 MANIFEST = "manifest.json"
@@ -100,12 +103,16 @@ def read_pool(output_dir: str | Path, gold_column: str | None = None) -> Pool:
         raise InputError(
             f"{path}: gold column {gold_column!r} not found; columns are {', '.join(schema.names)}"
         )
-    table = pq.read_table(path, columns=[*wanted, *([gold_column] if gold_column else [])])
+    reason = [columns.REASON] if columns.REASON in schema.names else []
+    read = [*wanted, *reason, *([gold_column] if gold_column else [])]
+    table = pq.read_table(path, columns=read)
     probs = np.column_stack(
         [table.column(name).to_numpy(zero_copy_only=False) for name in scores]
     ).astype(np.float64)
     status = np.asarray(table.column(columns.STATUS).to_pylist(), dtype=object)
     valid = np.isin(status, VALID_STATUSES) & ~np.isnan(probs).any(axis=1)
+    if reason:
+        valid &= np.asarray(table.column(columns.REASON).to_pylist()) != UNCOVERED_LANGUAGE
     texts = [_text(value) for value in np.asarray(table.column(text_column).to_pylist())[valid]]
     gold = None
     if gold_column is not None:
