@@ -9,8 +9,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from zslabel.config import JobConfig
+from zslabel.errors import InputError
 from zslabel.incremental import run_incremental
 from zslabel.summary import format_run
 
@@ -206,3 +208,25 @@ def test_a_copy_of_a_reused_row_goes_where_it_is_pinned(
     for original, copy in zip(first[::4], copies, strict=True):
         assert after.loc[copy, "zs_split"] == before.loc[original, "zs_split"]
         assert after.loc[original, "zs_split"] == before.loc[original, "zs_split"]
+
+
+def test_a_relabel_names_the_files_of_a_resent_id(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    """A settings change labels every file again, so a re-sent id fails the run then: a trial
+    got "rows 436 and 913" of the whole folder, with no file named and no way forward."""
+    data = tmp_path / "data"
+    write_week(data, "w1.parquet", [f"TCK-{i:03d}" for i in range(20)], seed=0)
+    run_incremental(weekly_job(fake_job, data))
+    write_week(data, "w2.parquet", ["NEW-000", "TCK-003"], seed=1)
+    run_incremental(weekly_job(fake_job, data))
+    changed = weekly_job(fake_job, data, selection={"per_class_top_fraction": 0.6})
+    expected = (
+        "id column 'ticket' has duplicate value 'TCK-003' (rows 3 and 21, counting from 0: "
+        "row 3 of w1.parquet and row 1 of w2.parquet); ids must be unique across the files "
+        "read together (after a settings change an incremental job reads every file again: "
+        "remove one copy of a record sent twice)"
+    )
+    with pytest.raises(InputError) as raised:
+        run_incremental(changed)
+    assert str(raised.value).endswith(expected)

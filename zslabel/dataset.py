@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
@@ -108,6 +109,20 @@ class InputDataset:
             footer = sink.getvalue().to_pybytes()
         stamp = f"{info.size}\x00{info.mtime_ns}\x00".encode() + footer
         return hashlib.blake2b(stamp, digest_size=16).hexdigest()
+
+    def locate(self, row: int) -> tuple[str, int]:
+        """Where input row ``row`` (counting from 0) is: its file (its path under the input
+        folder: partitions can repeat a name) and its row there.
+
+        Raises IndexError for a row past the input's end."""
+        first: dict[str, int] = {}
+        root = Path(self.spec.path).expanduser()
+        for shard in self.shards:
+            first.setdefault(shard.path, shard.start_row)
+            if shard.start_row <= row < shard.start_row + shard.num_rows:
+                name = os.path.relpath(shard.path, root) if root.is_dir() else shard.path
+                return name, row - first[shard.path]
+        raise IndexError(f"row {row} is past the input's {self.num_rows} rows")
 
     def file_rows(self, path: str) -> int:
         return int(self._fragments[path].metadata.num_rows)

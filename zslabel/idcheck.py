@@ -30,9 +30,17 @@ IdBatches = Callable[[], Iterable[tuple[int, pa.Array]]]
 
 
 def check_unique_ids(
-    batches: IdBatches, num_rows: int, column: str, origin: str, scratch: Path
+    batches: IdBatches,
+    num_rows: int,
+    column: str,
+    origin: str,
+    scratch: Path,
+    locate: Callable[[int], tuple[str, int]] | None = None,
 ) -> None:
-    """Raise InputError naming the first null id or the first repeated one (and its first row)."""
+    """Raise InputError naming the first null id or the first repeated one (and its first row).
+
+    ``locate``: a row's file and its row in that file, for an input of several files: the
+    error names them too, as a user can look them up."""
     buckets = max(1, math.ceil(num_rows / BUCKET_ROWS))
     first_null: int | None = None
     scratch.mkdir(parents=True, exist_ok=True)
@@ -58,15 +66,29 @@ def check_unique_ids(
         candidates = np.concatenate([_repeated_rows(path) for path in paths])
     repeat = _first_repeat(batches, candidates)
     if first_null is not None and (repeat is None or first_null < repeat[2]):
+        where = f": {_in_file(locate(first_null))}" if locate else ""
         raise InputError(
-            f"{origin}: id column {column!r} is null at row {first_null} (counting from 0)"
+            f"{origin}: id column {column!r} is null at row {first_null} (counting from 0{where})"
         )
     if repeat is not None:
         value, first, row = repeat
+        files = (locate(first), locate(row)) if locate else None
+        where = f": {_in_file(files[0])} and {_in_file(files[1])}" if files else ""
+        across = files is not None and files[0][0] != files[1][0]
         raise InputError(
             f"{origin}: id column {column!r} has duplicate value {value!r} "
-            f"(rows {first} and {row}, counting from 0); ids must be unique"
+            f"(rows {first} and {row}, counting from 0{where}); ids must be unique"
+            + (
+                " across the files read together (after a settings change an incremental job "
+                "reads every file again: remove one copy of a record sent twice)"
+                if across
+                else ""
+            )
         )
+
+
+def _in_file(place: tuple[str, int]) -> str:
+    return f"row {place[1]} of {place[0]}"
 
 
 def hash_values(values: list[object]) -> np.ndarray:

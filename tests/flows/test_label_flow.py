@@ -241,7 +241,8 @@ def test_a_duplicate_id_fails_the_flow_before_any_shard_is_scored(
     monkeypatch.setattr(score, "score_shard", counting)
     with pytest.raises(
         InputError,
-        match=r"id column 'id' has duplicate value 't7' \(rows 7 and 90, counting from 0\)",
+        match=r"id column 'id' has duplicate value 't7' \(rows 7 and 90, counting from 0: row 7 "
+        r"of part-0\.parquet and row 0 of part-3\.parquet\)",
     ):
         label_dataset(job_path=str(job_file))
     assert scored == []

@@ -143,14 +143,15 @@ FATAL: list[tuple[str, Callable[[Case], Path], str]] = [
         lambda c: c.adding("part-009.parquet", {"text": ["x"], "id": [7]}).job(
             input_extra=", id_column: id"
         ),
-        r"id column 'id' has duplicate value 7 \(rows 7 and 60, counting from 0\)",
+        r"id column 'id' has duplicate value 7 \(rows 7 and 60, counting from 0: row 7 of "
+        r"part-000\.parquet and row 0 of part-009\.parquet\); ids must be unique across the files",
     ),
     (
         "null-id",
         lambda c: c.adding("part-009.parquet", {"text": ["x"], "id": NULL_ID}).job(
             input_extra=", id_column: id"
         ),
-        r"id column 'id' is null at row 60 \(counting from 0\)",
+        r"id column 'id' is null at row 60 \(counting from 0: row 0 of part-009\.parquet\)",
     ),
     (
         "id-column-missing",
@@ -425,8 +426,8 @@ def test_a_duplicate_id_is_refused_before_any_shard_is_scored(
         input_extra=", id_column: id"
     )
     expected = (
-        r"id column 'id' has duplicate value 7 \(rows 7 and 60, counting from 0\); "
-        "ids must be unique"
+        r"id column 'id' has duplicate value 7 \(rows 7 and 60, counting from 0: row 7 of "
+        r"part-000\.parquet and row 0 of part-009\.parquet\); ids must be unique"
     )
     code, err = label(job, capsys)
     assert code != 0

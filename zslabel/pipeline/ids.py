@@ -45,4 +45,5 @@ def check_ids(plan: JobPlan) -> None:
             id_column,
             plan.config.input.path,
             plan.work_dir,
+            plan.dataset.locate if len(plan.dataset.files) > 1 else None,
         )
