@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -87,7 +88,8 @@ def test_only_versions_of_the_same_settings_are_compared(
     outcome = run_incremental(changed)
     assert outcome is not None
     assert outcome[0].relabeled
-    assert "reused_ids" not in outcome[1].manifest
+    # No warning; the accepted rows keep the splits they had (below).
+    assert set(outcome[1].manifest["reused_ids"]) == {"pinned"}
 
 
 def test_without_an_id_column_nothing_is_compared(
@@ -230,3 +232,42 @@ def test_a_relabel_names_the_files_of_a_resent_id(
     with pytest.raises(InputError) as raised:
         run_incremental(changed)
     assert str(raised.value).endswith(expected)
+
+
+def test_an_id_keeps_its_split_when_new_settings_relabel_it(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    """A trial: after a settings change 125 of 1,164 ids landed in another split, and 47 of the
+    new test and validation rows had been in train. The split settings being the same, ids
+    keep their splits; with other fractions they are split anew."""
+    data = tmp_path / "data"
+    splits = {"train": 0.5, "validation": 0.25, "test": 0.25}
+
+    def job(margin: float, **output: Any) -> JobConfig:
+        selection = {"per_class_top_fraction": 1.0, "min_above_chance": None, "min_margin": margin}
+        return weekly_job(fake_job, data, selection=selection, output={"splits": splits, **output})
+
+    write_week(data, "w1.parquet", [f"TCK-{i:03d}" for i in range(60)], seed=0)
+    run_incremental(job(0.0))
+    write_week(data, "w2.parquet", [f"NEW-{i:03d}" for i in range(60)], seed=1)
+    run_incremental(job(0.0))
+    outcome = run_incremental(job(0.001))  # other settings: v0003 labels both files again
+    assert outcome is not None
+    record = outcome[1].manifest["reused_ids"]
+    out = Path(job(0.0).output.dir)
+
+    def split_of(version: str) -> Any:
+        table = pq.read_table(out / version / "labeled.parquet", columns=["ticket", "zs_split"])
+        return table.to_pandas().set_index("ticket")["zs_split"]
+
+    before = pd.concat([split_of("v0001"), split_of("v0002")])
+    after = split_of("v0003")
+    both = before.notna() & after.reindex(before.index).notna()
+    assert record == {"pinned": int(both.sum())}
+    assert int(both.sum()) > 100
+    assert (before[both] == after.reindex(before.index)[both]).all()
+    # Other fractions (and other settings): the relabel splits anew, by the new fractions.
+    splits = {"train": 0.8, "validation": 0.1, "test": 0.1}
+    outcome = run_incremental(job(0.002))
+    assert outcome is not None
+    assert "reused_ids" not in outcome[1].manifest

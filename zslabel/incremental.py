@@ -51,6 +51,9 @@ class Increment:
     # Every earlier version of the same job key, oldest first: ids this version shares with
     # them are warned about (zslabel.pipeline.ids.reused_ids).
     same_settings: tuple[Path, ...] = ()
+    # Every earlier version under other settings: ids are not warned about there (a settings
+    # change labels every file again) but keep the split they had (reused_ids).
+    other_settings: tuple[Path, ...] = ()
 
     def describe(self) -> str:
         """``Version v0004: 2 new file(s)``, and how many of them are relabeled."""
@@ -120,6 +123,9 @@ def plan_increment(config: JobConfig) -> Increment | None:
         relabeled=tuple(path for path in new if (path, fingerprints[path]) in labeled_before),
         carry_from=root / str(same_key[-1]["dir"]) if same_key else None,
         same_settings=tuple(root / str(v["dir"]) for v in same_key),
+        other_settings=tuple(
+            root / str(v["dir"]) for v in index["versions"] if v["job_key"] != key
+        ),
     )
 
 
@@ -181,6 +187,7 @@ def run_incremental(
             previous=previous_version(config.output.dir),
             carry_from=increment.carry_from,
             earlier_versions=increment.same_settings,
+            other_versions=increment.other_settings,
         )
         record_version(config.output.dir, increment, result)
         return increment, result

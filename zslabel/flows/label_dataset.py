@@ -220,7 +220,11 @@ def _run_stages(
     carry_from = increment.carry_from if increment else None
     clock.lap("open")
     languages = check_input(job)
-    reused = check_reused_ids(job, increment.same_settings) if increment else ReusedIds(None, None)
+    reused = (
+        check_reused_ids(job, increment.same_settings, increment.other_settings)
+        if increment
+        else ReusedIds(None, None)
+    )
     rows = sum(s.num_rows for s in shards)
     get_run_logger().info(
         "Scoring %d rows in %d shard(s) on %s", rows, len(shards), config.runner.kind

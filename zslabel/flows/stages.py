@@ -129,10 +129,10 @@ def check_input(job: JobRef) -> dict[str, Any] | None:
 
 
 @task(name="check-reused-ids", cache_policy=NONE)
-def check_reused_ids(job: JobRef, earlier: tuple[Path, ...]) -> ReusedIds:
+def check_reused_ids(job: JobRef, earlier: tuple[Path, ...], others: tuple[Path, ...]) -> ReusedIds:
     """Ids that earlier versions of the same settings labeled too: a warning, never a failure,
     and the splits of their earlier copies."""
-    return reused_ids.reused_ids(job_plan(job), earlier)
+    return reused_ids.reused_ids(job_plan(job), earlier, others)
 
 
 @task(name="assemble-manifest", cache_policy=NONE)

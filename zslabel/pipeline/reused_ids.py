@@ -12,6 +12,7 @@ history. A false match needs a hash collision: about n * m / 2**64 for n ids aga
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,6 +24,7 @@ import pyarrow.parquet as pq
 
 from zslabel.columns import SPLIT
 from zslabel.errors import OutputError
+from zslabel.export import MANIFEST
 from zslabel.idcheck import hash_values
 from zslabel.pipeline.ids import id_batches
 from zslabel.pipeline.plan import JobPlan
@@ -42,10 +44,18 @@ class ReusedIds(NamedTuple):
     pinned: np.ndarray | None
 
 
-def reused_ids(plan: JobPlan, earlier: Sequence[str | Path]) -> ReusedIds:
+def reused_ids(
+    plan: JobPlan, earlier: Sequence[str | Path], others: Sequence[str | Path] = ()
+) -> ReusedIds:
     """This version's ids that earlier versions labeled too: the manifest's record (None: no id
     column, no earlier version, no reused id and every earlier version read) and the splits of
     their earliest copies.
+
+    ``others``: the job's earlier versions under other settings, whose ids are not warned about
+    (a settings change labels every file again) but still pin splits: an id keeps its split
+    for the life of the output folder. Only versions with this job's ``output.splits`` and
+    ``output.seed`` pin (other fractions would not be honoured otherwise); a version's record
+    without a warning (``{"pinned": n}``) says how many rows they pinned.
 
     ``earlier``: an incremental job's earlier version folders under the same settings. The
     record has ``rows`` (this version's rows whose id an earlier version holds), ``versions``
@@ -55,9 +65,11 @@ def reused_ids(plan: JobPlan, earlier: Sequence[str | Path]) -> ReusedIds:
     earlier copy's split, :func:`zslabel.pipeline.split.assign_splits`) and the ``warning``.
     """
     id_column = plan.config.input.id_column
-    if id_column is None or not earlier:
+    if id_column is None or not (earlier or others):
         return ReusedIds(None, None)
     folders = [Path(folder).expanduser() for folder in earlier]
+    warned = {folder.name for folder in folders}
+    every = sorted({*folders, *(Path(f).expanduser() for f in others)}, key=lambda f: f.name)
     values = [batch for _, batch in id_batches(plan)]
     hashes = np.concatenate([hash_values(batch.to_pylist()) for batch in values])
     order = np.argsort(hashes, kind="stable")
@@ -67,21 +79,27 @@ def reused_ids(plan: JobPlan, earlier: Sequence[str | Path]) -> ReusedIds:
     splits = list(plan.config.output.splits)
     counts: dict[str, int] = {}
     unread: dict[str, str] = {}
-    for folder in folders:
+    for folder in every:
+        pins = _same_splits(folder, plan)
+        if folder.name not in warned and not pins:
+            continue
         try:
             matched, split = _matches(folder / LABELED, id_column, ordered, splits)
         except (OSError, KeyError, pa.ArrowException) as exc:
-            unread[folder.name] = f"{folder / LABELED}: {exc}"
+            if folder.name in warned:
+                unread[folder.name] = f"{folder / LABELED}: {exc}"
             continue
-        if len(matched):
+        at = order[matched]
+        if folder.name in warned and len(matched):
             counts[folder.name] = len(matched)
-            at = order[matched]
             hit[at] = True
-            # The earliest copy's split stays: versions come oldest first.
+        if pins:  # the earliest copy's split stays: versions come oldest first
             pinned[at] = np.where(pinned[at] >= 0, pinned[at], split)
     rows = int(hit.sum())
+    pins_found = pinned if (pinned >= 0).any() else None
     if not rows and not unread:
-        return ReusedIds(None, None)
+        pinned_only = {"pinned": int(np.count_nonzero(pinned >= 0))}
+        return ReusedIds(None if pins_found is None else pinned_only, pins_found)
     flat = pa.chunked_array(values, type=values[0].type) if values else pa.chunked_array([])
     examples = [str(v) for v in flat.take(pa.array(np.flatnonzero(hit)[:EXAMPLES])).to_pylist()]
     rewritten = _rewritten(folders, plan.dataset.selected_files or [])
@@ -94,7 +112,7 @@ def reused_ids(plan: JobPlan, earlier: Sequence[str | Path]) -> ReusedIds:
         **({"unread": unread} if unread else {}),
         "warning": _warning(rows, counts, examples, rewritten, unread, id_column),
     }
-    return ReusedIds(record, pinned if (pinned >= 0).any() else None)
+    return ReusedIds(record, pins_found)
 
 
 def reused_id_warnings(manifest: dict[str, Any]) -> list[str]:
@@ -124,6 +142,17 @@ def _matches(
     if not found:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8)
     return np.concatenate(found), np.concatenate(in_split)
+
+
+def _same_splits(folder: Path, plan: JobPlan) -> bool:
+    """Whether the version in ``folder`` was split as this job splits: the same split names,
+    fractions and seed (from its manifest; False when it cannot be read)."""
+    try:
+        output = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["config"]["output"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    wanted = plan.config.output
+    return bool(output.get("splits") == dict(wanted.splits) and output.get("seed") == wanted.seed)
 
 
 def _rewritten(folders: list[Path], files: list[str]) -> list[str]:

@@ -40,6 +40,7 @@ def run_job(
     previous: str | Path | None = None,
     carry_from: str | Path | None = None,
     earlier_versions: Sequence[str | Path] = (),
+    other_versions: Sequence[str | Path] = (),
 ) -> RunResult:
     """Label ``config.input`` (or only ``files`` of it) into ``config.output.dir``.
 
@@ -50,7 +51,9 @@ def run_job(
     job's latest earlier version of the same settings (:attr:`Increment.carry_from`), whose
     label prototype rows refinement adds to this run's (:mod:`zslabel.pipeline.prototypes`).
     ``earlier_versions``: its earlier versions of the same settings, whose ids this run's are
-    compared with (a warning, :func:`zslabel.pipeline.ids.reused_ids`).
+    compared with (a warning, :func:`zslabel.pipeline.reused_ids.reused_ids`), and whose splits
+    an accepted row with one of their ids keeps; ``other_versions``: its earlier versions under
+    other settings, which only keep splits (:attr:`Increment.other_settings`).
     Whether the drift crossed a threshold is in ``manifest["drift"]``: the run never fails on
     it, callers decide (``on_drift``). Raises ConfigError for an incremental job, and each
     stage's errors.
@@ -68,7 +71,7 @@ def run_job(
         clock.lap("open")
         # Before scoring: a duplicate id would otherwise fail the run at the split, after it.
         ids.check_ids(job)
-        reused = reused_ids.reused_ids(job, earlier_versions)
+        reused = reused_ids.reused_ids(job, earlier_versions, other_versions)
         languages = language.check_language(job)
         with Progress(job.dataset.num_rows * len(job.sources), "scoring", enabled=progress) as bar:
             scores = [score.score_shard(job, shard, bar.advance) for shard in job.dataset.shards]
