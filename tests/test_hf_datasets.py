@@ -15,6 +15,7 @@ import zslabel
 from zslabel.config import JobConfig
 
 from .conftest import LABELS, make_texts
+from .test_reused_ids import weekly_job, write_week
 
 
 @pytest.fixture(autouse=True)
@@ -142,6 +143,21 @@ def test_versions_relabeled_under_new_settings_are_not_gathered_twice(
     assert "v0003: a later version labeled some of its files again" in said[0]
     assert "versions v0003 were labeled under other settings than the latest, v0004" in said[1]
     assert [Path(p).parent.name for p in files["train"]] == ["v0003", "v0004"]
+
+
+def test_versions_with_resent_ids_warn_when_gathered(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    """A trial loaded three versions and got 36 duplicate ids without a word."""
+    data = tmp_path / "data"
+    job = weekly_job(fake_job, data)
+    write_week(data, "w1.parquet", [f"TCK-{i:03d}" for i in range(20)], seed=0)
+    zslabel.run_incremental(job)
+    write_week(data, "w2.parquet", ["NEW-000", "TCK-003", "TCK-007"], seed=1)
+    zslabel.run_incremental(job)
+    with pytest.warns(UserWarning, match=r"hold ids that earlier versions hold too \(v0002: 2\)"):
+        files = zslabel.hf_data_files(Path(job.output.dir))
+    assert [Path(p).parent.name for p in files["train"]] == ["v0001", "v0002"]
 
 
 def test_not_an_output_folder(tmp_path: Path) -> None:

@@ -41,7 +41,9 @@ def hf_data_files(out_dir: str | Path) -> dict[str, list[str]]:
         (jsonl) or ``"csv"`` (:data:`BUILDERS`); an incremental job's versions share one.
 
     Warns:
-        UserWarning: a version gathered although a later version relabeled part of its files.
+        UserWarning: a version gathered although a later version relabeled part of its files;
+            versions gathered under different settings; versions that hold ids an earlier
+            version holds too (re-sent records: the splits hold them twice).
 
     Raises:
         InputError: ``out_dir`` is not an output folder (no manifest.json or versions.json),
@@ -77,8 +79,11 @@ def hf_data_files(out_dir: str | Path) -> dict[str, list[str]]:
             "incremental job)"
         )
     files: dict[str, list[str]] = {}
+    reused: dict[str, int] = {}
     for folder in folders:
         manifest = _read_json(folder / MANIFEST)
+        if (manifest.get("reused_ids") or {}).get("rows"):
+            reused[folder.name] = int(manifest["reused_ids"]["rows"])
         output = manifest["config"]["output"]
         for split in output["splits"]:
             name = f"{split}.{output['format']}"
@@ -86,6 +91,16 @@ def hf_data_files(out_dir: str | Path) -> dict[str, list[str]]:
             files.setdefault(split, [])
             if rows:
                 files[split].append(str(folder / name))
+    if reused:
+        listed = ", ".join(f"{name}: {n:,}" for name, n in reused.items())
+        id_column = manifest["config"]["input"].get("id_column")
+        warnings.warn(
+            f"{root}: some versions hold ids that earlier versions hold too ({listed}), each "
+            f"in the split of its earlier copy: the splits have those rows twice; dedupe by "
+            f"{id_column!r} after loading",
+            UserWarning,
+            stacklevel=2,
+        )
     return {split: paths for split, paths in files.items() if paths}
 
 
