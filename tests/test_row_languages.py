@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import make_texts
 from zslabel.config import JobConfig, SelectionSpec
 from zslabel.pipeline.language import MULTILINGUAL_MODEL
+from zslabel.preview import format_preview, preview
 from zslabel.runner import run_job
 from zslabel.selection import UNCOVERED_LANGUAGE, Predictions, select
 from zslabel.sources.languages import confident_languages
@@ -196,3 +197,22 @@ def test_uncovered_rows_leave_the_class_quotas() -> None:
     chosen = select(Predictions.from_probabilities(probs), spec, ["a", "b"], uncovered)
     assert list(chosen.reason[:2]) == [UNCOVERED_LANGUAGE] * 2
     assert chosen.status.tolist() == [1, 1, 0, 1, 0, 1]
+
+
+def test_check_counts_the_sample_rows_label_would_abstain(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+) -> None:
+    """A trial: `check` said nothing of the 7 % of its sample that the model does not read."""
+    texts, _ = mixed_texts(make_texts(60), 5)
+    path = write_parquet({"text": texts})
+    config = _job(fake_job, path, english_model, "out")
+    looked = preview(config, sample=72)
+    assert looked.uncovered_languages == {"es": 9, "de": 3}
+    assert (
+        "In languages no model of the job covers: 12 of 72 sampled rows (Spanish 9, German 3); "
+        "label abstains them (uncovered_language) for review"
+    ) in format_preview(looked)
+    off = _job(fake_job, path, english_model, "off", abstain_uncovered_languages=False)
+    assert preview(off, sample=72).uncovered_languages is None

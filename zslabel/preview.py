@@ -24,9 +24,11 @@ from zslabel import priors
 from zslabel.cache import FeatureCache
 from zslabel.config import JobConfig, RefineSpec
 from zslabel.config.io import feature_cache_folder
+from zslabel.pipeline import row_languages
 from zslabel.pipeline.calibrate import fit_calibration
 from zslabel.pipeline.combine import fit_combiner
 from zslabel.pipeline.ids import check_ids
+from zslabel.pipeline.language import language_name
 from zslabel.pipeline.plan import JobPlan, plan_job
 from zslabel.pipeline.predict import predictions_of
 from zslabel.pipeline.refine import skip_reason
@@ -74,6 +76,9 @@ class Preview:
     estimate_s: float  # the full run's scoring time, assuming no shard is cached
     cached_shards: int | None  # shards whose scores every source has cached; None: no cache yet
     cache_dir: str  # the job's feature cache
+    # Sampled texts per language no model of the job covers, which `label` abstains
+    # (zslabel.pipeline.row_languages); None when the job's rows are not checked.
+    uncovered_languages: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,6 +183,11 @@ def _preview(job: JobPlan, sample: int, cache_dir: Path) -> Preview:
         estimate_s=round(estimate, 1),
         cached_shards=_cached_shards(job, cache_dir),
         cache_dir=str(cache_dir),
+        uncovered_languages=(
+            row_languages.uncovered_languages(job, values[text])
+            if (text := job.config.input.text_column) in values
+            else None
+        ),
     )
 
 
@@ -304,6 +314,8 @@ def format_preview(preview: Preview) -> str:
     lines.append(
         "Labels no sampled row prefers (combined): " + (", ".join(p.unpreferred) or "none")
     )
+    if p.uncovered_languages:
+        lines.append(_uncovered_line(p.uncovered_languages, p.sample_rows))
     cached = (
         f"{p.cached_shards:,} of {p.shards:,} shard(s) already cached in {p.cache_dir}"
         if p.cached_shards is not None
@@ -316,6 +328,21 @@ def format_preview(preview: Preview) -> str:
         f"no cached shards; {cached}).",
     ]
     return "\n".join(lines)
+
+
+def _uncovered_line(counts: dict[str, int], sample_rows: int) -> str:
+    """The sample's rows in languages no model covers, and what ``label`` does with them."""
+    total = sum(counts.values())
+    listed = ", ".join(f"{language_name(code)} {n}" for code, n in list(counts.items())[:3])
+    fate = (
+        "label keeps them if most rows are (use a multilingual model)"
+        if total > sample_rows / 2
+        else "label abstains them (uncovered_language) for review"
+    )
+    return (
+        f"In languages no model of the job covers: {total:,} of {sample_rows:,} sampled rows "
+        f"({listed}{' and others' if len(counts) > 3 else ''}); {fate}"
+    )
 
 
 def _duration(seconds: float) -> str:

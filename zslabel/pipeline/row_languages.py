@@ -25,6 +25,7 @@ all would leave nothing to train on). The rows' warning, when there is one, repl
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -91,6 +92,17 @@ def detect_shard(
     found = confident_languages(texts, MIN_CHARS, MIN_PROBABILITY)
     codes[list(valid_rows)] = np.asarray(found, dtype=_CODE)
     plan.cache.save(key, codes)
+
+
+def uncovered_languages(plan: JobPlan, texts: Sequence[str]) -> dict[str, int] | None:
+    """How many of ``texts`` are in each language no model of the job covers, most first (a
+    sample's, for ``zslabel check``); None when rows are not checked."""
+    covered = covered_languages(plan)
+    if covered is None:
+        return None
+    found = [code for code in confident_languages(texts, MIN_CHARS, MIN_PROBABILITY) if code]
+    counts = Counter(code for code in found if code not in covered)
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def uncovered_rows(plan: JobPlan, scores: Sequence[ShardScore]) -> UncoveredRows:
