@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,11 @@ def save_tiny_bert(
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random sentence encoder."""
     return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture
+def english_model(tiny_model: Path, tmp_path: Path) -> Path:
+    """The tiny encoder with a model card that says it covers English alone."""
+    folder = shutil.copytree(tiny_model, tmp_path / "tiny-en")
+    (folder / "README.md").write_text("---\nlanguage: en\nlicense: mit\n---\n# tiny\n")
+    return folder

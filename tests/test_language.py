@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.conftest import make_texts
 from zslabel.config import JobConfig
@@ -30,14 +27,6 @@ SPANISH = [
     "El técnico no vino a la cita y nadie me ha llamado para explicar el motivo.",
     "Me han cobrado una comisión que no aparece en el contrato que firmé el año pasado.",
 ]
-
-
-@pytest.fixture
-def english_model(tiny_model: Path, tmp_path: Path) -> Path:
-    """The tiny encoder with a model card that says it covers English alone."""
-    folder = shutil.copytree(tiny_model, tmp_path / "tiny-en")
-    (folder / "README.md").write_text("---\nlanguage: en\nlicense: mit\n---\n# tiny\n")
-    return folder
 
 
 def _job(fake_job: Callable[..., JobConfig], path: Path, model: Path, **extra: Any) -> JobConfig:

@@ -3,16 +3,15 @@ and of the class quotas, so that the other rows are labeled as if they were not 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from tests.conftest import make_texts
+from tests.test_language import SPANISH
 from zslabel.config import JobConfig, SelectionSpec
 from zslabel.pipeline.language import MULTILINGUAL_MODEL
 from zslabel.preview import format_preview, preview
@@ -22,13 +21,6 @@ from zslabel.sources.languages import confident_languages
 from zslabel.student.data import read_pool
 from zslabel.summary import format_run
 
-SPANISH = [
-    "No puedo pagar la factura de este mes, el cargo aparece dos veces en mi tarjeta.",
-    "La aplicación se cierra cada vez que intento abrir la configuración de la cuenta.",
-    "Quiero cambiar la dirección de envío de mi pedido antes de que salga del almacén.",
-    "El técnico no vino a la cita y nadie me ha llamado para explicar el motivo.",
-    "Me han cobrado una comisión que no aparece en el contrato que firmé el año pasado.",
-]
 GERMAN = [
     "Mein Paket ist seit zwei Wochen unterwegs und die Sendungsverfolgung zeigt nichts an.",
     "Ich wurde für dieselbe Bestellung zweimal belastet und möchte mein Geld zurück.",
@@ -36,14 +28,6 @@ GERMAN = [
 ]
 FOREIGN = SPANISH + GERMAN
 REFINE = {"passes": 2, "weight": 0.5, "top_fraction": 0.3}
-
-
-@pytest.fixture
-def english_model(tiny_model: Path, tmp_path: Path) -> Path:
-    """The tiny encoder with a model card that says it covers English alone."""
-    folder = shutil.copytree(tiny_model, tmp_path / "tiny-en")
-    (folder / "README.md").write_text("---\nlanguage: en\nlicense: mit\n---\n# tiny\n")
-    return folder
 
 
 def _job(

@@ -28,7 +28,7 @@ from zslabel.pipeline import row_languages
 from zslabel.pipeline.calibrate import fit_calibration
 from zslabel.pipeline.combine import fit_combiner
 from zslabel.pipeline.ids import check_ids
-from zslabel.pipeline.language import language_name
+from zslabel.pipeline.language import listed_languages
 from zslabel.pipeline.plan import JobPlan, plan_job
 from zslabel.pipeline.predict import predictions_of
 from zslabel.pipeline.refine import skip_reason
@@ -333,7 +333,7 @@ def format_preview(preview: Preview) -> str:
 def _uncovered_line(counts: dict[str, int], sample_rows: int) -> str:
     """The sample's rows in languages no model covers, and what ``label`` does with them."""
     total = sum(counts.values())
-    listed = ", ".join(f"{language_name(code)} {n}" for code, n in list(counts.items())[:3])
+    listed = listed_languages(counts)
     fate = (
         "label keeps them if most rows are (use a multilingual model)"
         if total > sample_rows / 2
@@ -341,7 +341,7 @@ def _uncovered_line(counts: dict[str, int], sample_rows: int) -> str:
     )
     return (
         f"In languages no model of the job covers: {total:,} of {sample_rows:,} sampled rows "
-        f"({listed}{' and others' if len(counts) > 3 else ''}); {fate}"
+        f"({listed}); {fate}"
     )
 
 

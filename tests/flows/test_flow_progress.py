@@ -60,5 +60,7 @@ def test_the_summary_artifact_carries_the_language_warning(
     with get_client(sync_client=True) as client:
         artifacts = {a.key: a for a in client.read_latest_artifacts()}
     summary = str(artifacts["zslabel-job-summary"].data)
-    assert "100% of sampled texts are in Spanish (es)" in summary
+    # Every row was checked: the rows' warning (labeled as before: most rows are Spanish).
+    assert "30 rows (100% of those with a detected language) are in languages that" in summary
+    assert "(Spanish 30): most rows are, so they are labeled as before" in summary
     assert language.MULTILINGUAL_MODEL in summary

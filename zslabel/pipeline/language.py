@@ -94,8 +94,7 @@ def check_language(plan: JobPlan) -> dict[str, Any] | None:
         warning = template_warning(top, share, untemplated)
     else:
         readable = [code for text, code in zip(sample, detected, strict=True) if _long(text)]
-        abstained = plan.config.selection.abstain_uncovered_languages
-        warning = minority_warning(Counter(readable), len(sample), models, abstained)
+        warning = minority_warning(Counter(readable), len(sample), models)
     if warning is None:
         return None
     return {
@@ -136,16 +135,14 @@ def language_warning(language: str, share: float, models: list[str]) -> str:
 
 
 def minority_warning(
-    counts: Counter[str],
-    sample_rows: int,
-    models: dict[str, tuple[str, ...]],
-    abstained: bool = True,
+    counts: Counter[str], sample_rows: int, models: dict[str, tuple[str, ...]]
 ) -> str | None:
     """A warning when more than :data:`MINORITY` of the ``sample_rows`` sampled texts, and at
     least :data:`MINORITY_ROWS`, are in languages a model does not cover (``counts``: the
     detected languages of the texts long enough to detect, :data:`MIN_CHARS`); None otherwise.
     Models that miss the same languages share one warning; of others, the one missing most.
-    ``abstained``: whether such rows are abstained (``selection.abstain_uncovered_languages``)."""
+    Shown only where rows are not checked one by one (:mod:`.row_languages`, whose warning
+    replaces it): so it says the rows are labeled."""
     worst: tuple[int, list[str], dict[str, int]] | None = None
     for name, languages in models.items():
         missed = {code: n for code, n in counts.most_common() if not _covers(languages, code)}
@@ -159,17 +156,12 @@ def minority_warning(
     if worst is None:
         return None
     total, names, missed = worst
-    listed = ", ".join(f"{_NAMES.get(code, code)} {n}" for code, n in list(missed.items())[:3])
-    others = " and others" if len(missed) > 3 else ""
-    fate = (
-        "such rows are abstained (uncovered_language) and go to review; to label them, use"
-        if abstained
-        else "such rows tend to land in one class with a high confidence; review them, or use"
-    )
+    listed = listed_languages(missed)
     return (
         f"{total} of {sample_rows} sampled texts ({total / sample_rows:.0%}) are in languages "
-        f"that {', '.join(names)} does not cover ({listed}{others}): {fate} a multilingual "
-        f"model, e.g. model: {MULTILINGUAL_MODEL}"
+        f"that {', '.join(names)} does not cover ({listed}): such rows tend to land in "
+        f"one class with a high confidence; review them, or use a multilingual model, e.g. "
+        f"model: {MULTILINGUAL_MODEL}"
     )
 
 
@@ -191,6 +183,13 @@ def detect_shares(texts: list[str], top: int = 5) -> dict[str, float]:
     if not texts:
         return {}
     return dict(list(_shares(Counter(detect_languages(texts)), len(texts)).items())[:top])
+
+
+def listed_languages(counts: Mapping[str, int]) -> str:
+    """``German 18, Spanish 12, French 8 and others``: the first three of ``counts`` (most
+    first), named."""
+    named = ", ".join(f"{language_name(code)} {n:,}" for code, n in list(counts.items())[:3])
+    return named + (" and others" if len(counts) > 3 else "")
 
 
 def language_name(code: str) -> str:

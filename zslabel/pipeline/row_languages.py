@@ -39,7 +39,7 @@ from zslabel.pipeline.language import (
     MINORITY,
     MULTILINGUAL_MODEL,
     NO_TEMPLATE,
-    language_name,
+    listed_languages,
     text_models,
 )
 from zslabel.pipeline.plan import JobPlan
@@ -58,10 +58,12 @@ _CODE = "S3"
 @dataclass(frozen=True)
 class UncoveredRows:
     """``mask``: (n,) bool over the input's rows, those to abstain (None: none are); ``record``:
-    the manifest's ``language.rows`` (None when nothing was detected)."""
+    the manifest's ``language.rows`` (None when nothing was detected); ``checked``: whether
+    every row's language was checked at all (:func:`covered_languages`)."""
 
     mask: np.ndarray | None
     record: dict[str, Any] | None
+    checked: bool = False
 
 
 def covered_languages(plan: JobPlan) -> frozenset[str] | None:
@@ -117,7 +119,7 @@ def uncovered_rows(plan: JobPlan, scores: Sequence[ShardScore]) -> UncoveredRows
     mask = known & ~np.isin(codes, np.asarray(sorted(covered), dtype=_CODE))
     rows = int(mask.sum())
     if not rows:
-        return UncoveredRows(None, None)
+        return UncoveredRows(None, None, checked=True)
     found, counts = np.unique(codes[mask], return_counts=True)
     ranked = sorted(zip(found, counts.tolist(), strict=True), key=lambda item: (-item[1], item[0]))
     languages = {code.decode(): n for code, n in ranked}
@@ -132,7 +134,7 @@ def uncovered_rows(plan: JobPlan, scores: Sequence[ShardScore]) -> UncoveredRows
         record["kept_because"] = "most rows with a detected language are in such languages"
     if majority or share > MINORITY:
         record["warning"] = _warning(rows, share, languages, list(text_models(plan)), majority)
-    return UncoveredRows(None if majority else mask, record)
+    return UncoveredRows(None if majority else mask, record, checked=True)
 
 
 def language_record(
@@ -141,27 +143,29 @@ def language_record(
     """The manifest's ``language``: the sample's check (:func:`zslabel.pipeline.language.
     check_language`, None when it had no warning) with ``rows``, the per-row record, added.
 
-    Every row was checked, so the rows' warning (or none, for a few abstained rows, which the
-    abstain reasons count) replaces the sample's about the models' languages; a warning about
-    a language without a template of its own stays."""
-    if uncovered.record is None:
+    Where every row was checked, the rows' warning (or none, for a few abstained rows, which
+    the abstain reasons count) replaces the sample's about the models' languages (py3langid
+    without a probability floor, on 500 rows); a warning about a language without a template
+    of its own stays. None when nothing is left to say."""
+    if not uncovered.checked:
         return checked
-    rows = dict(uncovered.record)
+    rows = dict(uncovered.record or {})
     warnings = [rows.pop("warning")] if "warning" in rows else []
-    record = {**(checked or {}), "rows": rows}
+    record = dict(checked or {})
     sample = record.pop("warning", None)
     if sample and NO_TEMPLATE in sample:
         warnings.insert(0, sample)
+    if rows:
+        record["rows"] = rows
     if warnings:
         record["warning"] = "; ".join(warnings)
-    return record
+    return record if rows or warnings else None
 
 
 def _warning(
     rows: int, share: float, languages: dict[str, int], models: list[str], kept: bool
 ) -> str:
-    listed = ", ".join(f"{language_name(code)} {n:,}" for code, n in list(languages.items())[:3])
-    others = " and others" if len(languages) > 3 else ""
+    listed = listed_languages(languages)
     fate = (
         "most rows are, so they are labeled as before and their labels will be poor; use"
         if kept
@@ -169,7 +173,7 @@ def _warning(
     )
     return (
         f"{rows:,} rows ({share:.0%} of those with a detected language) are in languages that "
-        f"{', '.join(models)} does not cover ({listed}{others}): {fate} a multilingual model, "
+        f"{', '.join(models)} does not cover ({listed}): {fate} a multilingual model, "
         f"e.g. model: {MULTILINGUAL_MODEL}"
     )
 
