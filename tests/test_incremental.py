@@ -42,7 +42,10 @@ def test_each_run_labels_only_new_or_changed_files_into_a_new_version(
     assert second.version == "v0002"
     assert sorted(Path(f).name for f in second.files) == ["a.parquet", "b.parquet"]
     assert second.relabeled == ()  # a rewritten file is a new file, not a relabeled one
-    assert second.describe() == "Version v0002: 2 new file(s)"
+    assert second.describe() == (
+        "Version v0002: 2 new file(s) (1 changed since an earlier version labeled them, "
+        "labeled again as a whole)"
+    )
     assert result.counts["rows"] == 28
 
     root = Path(job.output.dir)
@@ -122,3 +125,22 @@ def test_label_json_keeps_stdout_for_the_json_alone(
     again = capsys.readouterr()
     assert again.out == ""
     assert "No new input files" in again.err
+
+
+def test_a_rewritten_file_is_said_to_be_one(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    """A trial rewrote two files and read "1 of them labeled by an earlier version under other
+    settings" for three files that had all been labeled before."""
+    data = tmp_path / "data"
+    write(data, "a.parquet", make_texts(10))
+    write(data, "b.parquet", make_texts(10, seed=1))
+    assert run_incremental(fake_job(data, incremental=True)) is not None
+    write(data, "b.parquet", make_texts(8, seed=1))  # rewritten in place: rows removed
+    outcome = run_incremental(fake_job(data, incremental=True, selection={"min_margin": 0.2}))
+    assert outcome is not None
+    assert outcome[0].describe() == (
+        "Version v0002: 2 new file(s) (1 of them labeled by an earlier version under other "
+        "settings, labeled again under these; 1 changed since an earlier version labeled them, "
+        "labeled again as a whole)"
+    )

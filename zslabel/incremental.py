@@ -54,16 +54,26 @@ class Increment:
     # Every earlier version under other settings: ids are not warned about there (a settings
     # change labels every file again) but keep the split they had (reused_ids).
     other_settings: tuple[Path, ...] = ()
+    # Of ``files``, those an earlier version labeled before they changed (rewritten in place).
+    rewritten: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        """``Version v0004: 2 new file(s)``, and how many of them are relabeled."""
+        """``Version v0004: 2 new file(s)``, and how many of them are relabeled or rewritten
+        (a trial read "1 of them labeled ... under other settings" for 3 files labeled before,
+        2 of which it had rewritten)."""
         line = f"Version {self.version}: {len(self.files)} new file(s)"
+        said = []
         if self.relabeled:
-            line += (
-                f" ({len(self.relabeled)} of them labeled by an earlier version under other "
-                "settings, labeled again under these)"
+            said.append(
+                f"{len(self.relabeled)} of them labeled by an earlier version under other "
+                "settings, labeled again under these"
             )
-        return line
+        if self.rewritten:
+            said.append(
+                f"{len(self.rewritten)} changed since an earlier version labeled them, "
+                "labeled again as a whole"
+            )
+        return line + (f" ({'; '.join(said)})" if said else "")
 
 
 def job_key(config: JobConfig) -> str:
@@ -106,6 +116,8 @@ def plan_increment(config: JobConfig) -> Increment | None:
         for version in index["versions"]
         for path, fingerprint in version["files"].items()
     }
+    paths_before = {path for path, _ in labeled_before}
+    relabeled_paths = {path for path in new if (path, fingerprints[path]) in labeled_before}
     version = f"v{len(index['versions']) + 1:04d}"
     same_key = [v for v in index["versions"] if v["job_key"] == key]
     output = config.output.model_copy(
@@ -120,7 +132,10 @@ def plan_increment(config: JobConfig) -> Increment | None:
         fingerprints={path: fingerprints[path] for path in new},
         config=config.model_copy(update={"output": output, "incremental": False}),
         job_key=key,
-        relabeled=tuple(path for path in new if (path, fingerprints[path]) in labeled_before),
+        relabeled=tuple(path for path in new if path in relabeled_paths),
+        rewritten=tuple(
+            path for path in new if path in paths_before and path not in relabeled_paths
+        ),
         carry_from=root / str(same_key[-1]["dir"]) if same_key else None,
         same_settings=tuple(root / str(v["dir"]) for v in same_key),
         other_settings=tuple(
