@@ -30,6 +30,14 @@ def weekly_job(fake_job: Callable[..., JobConfig], data: Path, **extra: Any) -> 
     return fake_job(data, incremental=True, input={"id_column": "ticket"}, **extra)
 
 
+def accept_all_job(fake_job: Callable[..., JobConfig], data: Path, **selection: Any) -> JobConfig:
+    """A weekly job that accepts every row into 50/25/25 splits: splits to compare, in every
+    split, for a few dozen rows."""
+    every = {"per_class_top_fraction": 1.0, "min_above_chance": None, **selection}
+    splits = {"train": 0.5, "validation": 0.25, "test": 0.25}
+    return weekly_job(fake_job, data, selection=every, output={"splits": splits})
+
+
 def check_reused(run: Callable[[], dict[str, Any]], data: Path) -> None:
     """Three weeks through ``run`` (one version each, returning its manifest): the second
     re-sends two ids of the first, the third one of each earlier week."""
@@ -154,12 +162,7 @@ def test_a_reused_id_keeps_the_split_of_its_earlier_copy(
     """Stratified per version, a re-sent row would land in another split than its first copy,
     and versions read together would hold one id in train and in test (a trial: 3 ids)."""
     data = tmp_path / "data"
-    job = weekly_job(
-        fake_job,
-        data,
-        selection={"per_class_top_fraction": 1.0, "min_above_chance": None},
-        output={"splits": {"train": 0.5, "validation": 0.25, "test": 0.25}},
-    )
+    job = accept_all_job(fake_job, data)
     first = [f"TCK-{i:03d}" for i in range(80)]
     write_week(data, "w1.parquet", first, seed=0)
     run_incremental(job)
@@ -185,12 +188,7 @@ def test_a_copy_of_a_reused_row_goes_where_it_is_pinned(
 ) -> None:
     """Copies of one text share a split; a pinned row takes its copies with it."""
     data = tmp_path / "data"
-    job = weekly_job(
-        fake_job,
-        data,
-        selection={"per_class_top_fraction": 1.0, "min_above_chance": None},
-        output={"splits": {"train": 0.5, "validation": 0.25, "test": 0.25}},
-    )
+    job = accept_all_job(fake_job, data)
     first = [f"TCK-{i:03d}" for i in range(40)]
     write_week(data, "w1.parquet", first, seed=0)
     run_incremental(job)
