@@ -53,7 +53,7 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     Args:
         labels: as the job file's ``labels:``: a list of at least 2 names, or a mapping of
-            name to one or more descriptions. ``classes_`` are the names, in this order.
+            name to one or more descriptions. ``classes_`` are the names, sorted.
         model: the embedding model: ``"default"`` (all-MiniLM-L6-v2, packaged, offline), a
             local folder or a Hugging Face Hub id.
         template: how a label description becomes a prompt (``{description}``, ``{label}``).
@@ -74,7 +74,9 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             a temporary folder per call.
 
     Attributes (after ``fit``):
-        classes_: (n_classes,) object array of label names, in label order.
+        classes_: (n_classes,) object array of label names, sorted as ``np.unique`` sorts
+            them: scikit-learn's scorers and metrics (``neg_log_loss``, ``roc_auc_ovr``) read
+            ``predict_proba``'s columns in that order, whatever order ``labels`` lists.
         refinement_: what refinement found (``refinement_.record``: per source, rows used and
             the prompt-to-reference cosine per label, or why it was skipped), or None when no
             source has refinement on.
@@ -154,7 +156,10 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             combiner = combining.fit_combiner(
                 plan, lambda: combining.row_sample(plan, scores, refinement), calibration
             )
-            self.classes_ = np.asarray(plan.label_names, dtype=object)
+            names = np.asarray(plan.label_names, dtype=object)
+        # The job's label order -> scikit-learn's sorted order of the columns.
+        self.column_order_ = np.argsort(names.astype(str), kind="stable")
+        self.classes_ = names[self.column_order_]
         self.options_ = options
         self.refinement_ = refinement if refinement.record else None
         self.combiner_ = combiner
@@ -167,7 +172,8 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             X: (n_samples,) texts, as for :meth:`fit`.
 
         Returns:
-            (n_samples, n_classes) float array; rows sum to 1, columns in ``classes_`` order.
+            (n_samples, n_classes) float64 array; rows sum to 1, columns in ``classes_``
+            (sorted) order.
 
         Raises:
             NotFittedError: before :meth:`fit`. ValueError: as for :meth:`fit`, or when no
@@ -182,13 +188,16 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             X: (n_samples,) texts, as for :meth:`fit`.
 
         Returns:
-            (n_samples,) object array of label names from ``classes_``.
+            (n_samples,) object array of label names from ``classes_``; a tie goes to the
+            label the job lists first.
 
         Raises:
             As :meth:`predict_proba`.
         """
         label = self._probabilities(X)[1]  # first: it raises NotFittedError before fit
-        return np.asarray(self.classes_[label], dtype=object)
+        names = np.empty(len(self.classes_), dtype=object)
+        names[self.column_order_] = self.classes_  # back to the job's label order
+        return np.asarray(names[label], dtype=object)
 
     def _probabilities(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "combiner_")
@@ -200,7 +209,10 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         with _planned(texts, self.options_) as plan:
             parts = [self.combiner_(load_shard(plan, s, references)[0]) for s in _score(plan)]
             probs = np.concatenate(parts).astype(np.float64)
-            label = predictions_of(plan, probs).label
+            label = predictions_of(plan, probs).label  # ties: the label listed first
+        # Scored in float32: renormalised, so that rows sum to 1 within float64 precision
+        # (scikit-learn's log_loss warns at a 1e-7 shortfall).
+        probs /= probs.sum(axis=1, keepdims=True)
         unscored = np.flatnonzero(label < 0)
         if len(unscored):
             raise ValueError(
@@ -209,7 +221,7 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 "add a source "
                 "that scores every text, e.g. an embedding source beside rules"
             )
-        return probs, label
+        return probs[:, self.column_order_], label
 
     def _options(self) -> dict[str, Any]:
         """label_frame's keyword options for these parameters; ConfigError when both
