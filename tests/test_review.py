@@ -226,8 +226,54 @@ def test_an_unknown_label_is_an_error_naming_the_file_and_row(
     assert main(["import-reviews", str(export), "--job", str(job_file)]) == 2
     err = capsys.readouterr().err
     assert str(export) in err
-    assert f"record 2 (row key '{keys[2]}'): label 'cooking' is not a label of the job" in err
+    assert (
+        f"record 2 (task id 3) (row key '{keys[2]}'): label 'cooking' is not a label of the job"
+        in err
+    )
     assert not (first.output_dir / ".zslabel" / "reviews.parquet").exists()
+
+
+def test_every_invalid_record_is_listed_at_once_and_skip_invalid_stores_the_others(
+    job_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new user's trial took three rounds of hand edits, one error each: an unknown label, an
+    empty choice list and a label in other letter case. Now one error lists what is invalid;
+    an empty choice list is no answer (as an annotation without a result is), and a label in
+    other letter case is the job's label."""
+    first = run_job(load_job(job_file))
+    tasks = json.loads((first.output_dir / LABEL_STUDIO_FILE).read_text())
+    keys = [t["data"]["zs_key"] for t in tasks]
+    answers = {keys[0]: ["sports"], keys[1]: ["cooking"], keys[2]: ["Weather"], keys[3]: ["x"]}
+    export = label_studio_answers(first.output_dir, answers)
+    exported = json.loads(export.read_text())
+    exported[3]["annotations"][0]["result"][0]["value"]["choices"] = []
+    exported[4]["annotations"] = [
+        {"result": [{"type": "choices", "value": {"choices": ["sports", "finance"]}}]}
+    ]
+    export.write_text(json.dumps(exported))
+    store = job_file.with_name("job.reviews.parquet")
+
+    assert main(["import-reviews", str(export), "--job", str(job_file)]) == 2
+    err = capsys.readouterr().err
+    assert "2 invalid record(s), nothing imported" in err
+    assert f"record 1 (task id 2) (row key '{keys[1]}'): label 'cooking'" in err
+    assert f"record 4 (task id 5) (row key '{keys[4]}'): expected one choice" in err
+    assert "--skip-invalid" in err
+    assert not store.exists()
+
+    args = ["import-reviews", str(export), "--job", str(job_file), "--skip-invalid"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    # Unanswered: the empty choice list, and the tasks after the five annotated ones.
+    assert f"Stored 2 review(s) (skipped: invalid 2, no answer {len(tasks) - 4})" in out
+    assert "read in the job's letter case: Weather -> weather 1" in out
+    assert out.count("not stored (invalid): ") == 2
+    reviews = load_reviews(store, LABELS)
+    assert reviews is not None
+    assert dict(zip(reviews.keys, reviews.label.tolist(), strict=True)) == {
+        keys[0]: LABELS.index("sports"),
+        keys[2]: LABELS.index("weather"),
+    }
 
 
 def test_a_newer_review_of_the_same_row_wins(job_file: Path) -> None:

@@ -462,10 +462,14 @@ def test_review_labels_compare_in_canonical_form_and_a_near_miss_says_what_diffe
     _, summary = label(job, capsys)
     assert "  reviews: 2 applied\n" in summary
 
+    # Letter case alone: the job's label (a labeling config typed by hand, "Software").
     export = write_export(tmp_path, "label_studio", [answered("label_studio", tasks[0], "Envío")])
+    out = import_reviews(job, export, capsys)
+    assert "read in the job's letter case: Envío -> envío 1" in out
+    export = write_export(tmp_path, "label_studio", [answered("label_studio", tasks[0], "envio")])
     err = import_reviews(job, export, capsys, code=2)
-    assert "label 'Envío' is not a label of the job (sports, weather, envío): " in err
-    assert "'Envío' differs from the job's label 'envío' only in letter case" in err
+    assert "label 'envio' is not a label of the job (sports, weather, envío): " in err
+    assert "'envio' differs from the job's label 'envío' only in accents" in err
 
 
 def test_import_without_a_run_is_an_error_naming_the_output_folder(

@@ -56,6 +56,12 @@ def add_parser(commands: Commands) -> None:
         help="the output folder the review files were exported from (default: the job's "
         "output.dir with --job); alone, the job's store is read from its manifest",
     )
+    reviews.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="store the valid records and list the invalid ones (a label that is not the "
+        "job's, several choices in one annotation, no row key) instead of importing nothing",
+    )
     reviews.set_defaults(handler=handle)
 
 
@@ -69,7 +75,13 @@ def handle(args: argparse.Namespace) -> int:
     moved = None
     if target.old_place is not None and target.old_place.is_file() and not target.store.exists():
         moved = move_store(target.old_place, target.store)
-    summary = import_reviews(args.files, target.store, target.labels, output_dir=target.output_dir)
+    summary = import_reviews(
+        args.files,
+        target.store,
+        target.labels,
+        output_dir=target.output_dir,
+        skip_invalid=args.skip_invalid,
+    )
     if moved is not None:
         print(f"Moved {moved:,} earlier review(s) from the old place {target.old_place} to the "
               f"job's store {target.store}.")  # fmt: skip
@@ -93,6 +105,13 @@ def _import_report(summary: ImportSummary) -> str:
         + f"; {summary.total:,} in {summary.path}."
         + (" The next run accepts them with their labels." if summary.stored else ""),
     ]
+    if summary.case_folded:
+        folded = ", ".join(f"{pair} {n:,}" for pair, n in sorted(summary.case_folded.items()))
+        lines.append(f"  read in the job's letter case: {folded}")
+    for problem in summary.invalid[:10]:
+        lines.append(f"  not stored (invalid): {problem}")
+    if len(summary.invalid) > 10:
+        lines.append(f"  not stored (invalid): {len(summary.invalid) - 10:,} more")
     for why, keys in summary.unmatched.items():
         shown = ", ".join(repr(key) for key in keys[:5])
         more = f" and {len(keys) - 5:,} more" if len(keys) > 5 else ""

@@ -37,6 +37,7 @@ def import_reviews(
     label_names: Sequence[str],
     *,
     output_dir: str | Path,
+    skip_invalid: bool = False,
 ) -> ImportSummary:
     """Read review exports, check them against ``output_dir``'s labeled rows, and merge the
     labels of the reviews that name exactly one row into the store: ``store`` itself when it
@@ -46,6 +47,10 @@ def import_reviews(
     A row reviewed again takes the newer label (files later in ``files`` win). Reviews that name
     no row, or several, or a row with another text are not stored: ``unmatched`` says which and
     why.
+
+    Raises InputError listing a file's invalid records (:func:`read_review_file`) before
+    anything is stored; with ``skip_invalid`` the other records are stored and
+    ``summary.invalid`` lists those left out.
     """
     labeled = labeled_files(Path(output_dir))
     summary = ImportSummary(
@@ -55,7 +60,8 @@ def import_reviews(
     )
     new: list[tuple[Review, str]] = []
     for path in files:
-        new.extend((review, str(path)) for review in read_review_file(path, label_names, summary))
+        read = read_review_file(path, label_names, summary, skip_invalid=skip_invalid)
+        new.extend((review, str(path)) for review in read)
     found = find_rows(labeled, list(dict.fromkeys(review.key for review, _ in new)))
     rows_of: dict[int, list[int]] = defaultdict(list)
     for f, row in (where for hits in found.values() for where in hits):

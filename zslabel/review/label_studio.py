@@ -86,7 +86,7 @@ def from_label_studio(
 ) -> tuple[object, str | None, list[str]]:
     """The key, text and answers of one task of a Label Studio export."""
     data = task.get("data") or {}
-    answers = []
+    answers: list[str] = []
     for annotation in task.get("annotations") or []:
         if not isinstance(annotation, Mapping) or annotation.get("was_cancelled"):
             continue
@@ -99,9 +99,13 @@ def from_label_studio(
         named = [r for r in choices if r.get("from_name") == QUESTION] or choices[:1]
         for result in named:
             picked = (result.get("value") or {}).get("choices") or []
-            if len(picked) != 1:
+            if len(picked) > 1:
                 raise InputError(
-                    f"{path}: {where}: expected one choice per annotation, got {picked!r}"
+                    f"{path}: {where} (row key {data.get(KEY_FIELD)!r}): expected one choice "
+                    f"per annotation, got {picked!r} "
+                    "(a multi-choice control: the labeling config zslabel writes is "
+                    'choice="single")'
                 )
-            answers.append(str(picked[0]))
+            # No choice is no answer, as an annotation without a result is.
+            answers.extend(str(choice) for choice in picked)
     return data.get(KEY_FIELD), optional_text(data.get(TEXT_FIELD)), answers

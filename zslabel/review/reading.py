@@ -30,42 +30,39 @@ class _Row:
 
 
 def read_review_file(
-    path: str | Path, label_names: Sequence[str], summary: ImportSummary | None = None
+    path: str | Path,
+    label_names: Sequence[str],
+    summary: ImportSummary | None = None,
+    *,
+    skip_invalid: bool = False,
 ) -> list[Review]:
     """Human labels from a Label Studio JSON export or an Argilla JSON / JSONL export.
 
-    Records without a (submitted, not cancelled) answer are skipped and counted in ``summary``;
-    so are rows whose annotators disagree without a majority. Records that share a key are
-    counted as duplicates: with one text their answers count together, with different texts the
-    key names no single row and is set apart in ``summary.unmatched``. A label that is not one of
-    ``label_names`` is an error naming the file and the record.
+    Records without a (submitted, not cancelled) answer are skipped and counted in ``summary``
+    (an annotation with no result and one with an empty choice list alike); so are rows whose
+    annotators disagree without a majority. Records that share a key are counted as
+    duplicates: with one text their answers count together, with different texts the key names
+    no single row and is set apart in ``summary.unmatched``. An answer that names a job label in
+    other letter case (``Software`` for ``software``: a project whose labeling config was typed
+    by hand) counts as that label, in ``summary.case_folded``.
+
+    Raises InputError listing every invalid record of the file at once (a label that is not one
+    of ``label_names``, several choices in one annotation, no row key), each named by its
+    position, Label Studio task id and row key; with ``skip_invalid`` they are left out instead,
+    counted in ``summary.skipped`` and listed in ``summary.invalid``.
     """
     source = Path(path)
     summary = summary if summary is not None else ImportSummary()
-    index = label_index(label_names)
+    labels = _JobLabels.of(label_names)
     by_key: dict[str, _Row] = {}
+    problems: list[str] = []
     for where, record in _records(source):
-        if not isinstance(record, Mapping):
-            raise InputError(f"{source}: {where}: expected a JSON object, got {record!r:.60}")
-        if "fields" in record:
-            raw_key, text, answers = from_argilla(record)
-        elif "data" in record:
-            raw_key, text, answers = from_label_studio(record, source, where)
-        else:
-            raise InputError(
-                f"{source}: {where}: neither a Label Studio task ('data') nor an Argilla record "
-                "('fields')"
-            )
-        if raw_key is None:
-            raise InputError(
-                f"{source}: {where}: no '{KEY_FIELD}' to match the row; import files that "
-                "zslabel exported (review.label_studio.json, review.argilla.jsonl)"
-            )
-        key = row_key(raw_key)
-        if isinstance(raw_key, int | float) and abs(raw_key) >= EXACT_JSON_INTEGERS:
-            summary.numeric_keys.add(key)
-        labels = [_job_label(answer, index, label_names, source, where, key) for answer in answers]
-        if not labels:
+        try:
+            key, text, answers = _read_record(source, where, record, labels, summary)
+        except InputError as exc:
+            problems.append(str(exc).removeprefix(f"{source}: "))
+            continue
+        if not answers:
             summary.skipped["no answer"] += 1
         row = by_key.get(key)
         if row is None:
@@ -75,7 +72,76 @@ def read_review_file(
         if text is not None:
             row.text = text if row.text is None else row.text
             row.texts.add(unicodedata.normalize("NFC", text))
-        row.answers.extend(labels)
+        row.answers.extend(answers)
+    if problems and not skip_invalid:
+        shown = "\n  ".join(problems[:MAX_LISTED])
+        more = f"\n  and {len(problems) - MAX_LISTED:,} more" if len(problems) > MAX_LISTED else ""
+        raise InputError(
+            f"{source}: {len(problems):,} invalid record(s), nothing imported:\n  {shown}{more}\n"
+            "Fix them in the review tool (or the file), or import the other records with "
+            "--skip-invalid"
+        )
+    if problems:
+        summary.skipped["invalid"] += len(problems)
+        summary.invalid.extend(f"{source}: {problem}" for problem in problems)
+    return _reviews(by_key, summary)
+
+
+# Invalid records an error lists; the rest are counted.
+MAX_LISTED = 20
+
+
+@dataclass(frozen=True)
+class _JobLabels:
+    names: tuple[str, ...]
+    index: Mapping[str, int]  # canonical name -> class
+    folded: Mapping[str, str]  # case-folded name -> name; empty when two fold alike
+
+    @classmethod
+    def of(cls, label_names: Sequence[str]) -> _JobLabels:
+        folded = {name.casefold(): name for name in label_names}
+        if len(folded) < len(label_names):
+            folded = {}
+        return cls(tuple(label_names), label_index(label_names), folded)
+
+
+def _read_record(
+    source: Path,
+    where: str,
+    record: Any,
+    labels: _JobLabels,
+    summary: ImportSummary,
+) -> tuple[str, str | None, list[str]]:
+    """One record's row key, text and answers in the job's spelling; InputError naming the
+    record (and its Label Studio task id) when it cannot be read."""
+    if not isinstance(record, Mapping):
+        raise InputError(f"{source}: {where}: expected a JSON object, got {record!r:.60}")
+    if "fields" in record:
+        raw_key, text, answers = from_argilla(record)
+    elif "data" in record:
+        if isinstance(record.get("id"), int | str):
+            where = f"{where} (task id {record['id']})"
+        raw_key, text, answers = from_label_studio(record, source, where)
+    else:
+        raise InputError(
+            f"{source}: {where}: neither a Label Studio task ('data') nor an Argilla record "
+            "('fields')"
+        )
+    if raw_key is None:
+        raise InputError(
+            f"{source}: {where}: no '{KEY_FIELD}' to match the row; import files that "
+            "zslabel exported (review.label_studio.json, review.argilla.jsonl)"
+        )
+    key = row_key(raw_key)
+    if isinstance(raw_key, int | float) and abs(raw_key) >= EXACT_JSON_INTEGERS:
+        summary.numeric_keys.add(key)
+    named = f"{source}: {where} (row key {key!r})"
+    return key, text, [_job_label(answer, labels, summary, named) for answer in answers]
+
+
+def _reviews(by_key: Mapping[str, _Row], summary: ImportSummary) -> list[Review]:
+    """One review per key with answers: the majority label; keys of several texts and ties
+    between annotators are set apart or skipped, in ``summary``."""
     reviews = []
     for key, row in by_key.items():
         if not row.answers:
@@ -91,23 +157,21 @@ def read_review_file(
     return reviews
 
 
-def _job_label(
-    answer: str,
-    index: Mapping[str, int],
-    label_names: Sequence[str],
-    source: Path,
-    where: str,
-    key: str,
-) -> str:
+def _job_label(answer: str, labels: _JobLabels, summary: ImportSummary, where: str) -> str:
     """The job's spelling of ``answer``; an error naming the record when it is no job label."""
-    k = lookup(answer, index)
-    if k is None:
-        why = describe_mismatch(answer, label_names)
-        raise InputError(
-            f"{source}: {where} (row key {key!r}): label {answer!r} is not a label of the job "
-            f"({', '.join(label_names)})" + (f": {why}" if why else "")
-        )
-    return label_names[k]
+    label_names = labels.names
+    k = lookup(answer, labels.index)
+    if k is not None:
+        return label_names[k]
+    name = labels.folded.get(answer.strip().casefold())
+    if name is not None:
+        summary.case_folded[f"{answer} -> {name}"] += 1
+        return name
+    why = describe_mismatch(answer, label_names)
+    raise InputError(
+        f"{where}: label {answer!r} is not a label of the job "
+        f"({', '.join(label_names)})" + (f": {why}" if why else "")
+    )
 
 
 def _records(path: Path) -> Iterator[tuple[str, Any]]:

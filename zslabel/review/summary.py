@@ -27,6 +27,8 @@ class ImportSummary:
     skipped: Counter[str] = field(default_factory=Counter)  # why records gave no label
     unmatched: dict[str, list[str]] = field(default_factory=dict)  # why -> keys not stored
     numeric_keys: set[str] = field(default_factory=set)  # keys read as JSON numbers >= 2**53
+    invalid: list[str] = field(default_factory=list)  # records skipped as invalid, and why
+    case_folded: Counter[str] = field(default_factory=Counter)  # "Answer -> label": answers
 
     @property
     def unmatched_count(self) -> int:
