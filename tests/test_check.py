@@ -90,6 +90,34 @@ def test_check_prints_prompts_similar_pairs_idle_labels_distribution_and_estimat
     assert "assumes no cached shards; no feature cache yet" in out
 
 
+FOOTER = (
+    "This e-mail and any attachments are confidential and may be privileged. If you are not "
+    "the intended recipient please notify the sender immediately and delete it."
+)
+
+
+def test_check_names_a_footer_many_texts_share(
+    capsys: pytest.CaptureFixture[str], job: Path, tickets: Path
+) -> None:
+    """A new user's trial: a confidentiality footer on 5 % of the e-mails became a label's
+    prototype after refinement. ``check`` names it before the run; without it, says nothing."""
+    code, out, _ = run(capsys, "check", str(job), "--sample", "100")
+    assert code == 0
+    assert "Repeated passages" not in out
+    texts = pq.read_table(tickets).column("text").to_pylist()
+    footed = [f"{t}\n\n-- \n{FOOTER}" if i % 10 == 0 else t for i, t in enumerate(texts)]
+    pq.write_table(pa.table({"text": footed}), tickets, row_group_size=100)
+    code, out, _ = run(capsys, "check", str(job), "--sample", "300")
+    assert code == 0
+    line = re.search(r"Repeated passages: (\d+) of 300 sampled texts share sentences such as "
+                     r"'If you are not the intended recipient please notify the sender imme\.\.\.' "
+                     r"\((\d+) texts\) and 1 other repeated sentence\(s\), (\d+) % of their text",
+                     out)  # fmt: skip
+    assert line is not None, out
+    assert line.group(1) == line.group(2) == "30"
+    assert 60 < int(line.group(3)) < 90
+
+
 def test_check_json_parses_and_adds_up(
     capsys: pytest.CaptureFixture[str], job: Path, tmp_path: Path
 ) -> None:

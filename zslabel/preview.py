@@ -24,6 +24,7 @@ from zslabel import priors
 from zslabel.cache import FeatureCache
 from zslabel.config import JobConfig, RefineSpec
 from zslabel.config.io import feature_cache_folder
+from zslabel.passages import RepeatedPassages, describe, repeated_passages
 from zslabel.pipeline import row_languages
 from zslabel.pipeline.calibrate import fit_calibration
 from zslabel.pipeline.combine import fit_combiner
@@ -79,6 +80,9 @@ class Preview:
     # Sampled texts per language no model of the job covers, which `label` abstains
     # (zslabel.pipeline.row_languages); None when the job's rows are not checked.
     uncovered_languages: dict[str, int] | None = None
+    # Sentences many sampled texts share (footers, disclaimers: zslabel.passages); None when
+    # the job reads no text column.
+    repeated_passages: RepeatedPassages | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,6 +192,7 @@ def _preview(job: JobPlan, sample: int, cache_dir: Path) -> Preview:
             if (text := job.config.input.text_column) in values
             else None
         ),
+        repeated_passages=repeated_passages(values[text]) if text in values else None,
     )
 
 
@@ -316,6 +321,8 @@ def format_preview(preview: Preview) -> str:
     )
     if p.uncovered_languages:
         lines.append(_uncovered_line(p.uncovered_languages, p.sample_rows))
+    if p.repeated_passages is not None and (line := describe(p.repeated_passages)):
+        lines.append(line)
     cached = (
         f"{p.cached_shards:,} of {p.shards:,} shard(s) already cached in {p.cache_dir}"
         if p.cached_shards is not None

@@ -9,6 +9,7 @@ from zslabel.drift.report import crossing
 from zslabel.input_name import input_named
 from zslabel.pipeline.drift import settings_changed
 from zslabel.pipeline.language import language_warnings
+from zslabel.pipeline.passages import passage_warnings
 from zslabel.pipeline.reused_ids import reused_id_warnings
 from zslabel.runner import RunResult
 from zslabel.sources.distinct import similar_label_warnings
@@ -88,6 +89,7 @@ def format_run(result: RunResult) -> str:
         *(f"  warning: {line}" for line in _estimator_warnings(manifest)),
         *(f"  warning: {line}" for line in similar_label_warnings(manifest)),
         *(f"  warning: {line}" for line in language_warnings(manifest)),
+        *(f"  warning: {line}" for line in passage_warnings(manifest)),
         *(f"  warning: {line}" for line in reused_id_warnings(manifest)),
         *_drift_lines(manifest.get("drift"), settings_changed(manifest)),
         f"  model: {_models(manifest['sources'])}",

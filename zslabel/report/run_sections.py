@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from zslabel.input_name import input_named
+from zslabel.pipeline.passages import passage_warnings
 from zslabel.report import svg
 from zslabel.report.blocks import pct, readable, section, table
 from zslabel.report.stats import HISTOGRAM_BINS, ReportStats
@@ -97,6 +98,7 @@ def classes_section(manifest: Mapping[str, Any]) -> str:
             # Ids that earlier versions of an incremental job labeled too (pipeline.ids).
             *filter(None, [(manifest.get("reused_ids") or {}).get("warning")]),
             *similar_label_warnings(dict(manifest)),
+            *passage_warnings(manifest),
         ]
     )
     return section(
