@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from zslabel.config import JobConfig
-from zslabel.errors import ConfigError
+from zslabel.errors import ConfigError, OutputError
 from zslabel.incremental import run_incremental
 from zslabel.runner import run_job
 
@@ -144,3 +144,25 @@ def test_a_rewritten_file_is_said_to_be_one(
         "settings, labeled again under these; 1 changed since an earlier version labeled them, "
         "labeled again as a whole)"
     )
+
+
+def test_incremental_and_plain_runs_never_share_an_output_folder(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    """A new user's trial turned incremental on for a folder a plain run had written: the
+    versions went beside the old labeled.parquet and splits, which eval, train, import-reviews
+    and datasets.load_dataset went on reading without a word."""
+    data = tmp_path / "data"
+    write(data, "a.parquet", make_texts(10))
+    plain = fake_job(data)
+    run_job(plain)
+    root = Path(plain.output.dir)
+    before = sorted(p.name for p in root.iterdir())
+    with pytest.raises(OutputError, match="holds the outputs of a run that was not incremental"):
+        run_incremental(fake_job(data, incremental=True))
+    assert sorted(p.name for p in root.iterdir()) == before  # nothing written beside them
+
+    other = fake_job(data, incremental=True, output={"dir": str(tmp_path / "versions")})
+    assert run_incremental(other) is not None
+    with pytest.raises(OutputError, match=r"an incremental job's output folder \(versions.json\)"):
+        run_job(fake_job(data, output={"dir": str(tmp_path / "versions")}))

@@ -31,7 +31,7 @@ from zslabel.config import JobConfig
 from zslabel.dataset import InputDataset
 from zslabel.lock import job_lock
 from zslabel.runner import RunResult, run_job
-from zslabel.version_index import INDEX, read_index
+from zslabel.version_index import INDEX, check_not_mixed, read_index
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ def job_key(config: JobConfig) -> str:
 def plan_increment(config: JobConfig) -> Increment | None:
     """The files of ``config.input`` that no version of this job has labeled; None if none."""
     root = Path(config.output.dir).expanduser()
+    check_not_mixed(root, incremental=True)
     key = job_key(config)
     index = read_index(root)
     done = {

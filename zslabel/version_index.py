@@ -29,6 +29,33 @@ def version_hint(folder: Path, use: str) -> str | None:
     return f"{folder}: an incremental output folder ({INDEX}); {use} one of its versions{example}"
 
 
+# A run's manifest (zslabel.export.MANIFEST; not imported: this module stays light).
+_MANIFEST = "manifest.json"
+
+
+def check_not_mixed(root: Path, *, incremental: bool) -> None:
+    """Refuse to mix a job that is not incremental and an incremental one in one output folder.
+
+    Each would leave the other's outputs in place: an incremental job's versions beside an
+    earlier run's ``labeled.parquet`` and splits (which ``eval``, ``train``, ``import-reviews``
+    and ``datasets.load_dataset`` then read, though they are stale: a new user's trial), or a
+    run's outputs beside the versions. Raises OutputError naming the folder and the fix."""
+    if incremental and (root / _MANIFEST).is_file():
+        raise OutputError(
+            f"{root}: holds the outputs of a run that was not incremental ({_MANIFEST}, "
+            "labeled.parquet, the splits); an incremental job would write its versions "
+            "(v0001, ...) beside them, and eval, train, import-reviews and "
+            "datasets.load_dataset would go on reading the old files: give the incremental job "
+            "a new output.dir, or move the old outputs out of this folder"
+        )
+    if not incremental and (root / INDEX).is_file():
+        raise OutputError(
+            f"{root}: an incremental job's output folder ({INDEX}); a run that is not "
+            "incremental would write its outputs beside the versions: set incremental: true "
+            "in the job, or give it another output.dir (--out)"
+        )
+
+
 def read_index(root: Path) -> dict[str, Any]:
     path = root / INDEX
     try:

@@ -19,6 +19,7 @@ from zslabel.dataset import InputDataset
 from zslabel.errors import ConfigError, OutputError
 from zslabel.export import check_output_types
 from zslabel.sources import EmbeddingSource, NliSource, Source, build_source
+from zslabel.version_index import check_not_mixed
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,12 +54,14 @@ class JobPlan:
 def plan_job(config: JobConfig, files: Collection[str] | None = None) -> JobPlan:
     """Open ``config.input`` (only ``files`` of it, if given) and build the job's sources.
 
-    Raises OutputError when the output path is a file, ConfigError when it lies inside the
-    input folder, and the dataset's and sources' own errors for a bad input or source.
+    Raises OutputError when the output path is a file or an incremental job's output root,
+    ConfigError when it lies inside the input folder, and the dataset's and sources' own
+    errors for a bad input or source.
     """
     output_dir = Path(config.output.dir).expanduser()
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputError(f"{output_dir}: output path exists and is not a folder")
+    check_not_mixed(output_dir, incremental=False)
     work_dir = work_folder(config.output)
     _check_output_outside_input(config.input.path, output_dir)
     image_columns = sorted({s.column for s in config.sources if isinstance(s, ClipSourceSpec)})
