@@ -29,9 +29,12 @@ from typing import Any
 from zslabel.atomic import temporary_beside
 from zslabel.config import JobConfig
 from zslabel.dataset import InputDataset
+from zslabel.export import file_sha256
 from zslabel.lock import job_lock
+from zslabel.review.pending import versions_with_pending_reviews
+from zslabel.review.store import choose_store, load_reviews
 from zslabel.runner import RunResult, run_job
-from zslabel.version_index import INDEX, check_not_mixed, read_index
+from zslabel.version_index import INDEX, check_not_mixed, current_versions, read_index
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ class Increment:
     other_settings: tuple[Path, ...] = ()
     # Of ``files``, those an earlier version labeled before they changed (rewritten in place).
     rewritten: tuple[str, ...] = ()
+    # Of ``files``, unchanged ones labeled again because reviews imported since name their rows
+    # (zslabel.review.pending), and the sha256 of the review store this version reads.
+    reviewed: tuple[str, ...] = ()
+    review_store_sha256: str | None = None
 
     def describe(self) -> str:
         """``Version v0004: 2 new file(s)``, and how many of them are relabeled or rewritten
@@ -72,6 +79,10 @@ class Increment:
             said.append(
                 f"{len(self.rewritten)} changed since an earlier version labeled them, "
                 "labeled again as a whole"
+            )
+        if self.reviewed:
+            said.append(
+                f"{len(self.reviewed)} labeled again to apply reviews imported since their version"
             )
         return line + (f" ({'; '.join(said)})" if said else "")
 
@@ -104,11 +115,12 @@ def plan_increment(config: JobConfig) -> Increment | None:
     }
     dataset = InputDataset(config.input)
     fingerprints = {path: dataset.file_fingerprint(path) for path in dataset.files}
+    store_sha, reviewed = _pending_reviews(config, root, index, key, fingerprints)
     # An empty file has nothing to label; once rows are written to it, its fingerprint changes.
     new = tuple(
         path
         for path, fp in fingerprints.items()
-        if (path, fp) not in done and dataset.file_rows(path) > 0
+        if ((path, fp) not in done or path in reviewed) and dataset.file_rows(path) > 0
     )
     if not new:
         return None
@@ -118,7 +130,11 @@ def plan_increment(config: JobConfig) -> Increment | None:
         for path, fingerprint in version["files"].items()
     }
     paths_before = {path for path, _ in labeled_before}
-    relabeled_paths = {path for path in new if (path, fingerprints[path]) in labeled_before}
+    relabeled_paths = {
+        path
+        for path in new
+        if (path, fingerprints[path]) in labeled_before and path not in reviewed
+    }
     version = f"v{len(index['versions']) + 1:04d}"
     same_key = [v for v in index["versions"] if v["job_key"] == key]
     output = config.output.model_copy(
@@ -135,14 +151,67 @@ def plan_increment(config: JobConfig) -> Increment | None:
         job_key=key,
         relabeled=tuple(path for path in new if path in relabeled_paths),
         rewritten=tuple(
-            path for path in new if path in paths_before and path not in relabeled_paths
+            path
+            for path in new
+            if path in paths_before and path not in relabeled_paths and path not in reviewed
         ),
+        reviewed=tuple(path for path in new if path in reviewed),
+        review_store_sha256=store_sha,
         carry_from=root / str(same_key[-1]["dir"]) if same_key else None,
-        same_settings=tuple(root / str(v["dir"]) for v in same_key),
+        # A version whose files are labeled again for reviews holds every one of their ids:
+        # not re-sent records to warn of, yet their rows keep the splits they had there.
+        same_settings=tuple(
+            root / str(v["dir"]) for v in same_key if not reviewed & set(v["files"])
+        ),
         other_settings=tuple(
-            root / str(v["dir"]) for v in index["versions"] if v["job_key"] != key
+            root / str(v["dir"])
+            for v in index["versions"]
+            if v["job_key"] != key or reviewed & set(v["files"])
         ),
     )
+
+
+def _pending_reviews(
+    config: JobConfig,
+    root: Path,
+    index: dict[str, Any],
+    key: str,
+    fingerprints: dict[str, str],
+) -> tuple[str | None, set[str]]:
+    """The review store's sha256 (None: no store) and the unchanged input files, labeled by a
+    current version of this job key, that hold rows with a review the version has not applied
+    (:mod:`zslabel.review.pending`). The versions are read only when the store changed since
+    the latest version was labeled."""
+    work_dir = config.output.work_dir or str(root / ".zslabel")
+    store = choose_store(config.review.store, work_dir).read
+    if store is None:
+        return None, set()
+    sha = file_sha256(store)
+    versions = index["versions"]
+    if not versions or versions[-1].get("review_store_sha256") == sha:
+        return sha, set()
+    current, _ = current_versions(index)
+    mine = [v for v in current if v["job_key"] == key]
+    reviews = load_reviews(store, list(config.label_names))
+    if reviews is None:
+        return sha, set()
+    dirs = set(
+        versions_with_pending_reviews(
+            root,
+            mine,
+            reviews,
+            list(config.label_names),
+            config.input.id_column,
+            config.input.text_column,
+        )
+    )
+    return sha, {
+        path
+        for v in mine
+        if v["dir"] in dirs
+        for path, fp in v["files"].items()
+        if fingerprints.get(path) == fp
+    }
 
 
 def record_version(root: str | Path, increment: Increment, result: RunResult) -> dict[str, Any]:
@@ -158,6 +227,11 @@ def record_version(root: str | Path, increment: Increment, result: RunResult) ->
         "rows": result.counts["rows"],
         "status": result.counts["status"],
         "run_id": result.run_info["run_id"],
+        **(
+            {"review_store_sha256": increment.review_store_sha256}
+            if increment.review_store_sha256
+            else {}
+        ),
     }
     index["versions"].append(entry)
     index["latest"] = increment.version
