@@ -224,8 +224,8 @@ def test_a_relabel_names_the_files_of_a_resent_id(
     expected = (
         "id column 'ticket' has duplicate value 'TCK-003' (rows 3 and 21, counting from 0: "
         "row 3 of w1.parquet and row 1 of w2.parquet); ids must be unique across the files "
-        "read together (after a settings change an incremental job reads every file again: "
-        "remove one copy of a record sent twice)"
+        "read together (a run over the whole folder, or an incremental job after a settings "
+        "change, reads every file: remove the older copy of a record sent twice)"
     )
     with pytest.raises(InputError) as raised:
         run_incremental(changed)

@@ -95,9 +95,10 @@ def hf_data_files(out_dir: str | Path) -> dict[str, list[str]]:
         listed = ", ".join(f"{name}: {n:,}" for name, n in reused.items())
         id_column = manifest["config"]["input"].get("id_column")
         warnings.warn(
-            f"{root}: some versions hold ids that earlier versions hold too ({listed}), each "
-            f"in the split of its earlier copy: the splits have those rows twice; dedupe by "
-            f"{id_column!r} after loading",
+            f"{root}: some versions hold ids that earlier versions hold too ({listed}): a "
+            "re-sent record accepted in both is in the splits twice (in the split of its "
+            "earlier copy), and the earlier copy has the earlier text; dedupe by "
+            f"{id_column!r} after loading, keeping the row of the latest version",
             UserWarning,
             stacklevel=2,
         )

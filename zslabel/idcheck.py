@@ -79,8 +79,9 @@ def check_unique_ids(
             f"{origin}: id column {column!r} has duplicate value {value!r} "
             f"(rows {first} and {row}, counting from 0{where}); ids must be unique"
             + (
-                " across the files read together (after a settings change an incremental job "
-                "reads every file again: remove one copy of a record sent twice)"
+                " across the files read together (a run over the whole folder, or an "
+                "incremental job after a settings change, reads every file: remove the older "
+                "copy of a record sent twice)"
                 if across
                 else ""
             )
