@@ -341,6 +341,7 @@ def format_evaluation(report: dict[str, Any]) -> str:
         f"macro-F1 {_fmt(accepted['macro_f1'])}",
         f"  all valid rows:  accuracy {_fmt(forced['accuracy'])}   "
         f"macro-F1 {_fmt(forced['macro_f1'])}   (each at its top label)",
+        *_left_out_lines(report),
         "",
         f"  {'class':<24}{'precision':>10}{'recall':>8}{'support':>9}",
     ]
@@ -353,6 +354,21 @@ def format_evaluation(report: dict[str, Any]) -> str:
         lines.append(f"  gold labels the job does not know: {report['gold_labels_not_in_job']}")
         lines += [f"    {hint}" for hint in report.get("gold_label_mismatches", [])]
     return "\n".join(lines)
+
+
+def _left_out_lines(report: dict[str, Any]) -> list[str]:
+    """The rows :func:`zslabel.evaluate.evaluate` could not judge the model by."""
+    lines = []
+    if report.get("human_reviewed_rows"):
+        lines.append(
+            f"  left out: {report['human_reviewed_rows']:,} row(s) accepted with a reviewer's "
+            "label (human_review): not the model's"
+        )
+    if report.get("accepted_rows_without_gold"):
+        lines.append(
+            f"  not judged: {report['accepted_rows_without_gold']:,} accepted row(s) without gold"
+        )
+    return lines
 
 
 def _pct(n: int, total: int) -> str:
