@@ -11,6 +11,7 @@ import pytest
 from zslabel.config import JobConfig
 from zslabel.errors import InputError
 from zslabel.runner import run_job
+from zslabel.summary import format_run
 
 from .conftest import LABELS, make_texts
 
@@ -42,6 +43,12 @@ def test_a_gold_file_fits_a_temperature_per_source(
     assert fake["nll_after"] <= fake["nll_before"]
     assert fake["ece_after"] <= fake["ece_before"] + 1e-9
     assert fake["reliability_after"]["count"]
+    # The summary shows what the fit did on its rows: it minimises log-loss, not ECE.
+    assert (
+        f"temperature {fake['temperature']:.2f} (on those rows: log-loss "
+        f"{fake['nll_before']:.3f} -> {fake['nll_after']:.3f}, ECE {fake['ece_before']:.3f} -> "
+        f"{fake['ece_after']:.3f})"
+    ) in format_run(calibrated)
     rows = pq.read_table(calibrated.output_dir / "labeled.parquet").to_pylist()
     # A temperature changes confidences, never the top label.
     assert [r["zs_label"] for r in rows] == [r["zs_label"] for r in plain_rows]

@@ -270,6 +270,9 @@ def _calibration_lines(manifest: dict[str, Any]) -> list[str]:
         }
         if len(fitted) == 1:
             temperatures = f"temperature {next(iter(fitted.values())):.2f}"
+            temperatures += _fit_figures(
+                next(e for e in calibration.values() if isinstance(e, dict) and "temperature" in e)
+            )
         else:
             temperatures = "temperature " + (
                 ", ".join(f"{name} {t:.2f}" for name, t in fitted.items()) or "- (none fitted)"
@@ -288,6 +291,19 @@ def _calibration_lines(manifest: dict[str, Any]) -> list[str]:
     if opted_in:
         return [f"  calibration: none yet; {applied:,} review(s) to fit on, needs 2"]
     return []
+
+
+def _fit_figures(entry: dict[str, Any]) -> str:
+    """A temperature's figures on the rows it was fitted on. It minimises the log-loss (NLL),
+    not ECE, and can raise ECE there (a new user's trial: NLL 0.739 -> 0.728, ECE 0.108 ->
+    0.128 on 200 gold rows), so both are shown."""
+    keys = ("nll_before", "nll_after", "ece_before", "ece_after")
+    if not all(isinstance(entry.get(key), int | float) for key in keys):
+        return ""
+    return (
+        f" (on those rows: log-loss {entry['nll_before']:.3f} -> {entry['nll_after']:.3f}, "
+        f"ECE {entry['ece_before']:.3f} -> {entry['ece_after']:.3f})"
+    )
 
 
 def _estimator_warnings(manifest: dict[str, Any]) -> list[str]:
