@@ -160,6 +160,27 @@ def test_cli_predict_is_quiet_for_an_adopted_student(
     assert "warning" not in err
 
 
+def test_cli_predict_warns_when_the_folder_was_relabeled_after_training(
+    labeled: Path,
+    tiny_model: Path,
+    write_parquet: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A new user's trial predicted with a student trained before reviews relabeled the folder."""
+    train_then_predict(labeled, tiny_model, write_parquet, tmp_path, capsys)
+    manifest_path = labeled / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["labeled.parquet"]["sha256"] = "0" * 64  # what a later run records
+    manifest_path.write_text(json.dumps(manifest))
+    source = tmp_path / "new.parquet"
+    assert main(["predict", str(tmp_path / "student"), str(source), "--out",
+                 str(tmp_path / "o2.parquet")]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"the labels of {labeled.resolve()} changed since this student was trained" in err
+    assert f"zslabel train {labeled.resolve()}" in err
+
+
 def train_then_predict(
     labeled: Path,
     tiny_model: Path,

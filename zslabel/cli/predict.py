@@ -54,9 +54,12 @@ def add_parser(commands: Commands) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from zslabel.student import StudentModel, predict_file
-    from zslabel.student.predict import ABSTAINED, STATUS, advice
+    from zslabel.student.predict import ABSTAINED, STATUS, advice, staleness
 
     model = StudentModel.load(args.model, embedding_model=args.embedding_model)
+    stale = staleness(model)
+    if stale:
+        print(f"warning: {args.model}: {stale}", file=sys.stderr)
     line = advice(model, args.model)
     if model.adopted is False:
         print(f"warning: {args.model}: {line}", file=sys.stderr)
