@@ -63,3 +63,15 @@ def test_repeated_passages_counts_texts_not_occurrences_and_ignores_short_senten
     assert repeated_passages(texts[:6], min_rows=7).passages == []
     assert repeated_passages(texts, min_share=0.05).passages == []  # 6 of 300 is 2 %
     assert describe(repeated_passages(texts[12:])) is None
+
+
+def test_carriage_returns_end_sentences_and_copies_are_called_copies() -> None:
+    footer = "Sent from the help desk portal of the company, please do not reply to it."
+    texts = [f"printer {i} is jammed\r{footer}" for i in range(6)]
+    texts += [f"something else entirely, row {i}" for i in range(94)]
+    assert repeated_passages(texts).passages == [(footer, 6)]
+    copies = [footer] * 6 + texts[6:]
+    line = describe(repeated_passages(copies))
+    assert line is not None
+    assert line.startswith("Repeated texts: 6 of 100 sampled texts are copies of others")
+    assert "deduplicate the input" in line

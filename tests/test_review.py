@@ -406,3 +406,57 @@ def test_apply_reviews_with_row_numbers_and_multi_label_sets() -> None:
     assert fixed.assigned is not None
     assert fixed.assigned[1].tolist() == [True, False, False]
     assert chosen.status.tolist() == [ACCEPTED, ACCEPTED, INVALID, ABSTAINED]
+
+
+def test_review_records_of_every_shape_and_spelling_are_read_or_listed(tmp_path: Path) -> None:
+    """A reviewer's findings: an NFD answer in other letter case, labels that fold alike,
+    Argilla's empty and multi-choice answers, records of another shape, and a bad second file
+    reported only after the first was fixed."""
+    import unicodedata
+
+    from zslabel.review.summary import ImportSummary
+
+    def task(i: int, choices: object) -> dict[str, object]:
+        result = [{"type": "choices", "value": {"choices": choices}}]
+        return {"id": i, "data": {"zs_key": f"k{i}", "text": f"t{i}"},
+                "annotations": [{"result": result}]}  # fmt: skip
+
+    def argilla(i: int, value: object) -> dict[str, object]:
+        return {"id": f"a{i}", "fields": {"text": f"a{i}"}, "metadata": {"zs_key": f"a{i}"},
+                "responses": {"label": [{"value": value, "status": "submitted"}]}}  # fmt: skip
+
+    labels = ["envío", "Software", "software", "hardware"]
+    records = [
+        task(1, [unicodedata.normalize("NFD", "ENVÍO")]),  # NFD, other case: envío
+        task(2, ["HARDWARE"]),  # folds to one label
+        task(3, ["SOFTWARE"]),  # folds to two
+        {"id": 4, "data": [1, 2]},  # another shape
+        argilla(5, []),  # no answer
+        argilla(6, ["hardware", "envío"]),  # several choices
+    ]
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(records))
+    summary = ImportSummary()
+    reviews = read_review_file(first, labels, summary, skip_invalid=True)
+    assert {r.key: r.label for r in reviews} == {"k1": "envío", "k2": "hardware"}
+    assert summary.skipped == {"invalid": 3, "no answer": 1}
+    assert summary.case_folded == {"ENVÍO -> envío": 1, "HARDWARE -> hardware": 1}
+    listed = "\n".join(summary.invalid)
+    assert (
+        "record 2 (task id 3) (row key 'k3'): label 'SOFTWARE' is, letter case aside, several "
+        "labels of the job (Software, software)"
+    ) in listed
+    assert "record 3 (task id 4): cannot read the record" in listed
+    assert "record 5: expected one choice per response, got ['hardware', 'envío']" in listed
+
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps([task(7, ["cooking"])]))
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps([task(8, ["hardware"])]))
+    with pytest.raises(InputError) as raised:
+        import_reviews([good, first, second], tmp_path / "store.parquet", labels,
+                       output_dir=tmp_path / "none")  # fmt: skip
+    message = str(raised.value)
+    assert "4 invalid record(s), nothing imported" in message
+    assert f"{first}: record 2" in message
+    assert f"{second}: record 0 (task id 7) (row key 'k7'): label 'cooking'" in message

@@ -27,7 +27,7 @@ MIN_CHARS = 40
 MIN_ROWS = 5
 MIN_SHARE = 0.02
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|[\r\n]+")
 _SPACES = re.compile(r"\s+")
 
 
@@ -91,6 +91,13 @@ def describe(found: RepeatedPassages, shown: int = 70) -> str | None:
         return None
     top, rows = found.passages[0]
     quoted = top if len(top) <= shown else top[: shown - 3] + "..."
+    if found.text_share > 0.98:  # whole texts, not a passage within them
+        return (
+            f"Repeated texts: {found.rows:,} of {found.texts:,} sampled texts are copies of "
+            f"others, such as {quoted!r} ({rows:,} texts). Copies weigh as many rows wherever "
+            "rows are counted (refinement's prototypes, class quotas, splits): deduplicate the "
+            "input unless each copy is a row of its own"
+        )
     others = len(found.passages) - 1
     more = f" and {others:,} other repeated sentence(s)" if others else ""
     return (

@@ -173,7 +173,8 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
         Returns:
             (n_samples, n_classes) float64 array; rows sum to 1, columns in ``classes_``
-            (sorted) order.
+            (sorted) order. Where two classes tie, :meth:`predict` takes the one the job lists
+            first, which need not be the first column.
 
         Raises:
             NotFittedError: before :meth:`fit`. ValueError: as for :meth:`fit`, or when no
@@ -196,7 +197,7 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """
         label = self._probabilities(X)[1]  # first: it raises NotFittedError before fit
         names = np.empty(len(self.classes_), dtype=object)
-        names[self.column_order_] = self.classes_  # back to the job's label order
+        names[self._column_order()] = self.classes_  # back to the job's label order
         return np.asarray(names[label], dtype=object)
 
     def _probabilities(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -221,7 +222,13 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 "add a source "
                 "that scores every text, e.g. an embedding source beside rules"
             )
-        return probs[:, self.column_order_], label
+        return probs[:, self._column_order()], label
+
+    def _column_order(self) -> np.ndarray:
+        """Job order -> ``classes_`` order; the identity for an estimator pickled before
+        ``classes_`` were sorted (its ``classes_`` are in job order)."""
+        order = getattr(self, "column_order_", None)
+        return np.arange(len(self.classes_)) if order is None else np.asarray(order)
 
     def _options(self) -> dict[str, Any]:
         """label_frame's keyword options for these parameters; ConfigError when both

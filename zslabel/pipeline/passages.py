@@ -19,8 +19,8 @@ SHOWN = 3  # passages the record lists
 def passages_record(plan: JobPlan) -> dict[str, Any] | None:
     """``{"sample_rows", "rows", "text_share", "passages": [{"text", "rows"}], "warning"}``,
     or None when no sentence repeats enough (or the job reads no text column)."""
-    if plan.config.input.text_column not in plan.dataset.column_names:
-        return None
+    if plan.config.input.text_column not in plan.columns:
+        return None  # no source scores the text column (an image job): nothing to say of it
     texts: list[str] = []
     for shard in plan.dataset.shards:
         texts += plan.dataset.read_texts(shard).texts[: SAMPLE_ROWS - len(texts)]

@@ -52,7 +52,8 @@ def argilla_record(
 
 
 def from_argilla(record: Mapping[str, Any]) -> tuple[object, str | None, list[str]]:
-    """The key, text and answers of one record of an Argilla export."""
+    """The key, text and answers of one record of an Argilla export; ValueError for a response
+    with several choices."""
     metadata = record.get("metadata") or {}
     key = metadata.get(KEY_FIELD, record.get("id"))
     responses = (record.get("responses") or {}).get(QUESTION) or []
@@ -67,5 +68,13 @@ def from_argilla(record: Mapping[str, Any]) -> tuple[object, str | None, list[st
         if response.get("status", status) != "submitted":
             continue
         value = response["value"]
-        answers.append(str(value[0]) if isinstance(value, list) and len(value) == 1 else str(value))
+        if not isinstance(value, list):
+            answers.append(str(value))
+        elif len(value) > 1:
+            raise ValueError(
+                f"expected one choice per response, got {value!r} (a multi-label question: "
+                "the dataset zslabel writes asks for one label)"
+            )
+        else:  # an empty list is no answer, as in a Label Studio export
+            answers.extend(str(choice) for choice in value)
     return key, optional_text((record.get("fields") or {}).get(TEXT_FIELD)), answers

@@ -21,7 +21,7 @@ from typing import Any
 
 from zslabel.review.fields import same_text
 from zslabel.review.labeled_rows import find_rows, labeled_files, row_texts
-from zslabel.review.reading import read_review_file
+from zslabel.review.reading import invalid_records, read_review_file
 from zslabel.review.store import Review, store_path, store_reviews
 from zslabel.review.summary import (
     NO_ROW_WITH_KEY,
@@ -52,16 +52,17 @@ def import_reviews(
     anything is stored; with ``skip_invalid`` the other records are stored and
     ``summary.invalid`` lists those left out.
     """
-    labeled = labeled_files(Path(output_dir))
-    summary = ImportSummary(
-        path=store_path(store),
-        checked=tuple(part.path for part in labeled),
-        rows=sum(part.rows for part in labeled),
-    )
+    summary = ImportSummary(path=store_path(store))
     new: list[tuple[Review, str]] = []
     for path in files:
-        read = read_review_file(path, label_names, summary, skip_invalid=skip_invalid)
+        # Every file is read before the invalid records of all of them are reported at once.
+        read = read_review_file(path, label_names, summary, skip_invalid=True)
         new.extend((review, str(path)) for review in read)
+    if summary.invalid and not skip_invalid:
+        raise invalid_records("", summary.invalid)
+    labeled = labeled_files(Path(output_dir))
+    summary.checked = tuple(part.path for part in labeled)
+    summary.rows = sum(part.rows for part in labeled)
     found = find_rows(labeled, list(dict.fromkeys(review.key for review, _ in new)))
     rows_of: dict[int, list[int]] = defaultdict(list)
     for f, row in (where for hits in found.values() for where in hits):

@@ -101,7 +101,7 @@ def from_label_studio(
             picked = (result.get("value") or {}).get("choices") or []
             if len(picked) > 1:
                 raise InputError(
-                    f"{path}: {where} (row key {data.get(KEY_FIELD)!r}): expected one choice "
+                    f"{path}: {where} (row key {str(data.get(KEY_FIELD))!r}): expected one choice "
                     f"per annotation, got {picked!r} "
                     "(a multi-choice control: the labeling config zslabel writes is "
                     'choice="single")'

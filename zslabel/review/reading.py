@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from zslabel.errors import InputError
-from zslabel.labelnames import describe_mismatch, label_index, lookup
+from zslabel.labelnames import canonical_label, describe_mismatch, label_index, lookup
 from zslabel.review.argilla import from_argilla
 from zslabel.review.fields import KEY_FIELD
 from zslabel.review.label_studio import from_label_studio
@@ -74,13 +74,7 @@ def read_review_file(
             row.texts.add(unicodedata.normalize("NFC", text))
         row.answers.extend(answers)
     if problems and not skip_invalid:
-        shown = "\n  ".join(problems[:MAX_LISTED])
-        more = f"\n  and {len(problems) - MAX_LISTED:,} more" if len(problems) > MAX_LISTED else ""
-        raise InputError(
-            f"{source}: {len(problems):,} invalid record(s), nothing imported:\n  {shown}{more}\n"
-            "Fix them in the review tool (or the file), or import the other records with "
-            "--skip-invalid"
-        )
+        raise invalid_records(f"{source}: ", problems)
     if problems:
         summary.skipped["invalid"] += len(problems)
         summary.invalid.extend(f"{source}: {problem}" for problem in problems)
@@ -91,18 +85,36 @@ def read_review_file(
 MAX_LISTED = 20
 
 
+def invalid_records(prefix: str, problems: Sequence[str]) -> InputError:
+    """The error that lists ``problems`` (invalid records), after ``prefix`` (a file, or none
+    when the problems name their files)."""
+    shown = "\n  ".join(problems[:MAX_LISTED])
+    more = f"\n  and {len(problems) - MAX_LISTED:,} more" if len(problems) > MAX_LISTED else ""
+    return InputError(
+        f"{prefix}{len(problems):,} invalid record(s), nothing imported:\n  {shown}{more}\n"
+        "Fix them in the review tool (or the file), or import the other records with "
+        "--skip-invalid"
+    )
+
+
 @dataclass(frozen=True)
 class _JobLabels:
     names: tuple[str, ...]
     index: Mapping[str, int]  # canonical name -> class
-    folded: Mapping[str, str]  # case-folded name -> name; empty when two fold alike
+    folded: Mapping[str, str | None]  # folded name -> name; None where several fold alike
 
     @classmethod
     def of(cls, label_names: Sequence[str]) -> _JobLabels:
-        folded = {name.casefold(): name for name in label_names}
-        if len(folded) < len(label_names):
-            folded = {}
+        folded: dict[str, str | None] = {}
+        for name in label_names:
+            key = _fold(name)
+            folded[key] = None if key in folded else name
         return cls(tuple(label_names), label_index(label_names), folded)
+
+
+def _fold(label: str) -> str:
+    """A label in the form letter case aside compares in (NFC, stripped, case-folded)."""
+    return canonical_label(label).casefold()
 
 
 def _read_record(
@@ -116,17 +128,24 @@ def _read_record(
     record (and its Label Studio task id) when it cannot be read."""
     if not isinstance(record, Mapping):
         raise InputError(f"{source}: {where}: expected a JSON object, got {record!r:.60}")
-    if "fields" in record:
-        raw_key, text, answers = from_argilla(record)
-    elif "data" in record:
-        if isinstance(record.get("id"), int | str):
-            where = f"{where} (task id {record['id']})"
-        raw_key, text, answers = from_label_studio(record, source, where)
-    else:
+    if "fields" not in record and "data" not in record:
         raise InputError(
             f"{source}: {where}: neither a Label Studio task ('data') nor an Argilla record "
             "('fields')"
         )
+    if "data" in record and isinstance(record.get("id"), int | str):
+        where = f"{where} (task id {record['id']})"
+    try:
+        if "fields" in record:
+            raw_key, text, answers = from_argilla(record)
+        else:
+            raw_key, text, answers = from_label_studio(record, source, where)
+    except InputError:
+        raise
+    except ValueError as exc:  # an answer the export cannot mean (from_argilla)
+        raise InputError(f"{source}: {where}: {exc}") from None
+    except (AttributeError, TypeError) as exc:  # a field of another shape
+        raise InputError(f"{source}: {where}: cannot read the record ({exc})") from None
     if raw_key is None:
         raise InputError(
             f"{source}: {where}: no '{KEY_FIELD}' to match the row; import files that "
@@ -136,7 +155,11 @@ def _read_record(
     if isinstance(raw_key, int | float) and abs(raw_key) >= EXACT_JSON_INTEGERS:
         summary.numeric_keys.add(key)
     named = f"{source}: {where} (row key {key!r})"
-    return key, text, [_job_label(answer, labels, summary, named) for answer in answers]
+    read = [_job_label(answer, labels, named) for answer in answers]
+    for answer, label in zip(answers, read, strict=True):
+        if lookup(answer, labels.index) is None:  # read in the job's letter case
+            summary.case_folded[f"{canonical_label(answer)} -> {label}"] += 1
+    return key, text, read
 
 
 def _reviews(by_key: Mapping[str, _Row], summary: ImportSummary) -> list[Review]:
@@ -157,20 +180,26 @@ def _reviews(by_key: Mapping[str, _Row], summary: ImportSummary) -> list[Review]
     return reviews
 
 
-def _job_label(answer: str, labels: _JobLabels, summary: ImportSummary, where: str) -> str:
-    """The job's spelling of ``answer``; an error naming the record when it is no job label."""
-    label_names = labels.names
+def _job_label(answer: str, labels: _JobLabels, where: str) -> str:
+    """The job's spelling of ``answer`` (letter case aside where that names one label); an
+    error naming the record when it is no job label."""
     k = lookup(answer, labels.index)
     if k is not None:
-        return label_names[k]
-    name = labels.folded.get(answer.strip().casefold())
+        return labels.names[k]
+    key = _fold(answer)
+    name = labels.folded.get(key)
     if name is not None:
-        summary.case_folded[f"{answer} -> {name}"] += 1
         return name
-    why = describe_mismatch(answer, label_names)
+    if key in labels.folded:
+        alike = [n for n in labels.names if _fold(n) == key]
+        raise InputError(
+            f"{where}: label {answer!r} is, letter case aside, several labels of the job "
+            f"({', '.join(alike)}): answer with the job's spelling"
+        )
+    why = describe_mismatch(answer, labels.names)
     raise InputError(
         f"{where}: label {answer!r} is not a label of the job "
-        f"({', '.join(label_names)})" + (f": {why}" if why else "")
+        f"({', '.join(labels.names)})" + (f": {why}" if why else "")
     )
 
 
