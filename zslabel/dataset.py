@@ -191,6 +191,16 @@ class InputDataset:
     def read_texts(self, shard: Shard) -> ShardTexts:
         return shard_texts(self._read(shard, [self.spec.text_column]), shard.path)
 
+    def first_texts(self, rows: int) -> list[str]:
+        """The valid texts of the first shards, at most ``rows``: a cheap, deterministic sample
+        (the input's checks before and after scoring: language, repeated passages)."""
+        texts: list[str] = []
+        for shard in self.shards:
+            texts += self.read_texts(shard).texts[: rows - len(texts)]
+            if len(texts) >= rows:
+                break
+        return texts
+
     def read_images(self, shard: Shard, column: str) -> ShardImages:
         """A shard's image column; relative paths are relative to the file's folder."""
         base_dir = Path(shard.path).parent if "://" not in self.spec.path else None

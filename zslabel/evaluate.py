@@ -13,6 +13,7 @@ from zslabel import columns
 from zslabel.errors import InputError
 from zslabel.labelnames import canonical_label, describe_mismatch
 from zslabel.runner import LABELED
+from zslabel.selection import HUMAN_REVIEW
 from zslabel.version_index import version_hint
 
 
@@ -36,14 +37,11 @@ def evaluate(output_dir: str | Path, gold_column: str) -> dict[str, Any]:
     # Multi-label outputs are scored on their label sets, others on their top label.
     multi_label = columns.LABELS in schema.names
     predicted = columns.LABELS if multi_label else columns.LABEL
-    table = pq.read_table(path, columns=[gold_column, predicted, columns.STATUS])
+    reason = [columns.REASON] if columns.REASON in schema.names else []  # older outputs
+    table = pq.read_table(path, columns=[gold_column, predicted, columns.STATUS, *reason])
     gold = table.column(0).to_pylist()
     status = table.column(2).to_pylist()
-    reasons = (
-        pq.read_table(path, columns=[columns.REASON]).column(0).to_pylist()
-        if columns.REASON in schema.names
-        else [None] * len(status)
-    )
+    reasons = table.column(3).to_pylist() if reason else [None] * len(status)
     # Rows accepted with a reviewer's label are not the model's: left out of its figures, and
     # counted apart (a new user's trial: 33 reviews lifted all-rows accuracy 0.777 -> 0.802
     # with the model unchanged).
@@ -60,9 +58,6 @@ def evaluate(output_dir: str | Path, gold_column: str) -> dict[str, Any]:
         s == "accepted" and not h and g is None for s, h, g in zip(status, human, gold, strict=True)
     )
     return report
-
-
-HUMAN_REVIEW = "human_review"
 
 
 def score_labels(

@@ -80,7 +80,7 @@ def check_language(plan: JobPlan) -> dict[str, Any] | None:
     ]
     if not models and not detecting:
         return None
-    sample = _sample_texts(plan)
+    sample = plan.dataset.first_texts(SAMPLE_ROWS)
     detected = detect_languages(sample) if sample else []
     shares = _shares(Counter(detected), len(sample))
     if not shares:
@@ -244,13 +244,3 @@ def text_models(plan: JobPlan, *, unknown: bool = False) -> dict[str, tuple[str,
         if languages or unknown:
             found[f"{source.name} ({model.name})"] = languages or ()
     return found
-
-
-def _sample_texts(plan: JobPlan) -> list[str]:
-    """The valid texts of the first shards, at most SAMPLE_ROWS: cheap and deterministic."""
-    texts: list[str] = []
-    for shard in plan.dataset.shards:
-        texts += plan.dataset.read_texts(shard).texts[: SAMPLE_ROWS - len(texts)]
-        if len(texts) >= SAMPLE_ROWS:
-            break
-    return texts

@@ -21,12 +21,7 @@ def passages_record(plan: JobPlan) -> dict[str, Any] | None:
     or None when no sentence repeats enough (or the job reads no text column)."""
     if plan.config.input.text_column not in plan.columns:
         return None  # no source scores the text column (an image job): nothing to say of it
-    texts: list[str] = []
-    for shard in plan.dataset.shards:
-        texts += plan.dataset.read_texts(shard).texts[: SAMPLE_ROWS - len(texts)]
-        if len(texts) >= SAMPLE_ROWS:
-            break
-    found = repeated_passages(texts)
+    found = repeated_passages(plan.dataset.first_texts(SAMPLE_ROWS))
     warning = describe(found)
     if warning is None:
         return None

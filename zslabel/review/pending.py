@@ -23,8 +23,7 @@ from zslabel.pipeline.write import LABELED
 from zslabel.review.fields import same_text
 from zslabel.review.store import Reviews
 from zslabel.rowkeys import row_key
-
-HUMAN_REVIEW = "human_review"
+from zslabel.selection import HUMAN_REVIEW
 
 
 def versions_with_pending_reviews(
