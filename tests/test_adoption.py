@@ -12,6 +12,7 @@ import pytest
 
 from zslabel.cli import main
 from zslabel.config import StudentSpec
+from zslabel.errors import ZslabelWarning
 from zslabel.student import LogisticHead, StudentModel, train
 from zslabel.student.adoption import decide
 from zslabel.student.model import METADATA
@@ -179,6 +180,8 @@ def test_cli_predict_warns_when_the_folder_was_relabeled_after_training(
     err = capsys.readouterr().err
     assert f"the labels of {labeled.resolve()} changed since this student was trained" in err
     assert f"zslabel train {labeled.resolve()}" in err
+    with pytest.warns(ZslabelWarning, match="changed since this student was trained"):
+        StudentModel.load(tmp_path / "student")  # Python users are told as well
 
 
 def train_then_predict(

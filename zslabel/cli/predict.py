@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from zslabel.cli.options import Commands
 
@@ -53,13 +54,20 @@ def add_parser(commands: Commands) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from zslabel.errors import ZslabelWarning
     from zslabel.student import StudentModel, predict_file
-    from zslabel.student.predict import ABSTAINED, STATUS, advice, staleness
+    from zslabel.student.predict import ABSTAINED, STATUS, advice
 
-    model = StudentModel.load(args.model, embedding_model=args.embedding_model)
-    stale = staleness(model)
-    if stale:
-        print(f"warning: {args.model}: {stale}", file=sys.stderr)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ZslabelWarning)
+        model = StudentModel.load(args.model, embedding_model=args.embedding_model)
+    for warning in caught:
+        if issubclass(warning.category, ZslabelWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     line = advice(model, args.model)
     if model.adopted is False:
         print(f"warning: {args.model}: {line}", file=sys.stderr)

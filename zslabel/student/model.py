@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from zslabel.encoder import TextEncoder, shared_encoder
-from zslabel.errors import InputError, ModelError, OutputError
+from zslabel.errors import InputError, ModelError, OutputError, ZslabelWarning
 from zslabel.export import file_sha256
 from zslabel.models import resolve_model
 from zslabel.student.embed import embedding_identity
 from zslabel.student.head import HEAD_FILE, LogisticHead
+from zslabel.student.staleness import staleness
 from zslabel.version import __version__
 
 METADATA = "student.json"
@@ -114,7 +116,11 @@ class StudentModel:
         cls, folder: str | Path, *, embedding_model: str | None = None, device: str = "auto"
     ) -> StudentModel:
         """Load a saved student; ``embedding_model`` points at its embedding model elsewhere
-        (a moved local folder). Either way the weights must be the ones it was trained on."""
+        (a moved local folder). Either way the weights must be the ones it was trained on.
+
+        Raises ModelError for other weights or a damaged head. Warns (:class:`ZslabelWarning`)
+        when the output folder it was trained on has been labeled again since
+        (:func:`zslabel.student.staleness.staleness`)."""
         folder = Path(folder)
         metadata = read_metadata(folder)
         recorded = metadata["embedding"]
@@ -138,6 +144,9 @@ class StudentModel:
         encoder = shared_encoder(
             resolved, None, int(recorded["max_length"]), str(recorded["pooling"]), device
         )
+        stale = staleness(metadata["training"])
+        if stale:
+            warnings.warn(f"{folder}: {stale}", ZslabelWarning, stacklevel=2)
         return cls(
             head,
             encoder,

@@ -23,9 +23,7 @@ from zslabel.atomic import temporary_beside
 from zslabel.config import InputSpec
 from zslabel.dataset import InputDataset
 from zslabel.errors import ConfigError, InputError, OutputError
-from zslabel.export import MANIFEST
 from zslabel.input_texts import ShardTexts
-from zslabel.pipeline.write import LABELED
 from zslabel.student.model import StudentModel
 from zslabel.student.train import METRICS
 
@@ -122,31 +120,6 @@ def _predictions(
         pa.array(label, pa.string()),
         pa.array(confidence, mask=~usable),
         pa.array(status, pa.string()),
-    )
-
-
-def staleness(model: StudentModel) -> str | None:
-    """Why the labels ``model`` was trained on are no longer its output folder's, or None.
-
-    ``zslabel train`` records the sha256 of the folder's ``labeled.parquet`` (its manifest's
-    ``files`` entry); a later run into the folder (new reviews, other settings) writes another.
-    A new user's trial predicted with a student trained before 33 reviews relabeled the folder,
-    without a word. None when the folder or its manifest is gone, or the model predates the
-    record: nothing to compare."""
-    trained_on = model.training.get("labeled_file_sha256")
-    folder = model.training.get("output_dir")
-    if not trained_on or not folder:
-        return None
-    try:
-        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
-        now = manifest["files"][LABELED]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if now == trained_on:
-        return None
-    return (
-        f"the labels of {folder} changed since this student was trained on them (a later run: "
-        f"reviews, settings); train it again: zslabel train {folder}"
     )
 
 
