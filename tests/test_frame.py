@@ -97,9 +97,12 @@ def test_a_list_of_texts_and_a_series(tiny_model: Path) -> None:
     assert labeled.loc[scored, "zs_label"].tolist() == top.tolist()
 
     series = pd.Series(["a goal", "rain"], index=[10, 20], name="body")
-    from_series = zslabel.label_frame(series, LABELS, model=str(tiny_model), text_column="body")
+    from_series = zslabel.label_frame(series, LABELS, model=str(tiny_model))
     assert from_series.index.tolist() == [10, 20]
+    assert list(from_series.columns[:1]) == ["body"]  # a notebook's df["body"] keeps its name
     assert from_series["body"].tolist() == ["a goal", "rain"]
+    renamed = zslabel.label_frame(series, LABELS, model=str(tiny_model), text_column="message")
+    assert renamed["message"].tolist() == ["a goal", "rain"]
 
 
 def test_options_are_job_file_keys(frame: pd.DataFrame) -> None:

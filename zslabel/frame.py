@@ -47,7 +47,7 @@ def label_frame(
     frame: pd.DataFrame | pd.Series | Iterable[str | None],
     labels: Any,
     *,
-    text_column: str = "text",
+    text_column: str | None = None,
     out: str | Path | None = None,
     cache_dir: str | Path | None = None,
     scores: bool = False,
@@ -58,11 +58,12 @@ def label_frame(
 
     Args:
         frame: a DataFrame with a text column, or a sequence (list, tuple, numpy array, Series)
-            of texts, which becomes a one-column DataFrame named ``text_column``. ``None`` and
-            NaN are null texts.
+            of texts, which becomes a one-column DataFrame named ``text_column`` (a Series keeps
+            its own name unless ``text_column`` is given). ``None`` and NaN are null texts.
         labels: as the job file's ``labels:``: a list of names, or a mapping of name to one or
             more descriptions (``{"billing": "an invoice or a refund", ...}``); at least 2.
-        text_column: the column holding the texts (string values, None or NaN).
+        text_column: the column holding the texts (string values, None or NaN); default
+            ``"text"``, or a named Series's name.
         out: keep the job's output folder here (``labeled.parquet``, one file per split,
             ``manifest.json``, ``report.html``, review files), its features cached in the
             user's cache folder as a job's are (``$ZSLABEL_CACHE_DIR``, else
@@ -105,6 +106,9 @@ def label_frame(
     """
     import pandas as pd
 
+    if text_column is None:
+        name = frame.name if isinstance(frame, pd.Series) else None
+        text_column = name if isinstance(name, str) and name else "text"
     data = as_frame(frame, text_column)
     if len(data) == 0:
         raise InputError("the frame has no rows; there is nothing to label")
