@@ -81,6 +81,51 @@ def test_a_mistyped_key_gets_the_closest_key_of_its_section(
         assert "did you mean" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        # A key typed at the wrong indent is a key of another section: name it.
+        ({"model": "default"}, "model: unknown key here; model is a key of sources[] or student"),
+        ({"min_confidence": 0.5}, "min_confidence is a key of selection (check its indent)"),
+        # pydantic's "Unable to extract tag using discriminator 'kind'", in the job's words.
+        (
+            {"sources": [{"type": "embedding"}]},
+            "sources[0]: missing key kind: one of embedding, nli, clip, rules, fake; "
+            "type: embedding should be kind: embedding",
+        ),
+        (
+            {"sources": [{"kind": "embeding"}]},
+            "sources[0]: kind 'embeding' is not a source kind (embedding, nli, clip, rules, fake); "
+            "did you mean embedding?",
+        ),
+        (
+            {"sources": ["embedding"]},
+            "sources[0]: a source is a mapping with a kind: one of embedding, nli, clip, rules, fake "
+            "(- kind: embedding)",
+        ),
+    ],
+)
+def test_a_misplaced_key_or_a_source_without_kind_says_what_to_write(
+    raw: dict[str, object], message: str
+) -> None:
+    job: dict[str, object] = {"input": {"path": "x"}, "labels": ["a", "b"], "output": {"dir": "o"}}
+    job.update(raw)
+    with pytest.raises(ConfigError) as caught:
+        JobConfig.from_dict(job)
+    assert message in str(caught.value)
+    assert "discriminator" not in str(caught.value)
+
+
+def test_an_unknown_label_in_a_setting_is_named_with_its_line(tmp_path: Path) -> None:
+    text = GOOD.replace("selection: {", "selection: {per_class_min_confidence: {biling: 0.9}, ")
+    with pytest.raises(ConfigError) as caught:
+        load_job(write(tmp_path, text))
+    assert str(caught.value) == (
+        f"{tmp_path / 'job.yaml'}: selection.per_class_min_confidence.biling, line 7: unknown "
+        "label(s) ['biling']; labels are ['billing', 'shipping']; did you mean 'billing'?"
+    )
+
+
 def test_wrong_type_names_the_key(tmp_path: Path) -> None:
     text = GOOD.replace("seed: 0", "seed: zero")
     with pytest.raises(ConfigError, match=r"output\.seed, line 8"):
@@ -121,7 +166,7 @@ def test_bad_labels(labels: object, message: str) -> None:
         ({"output": {"dir": "o", "splits": {"train": 0.8, "test": 0.1}}}, "sum to 1, got 0.9"),
         (
             {"sources": [{"kind": "nope"}]},
-            r"sources\[0\].*'embedding', 'nli', 'clip', 'rules', 'fake'",
+            r"sources\[0\]: kind 'nope' is not a source kind \(embedding, nli, clip, rules, fake\)",
         ),
         ({"sources": [{"kind": "embedding", "template": "about {topic}"}]}, "placeholder"),
         ({"sources": [{"kind": "embedding", "temperature": 0}]}, "temperature"),

@@ -50,7 +50,7 @@ def test_case_sensitive_rules() -> None:
 
 def test_rules_must_name_labels_and_compile() -> None:
     base = {"input": {"path": "x"}, "labels": ["a", "b"], "output": {"dir": "o"}}
-    with pytest.raises(ConfigError, match=r"sources\[0\]\.rules names unknown label\(s\) \['c'\]"):
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.rules\.c: unknown label\(s\) \['c'\]"):
         JobConfig.from_dict({**base, "sources": [{"kind": "rules", "rules": {"c": {}}}]})
     with pytest.raises(ConfigError, match="invalid regular expression"):
         JobConfig.from_dict(

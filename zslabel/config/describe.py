@@ -84,11 +84,73 @@ def known_keys(loc: Sequence[Any]) -> list[str]:
 
 
 def _message(error: Any) -> str:
-    if error["type"] != "extra_forbidden":
+    kind = error["type"]
+    if kind in ("union_tag_not_found", "union_tag_invalid") or _is_bare_source(error):
+        return _source_kind_message(error)
+    if kind != "extra_forbidden":
         return str(error["msg"]).removeprefix("Value error, ")
     typed = str(error["loc"][-1])
     match = difflib.get_close_matches(typed, known_keys(error["loc"]), n=1)
-    return f"unknown key; did you mean {match[0]}?" if match else "unknown key"
+    if match:
+        return f"unknown key; did you mean {match[0]}?"
+    # A key typed at the wrong indent (`model:` dedented out of its source) is a real key of
+    # another section: name that section rather than leave "unknown key".
+    homes = [home for home in sections_with(typed) if home != _dotted(error["loc"][:-1])]
+    if homes:
+        return f"unknown key here; {typed} is a key of {' or '.join(homes)} (check its indent)"
+    return "unknown key"
+
+
+def _source_kind_message(error: Any) -> str:
+    """A source without a valid ``kind``: pydantic says "Unable to extract tag using
+    discriminator 'kind'"; say which key is missing and what it may be."""
+    kinds = ", ".join(SOURCE_KINDS)
+    given = error.get("input")
+    typed = (error.get("ctx") or {}).get("tag")
+    if typed is not None:
+        match = difflib.get_close_matches(str(typed), SOURCE_KINDS, n=1)
+        hint = f"; did you mean {match[0]}?" if match else ""
+        return f"kind {typed!r} is not a source kind ({kinds}){hint}"
+    if not isinstance(given, Mapping):
+        example = f" (- kind: {given})" if str(given) in SOURCE_KINDS else ""
+        return f"a source is a mapping with a kind: one of {kinds}{example}; got {given!r:.60}"
+    named = [key for key in ("type", "source", "name") if str(given.get(key)) in SOURCE_KINDS]
+    hint = f"; {named[0]}: {given[named[0]]} should be kind: {given[named[0]]}" if named else ""
+    return f"missing key kind: one of {kinds}{hint}"
+
+
+def _is_bare_source(error: Any) -> bool:
+    """A source written as a bare word or list (``- embedding``) instead of a mapping."""
+    loc = error["loc"]
+    return (
+        error["type"] == "model_attributes_type"
+        and len(loc) == 2
+        and loc[0] == "sources"
+        and isinstance(loc[1], int)
+    )
+
+
+def sections_with(key: str) -> list[str]:
+    """The dotted sections of the job file where ``key`` is a key (``model`` ->
+    ``sources[]``, ``student``), in the order the job's models declare them."""
+    from zslabel.config.job import JobConfig  # job imports this module
+
+    found: list[str] = []
+    queue: list[tuple[str, type[BaseModel]]] = [("", JobConfig)]
+    seen: set[type[BaseModel]] = set()
+    while queue:
+        section, model = queue.pop(0)
+        if model in seen:
+            continue
+        seen.add(model)
+        if key in model.model_fields and section and section not in found:
+            found.append(section)
+        for name, field in model.model_fields.items():
+            inner = _models_in(field.annotation)
+            many = typing.get_origin(field.annotation) in (tuple, list)
+            place = f"{section}.{name}" if section else name
+            queue += [(place + ("[]" if many else ""), sub) for sub in inner]
+    return found
 
 
 # Pydantic's bound checks, worded as the bound: "must be <= 1".

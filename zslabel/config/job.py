@@ -14,7 +14,7 @@ from zslabel.config.base import StrictModel
 from zslabel.config.describe import describe_validation_error
 from zslabel.config.drift import DriftSpec
 from zslabel.config.io import InputSpec, OutputSpec
-from zslabel.config.labels import Label, label_items
+from zslabel.config.labels import Label, LabelError, label_items
 from zslabel.config.review import ReviewSpec
 from zslabel.config.runner import RunnerSpec
 from zslabel.config.selection import CalibrationSpec, CombineSpec, SelectionSpec
@@ -77,21 +77,23 @@ class JobConfig(StrictModel):
 
     @model_validator(mode="after")
     def _settings_name_known_labels(self) -> JobConfig:
-        named = {
-            "selection.per_class_min_confidence": set(self.selection.per_class_min_confidence),
-            "selection.per_class_threshold": set(self.selection.per_class_threshold),
+        named: dict[tuple[str | int, ...], set[str]] = {
+            ("selection", "per_class_min_confidence"): set(self.selection.per_class_min_confidence),
+            ("selection", "per_class_threshold"): set(self.selection.per_class_threshold),
         }
         for i, source in enumerate(self.sources):
             if isinstance(source, RulesSourceSpec):
-                named[f"sources[{i}].rules"] = set(source.rules)
+                named[("sources", i, "rules")] = set(source.rules)
         for where, labels in named.items():
-            unknown = labels - set(self.label_names)
+            unknown = sorted(labels - set(self.label_names))
             if unknown:
-                hints = [describe_mismatch(name, self.label_names) for name in sorted(unknown)]
-                raise ValueError(
-                    f"{where} names unknown label(s) {sorted(unknown)}; "
-                    f"labels are {list(self.label_names)}"
-                    + "".join(f"; {hint}" for hint in hints if hint)
+                hints = [describe_mismatch(name, self.label_names) for name in unknown]
+                # Located at the first unknown label's key, so the message gets its line.
+                raise LabelError(
+                    f"unknown label(s) {unknown}; labels are {list(self.label_names)}"
+                    + "".join(f"; {hint}" for hint in hints if hint),
+                    *where,
+                    unknown[0],
                 )
         return self
 
