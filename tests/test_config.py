@@ -100,8 +100,8 @@ def test_a_mistyped_key_gets_the_closest_key_of_its_section(
         ),
         (
             {"sources": ["embedding"]},
-            "sources[0]: a source is a mapping with a kind: one of embedding, nli, clip, rules, fake "
-            "(- kind: embedding)",
+            "sources[0]: a source is a mapping with a kind: one of embedding, nli, clip, rules, "
+            "fake (- kind: embedding)",
         ),
     ],
 )
