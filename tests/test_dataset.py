@@ -95,3 +95,22 @@ def test_a_filesystem_uri_is_opened_through_pyarrow(write_parquet: Callable[...,
     data = InputDataset(InputSpec(path=path.parent.as_uri()))
     assert data.num_rows == 2
     assert [t for s in data.shards for t in data.read_texts(s).texts] == ["x", "y"]
+
+
+def test_the_sample_is_spread_over_the_shards(
+    write_parquet: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The language and passage checks read a sample; a partitioned input is often sorted by
+    what they look for (``lang=en`` before ``lang=es``), so the last shards are in it."""
+    for i in range(12):
+        write_parquet({"text": [f"file {i} row {j}" for j in range(100)]}, name=f"d/{i:02}.parquet")
+    dataset = InputDataset(InputSpec(path=str(tmp_path / "d"), text_column="text"))
+    sample = dataset.sample_texts(240)
+    assert len(sample) == 240
+    files = sorted({int(text.split()[1]) for text in sample})
+    assert files == [0, 2, 3, 5, 6, 8, 9, 11]  # 8 shards evenly spaced, the first and last
+    assert sum(text.startswith("file 11 ") for text in sample) == 30
+    assert dataset.sample_texts(240) == sample  # deterministic
+    # Shards with fewer texts than their share: topped up from the others, in order.
+    assert len(dataset.sample_texts(1100)) == 1100
+    assert len(dataset.sample_texts(5000)) == 1200

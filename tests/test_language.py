@@ -143,3 +143,20 @@ def test_models_missing_other_languages_are_not_merged() -> None:
     assert same is not None
     assert "that A, B does not cover (German 6, French 6)" in same
     assert minority_warning(Counter({"en": 18, "de": 2}), 20, {"A": ("en",)}) is None  # 2 rows
+
+
+def test_a_language_partition_sorted_last_is_in_the_sample(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+    tmp_path: Path,
+) -> None:
+    """Hive partitions read in path order: ``lang=en`` holds the first 1,000 rows, more than
+    the sample, and ``lang=es`` comes after. A sample of the first shards saw no Spanish."""
+    write_parquet({"text": make_texts(1000)}, name="data/lang=en/part-0.parquet")
+    write_parquet({"text": SPANISH * 40}, name="data/lang=es/part-0.parquet")
+    unchecked = {"selection": {"abstain_uncovered_languages": False}}
+    result = run_job(_job(fake_job, tmp_path / "data", english_model, **unchecked))
+    record = result.manifest["language"]
+    assert record["detected"]["es"] >= 0.05  # 200 of 1,200 rows; the first 500 are English
+    assert "(Spanish " in record["warning"]

@@ -52,6 +52,9 @@ __all__ = [
     "text_status",
 ]
 
+# Shards the input's sample is spread over (sample_texts): 8 reads of at most shard_rows texts.
+SAMPLE_SPREAD = 8
+
 
 class InputDataset:
     """A validated Parquet input: one file, a folder, or a (hive) partitioned dataset."""
@@ -191,12 +194,22 @@ class InputDataset:
     def read_texts(self, shard: Shard) -> ShardTexts:
         return shard_texts(self._read(shard, [self.spec.text_column]), shard.path)
 
-    def first_texts(self, rows: int) -> list[str]:
-        """The valid texts of the first shards, at most ``rows``: a cheap, deterministic sample
-        (the input's checks before and after scoring: language, repeated passages)."""
+    def sample_texts(self, rows: int, spread: int = SAMPLE_SPREAD) -> list[str]:
+        """At most ``rows`` valid texts, an equal share from each of up to ``spread`` shards
+        spaced evenly over the input (the first and the last among them), topped up from the
+        others in order: a cheap, deterministic sample for the input's checks before and after
+        scoring (language, repeated passages). Spread, because a partitioned input is often
+        sorted by what the checks look for: a ``lang=de`` folder after ``lang=en``, a footer
+        that came with last month's files."""
+        shards = self.shards
+        if not shards or rows <= 0:
+            return []
+        picked = _evenly_spaced(len(shards), spread)
+        order = picked + [i for i in range(len(shards)) if i not in set(picked)]
+        quota = -(-rows // len(picked))
         texts: list[str] = []
-        for shard in self.shards:
-            texts += self.read_texts(shard).texts[: rows - len(texts)]
+        for i in order:
+            texts += self.read_texts(shards[i]).texts[: min(quota, rows - len(texts))]
             if len(texts) >= rows:
                 break
         return texts
@@ -210,3 +223,12 @@ class InputDataset:
             for value in batch.column(0).to_pylist()
         )
         return read_shard_images(values, base_dir)
+
+
+def _evenly_spaced(count: int, most: int) -> list[int]:
+    """Up to ``most`` indices in range(count), evenly spaced, the first and the last included."""
+    if count <= most:
+        return list(range(count))
+    if most == 1:
+        return [0]
+    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})

@@ -4,7 +4,8 @@ do not cover?
 A model's languages come from a small table of known models, else from the ``language:`` field
 of its model card (``README.md`` front matter); a model with neither is unknown and never
 warned about, and a job with no known model detects nothing. Detection (py3langid, offline,
-deterministic) reads the valid texts of the first shards, at most :data:`SAMPLE_ROWS` of them.
+deterministic) reads valid texts spread over the shards (:meth:`InputDataset.sample_texts`), at
+most :data:`SAMPLE_ROWS` of them.
 
 Embedding sources with per-language templates are checked too: a ``language_column`` must be a
 column of the input, and where most texts are in a language the model covers but the source
@@ -80,7 +81,7 @@ def check_language(plan: JobPlan) -> dict[str, Any] | None:
     ]
     if not models and not detecting:
         return None
-    sample = plan.dataset.first_texts(SAMPLE_ROWS)
+    sample = plan.dataset.sample_texts(SAMPLE_ROWS)
     detected = detect_languages(sample) if sample else []
     shares = _shares(Counter(detected), len(sample))
     if not shares:

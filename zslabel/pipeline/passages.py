@@ -1,5 +1,5 @@
 """The run's look for passages many texts share (footers, disclaimers: :mod:`zslabel.passages`),
-on the valid texts of the first shards: the manifest's ``input.repeated_passages`` and a
+on a sample of valid texts spread over the shards: the manifest's ``input.repeated_passages`` and a
 warning in the summary and the report."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def passages_record(plan: JobPlan) -> dict[str, Any] | None:
     or None when no sentence repeats enough (or the job reads no text column)."""
     if plan.config.input.text_column not in plan.columns:
         return None  # no source scores the text column (an image job): nothing to say of it
-    found = repeated_passages(plan.dataset.first_texts(SAMPLE_ROWS))
+    found = repeated_passages(plan.dataset.sample_texts(SAMPLE_ROWS))
     warning = describe(found)
     if warning is None:
         return None
