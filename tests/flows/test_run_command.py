@@ -244,6 +244,44 @@ def test_sigterm_leaves_no_temporary_server_behind(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_process_group_stops_the_run_promptly(
+    tmp_path: Path, stop: signal.Signals, code: int
+) -> None:
+    """Ctrl-C in a terminal and `timeout` signal the whole process group. Prefect's own
+    temporary server died with it, and a trial's run then retried into it for 4.5 minutes
+    (SIGTERM), or was not done after 90 s (Ctrl-C), printing hundreds of connection errors."""
+    pq.write_table(
+        pa.table({"text": [f"text number {i}" for i in range(400_000)]}), tmp_path / "big.parquet"
+    )
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "input: {path: big.parquet, shard_rows: 20000}\nlabels: [a, b]\n"
+        "sources: [{kind: fake}]\noutput: {dir: out}\n"
+    )
+    proc = subprocess.Popen(
+        zslabel("run", str(job)), env=clean_env(tmp_path), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    servers: set[int] = set()
+    while time.monotonic() < deadline and not servers and proc.poll() is None:
+        servers = _children(proc.pid)
+        time.sleep(0.2)
+    assert servers, "the temporary Prefect server never started"
+    time.sleep(8)  # the server answers, the flow gets going
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(proc.pid, stop)
+    _, err = proc.communicate(timeout=45)
+    assert proc.returncode == code, err[-3000:]
+    assert "Connection refused" not in err and "Unable to connect" not in err, err[-3000:]
+    if stop == signal.SIGINT:
+        assert "rerun the same command to resume" in err
+    time.sleep(1)
+    assert not [pid for pid in servers if _alive(pid)], "temporary server orphaned"
+
+
+@pytest.mark.slow
 def test_serve_runs_the_job_on_schedule_and_stops_its_server(
     job_file: Path, tmp_path: Path
 ) -> None:

@@ -53,12 +53,13 @@ def run_flow(
     environment.exit_cleanly_on_sigterm()
     from zslabel.flows.label_dataset import label_dataset
 
+    local = environment.api_url() is None
     flow = label_dataset
     if announce is not None:
         say = announce
 
         def started(flow: Any, flow_run: Any, state: Any) -> None:
-            say(describe_run(str(flow_run.id), flow_run.name))
+            say(describe_run(str(flow_run.id), flow_run.name, local=local))
 
         flow = label_dataset.with_options(on_running=[started])
     parameters: dict[str, Any] = {"name": name}
@@ -66,20 +67,29 @@ def run_flow(
         parameters.update(job=job.model_dump(mode="json"), overrides=overrides)
     else:
         parameters.update(job_path=str(Path(str(job_path)).resolve()), overrides=overrides)
-    result: dict[str, Any] = flow(**parameters)
+    # Local mode: a temporary server of our own rather than Prefect's, started in a session of
+    # its own. Ctrl-C in a terminal (or `timeout`) signals the whole process group: Prefect's
+    # temporary server died with it, and the run then spent minutes retrying every state and
+    # event into it (a trial: 4.5 minutes and 290 log lines after SIGTERM, Ctrl-C not done in
+    # 90 s). Ours outlives the signal, records the crash, and is stopped when the run ends.
+    with _server(ui=False) if local else contextlib.nullcontext():
+        result: dict[str, Any] = flow(**parameters)
     return result
 
 
-def describe_run(flow_run_id: str, flow_run_name: str) -> str:
+def describe_run(flow_run_id: str, flow_run_name: str, *, local: bool | None = None) -> str:
     """One line: the flow run, and where its history is: the configured server's UI page for
-    the run, or in local mode Prefect's own database (its temporary server stops with the run,
-    the history stays and ``prefect server start`` shows it)."""
+    the run, or in local mode (``local``; default: no PREFECT_API_URL) Prefect's own database
+    (its temporary server stops with the run, the history stays and ``prefect server start``
+    shows it)."""
     from prefect.settings import get_current_settings
     from prefect.utilities.urls import url_for
 
     run = f"Prefect flow run {flow_run_name} ({flow_run_id})"
     url = environment.api_url()
-    if url:
+    if local is None:
+        local = url is None
+    if url and not local:
         page = url_for("flow-run", obj_id=flow_run_id)
         return f"{run}: {page}" if page else f"{run} on the Prefect server at {url}"
     settings = get_current_settings()
@@ -122,8 +132,12 @@ def serve_job(
 
 
 @contextlib.contextmanager
-def _server() -> Iterator[None]:
-    """A ``prefect server`` on loopback while the block runs, unless one is configured."""
+def _server(ui: bool = True) -> Iterator[None]:
+    """A ``prefect server`` on loopback while the block runs, unless one is configured.
+
+    It runs in a session of its own, so that a signal to the terminal's process group (Ctrl-C)
+    reaches this process alone: the run is stopped, the server records it and is stopped here,
+    after Prefect's event and log workers have sent it what they hold."""
     if environment.api_url():
         yield
         return
@@ -134,21 +148,41 @@ def _server() -> Iterator[None]:
          "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PREFECT_API_URL": ""},
+        env={**os.environ, "PREFECT_API_URL": "", **({} if ui else {"PREFECT_UI_ENABLED": "0"})},
+        start_new_session=True,
     )  # fmt: skip
+    before = os.environ.get("PREFECT_API_URL")
     try:
         _wait_for(url, process)
-        os.environ["PREFECT_API_URL"] = url
+        os.environ["PREFECT_API_URL"] = url  # worker processes (Dask, Ray) find it here
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings({PREFECT_API_URL: url}):
-            yield
+            try:
+                yield
+            finally:
+                _drain_workers()
     finally:
+        if before is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = before
         process.terminate()
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def _drain_workers(timeout_s: float = 10.0) -> None:
+    """Send what Prefect's event and log workers hold to the server before it stops; after it
+    stops they would try again at interpreter exit, every 7 seconds an event."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):
+        with contextlib.suppress(Exception):
+            worker.drain_all(timeout=timeout_s)
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
