@@ -12,7 +12,7 @@ import pytest
 
 import zslabel
 from zslabel.cli import main
-from zslabel.passages import describe, repeated_passages
+from zslabel.passages import describe, describe_copies, repeated_passages
 
 from .conftest import make_texts
 from .test_check import FOOTER
@@ -33,10 +33,12 @@ def test_the_run_warns_of_a_footer_and_records_it(
     assert "Repeated passages" not in plain
     manifest = json.loads((tmp_path / "plain-dry-run" / "manifest.json").read_text())
     assert "repeated_passages" not in manifest["input"]
+    assert "repeated_texts" not in manifest["input"]
 
     footed = [f"{t}\n-- \n{FOOTER}" if i % 20 == 0 else t for i, t in enumerate(texts)]
     out = label(capsys, write_parquet({"text": footed}, "footed.parquet"), tmp_path / "footed")
-    assert "  warning: Repeated passages: 10 of 200 sampled texts share sentences" in out
+    # Every text was read: no "sampled".
+    assert "  warning: Repeated passages: 10 of 200 texts share sentences" in out
     folder = tmp_path / "footed-dry-run"
     found = json.loads((folder / "manifest.json").read_text())["input"]["repeated_passages"]
     assert found["rows"] == 10
@@ -48,6 +50,19 @@ def test_the_run_warns_of_a_footer_and_records_it(
         warnings.simplefilter("always")
         zslabel.label_frame(footed, ["sports", "weather", "finance"], sources=[{"kind": "fake"}])
     assert any("Repeated passages: 10 of 200" in str(w.message) for w in caught)
+
+
+def test_the_run_warns_of_copies_and_records_them(
+    capsys: pytest.CaptureFixture[str], write_parquet: Callable[..., Path], tmp_path: Path
+) -> None:
+    texts = make_texts(180) + ["refund pls"] * 20
+    out = label(capsys, write_parquet({"text": texts}, "copies.parquet"), tmp_path / "copies")
+    assert "  warning: Repeated texts: 20 of 200 texts are copies of another" in out
+    folder = tmp_path / "copies-dry-run"
+    found = json.loads((folder / "manifest.json").read_text())["input"]["repeated_texts"]
+    assert (found["rows"], found["distinct"], found["sample_rows"]) == (20, 1, 200)
+    assert found["texts"] == [{"text": "refund pls", "rows": 20}]
+    assert "Repeated texts: 20 of 200" in (folder / "report.html").read_text()
 
 
 def test_repeated_passages_counts_texts_not_occurrences_and_ignores_short_sentences() -> None:
@@ -71,7 +86,28 @@ def test_carriage_returns_end_sentences_and_copies_are_called_copies() -> None:
     texts += [f"something else entirely, row {i}" for i in range(94)]
     assert repeated_passages(texts).passages == [(footer, 6)]
     copies = [footer] * 6 + texts[6:]
-    line = describe(repeated_passages(copies))
+    found = repeated_passages(copies)
+    assert found.passages == []  # one text six times is no passage of six texts
+    line = describe_copies(found)
     assert line is not None
-    assert line.startswith("Repeated texts: 6 of 100 sampled texts are copies of others")
+    assert line.startswith("Repeated texts: 6 of 100 sampled texts are copies of another")
     assert "deduplicate the input" in line
+
+
+def test_short_copies_are_counted_whatever_their_length() -> None:
+    """A trial's customer messages: 540 of 858 were copies ('refund pls' x21), and the warning
+    said 38, counting only sentences of 40 characters or more."""
+    texts = ["refund pls"] * 21 + ["package  not delivered yet"] * 9 + ["package not delivered yet"]
+    texts += [f"a message of its own, number {i}" for i in range(170)]
+    found = repeated_passages(texts)
+    assert (found.sampled, found.copies, found.extra_copies) == (201, 31, 29)
+    assert found.copied == (("refund pls", 21), ("package not delivered yet", 10))
+    line = describe_copies(found, sampled=False)
+    assert line is not None
+    assert line.startswith(
+        "Repeated texts: 31 of 201 texts are copies of another (2 distinct texts repeated), "
+        "such as 'refund pls' x21, 'package not delivered yet' x10."
+    )
+    # One pair in 3,080 (BANKING77's test set) is no warning; nor are 4 extra copies in 100.
+    assert describe_copies(repeated_passages(["a b"] * 2 + [f"t {i}" for i in range(3078)])) is None
+    assert describe_copies(repeated_passages(["a b"] * 5 + [f"t {i}" for i in range(95)])) is None

@@ -24,7 +24,7 @@ from zslabel import priors
 from zslabel.cache import FeatureCache
 from zslabel.config import JobConfig, RefineSpec
 from zslabel.config.io import feature_cache_folder
-from zslabel.passages import RepeatedPassages, describe, repeated_passages
+from zslabel.passages import RepeatedPassages, describe, describe_copies, repeated_passages
 from zslabel.pipeline import row_languages
 from zslabel.pipeline.calibrate import fit_calibration
 from zslabel.pipeline.combine import fit_combiner
@@ -321,8 +321,9 @@ def format_preview(preview: Preview) -> str:
     )
     if p.uncovered_languages:
         lines.append(_uncovered_line(p.uncovered_languages, p.sample_rows))
-    if p.repeated_passages is not None and (line := describe(p.repeated_passages)):
-        lines.append(line)
+    if p.repeated_passages is not None:
+        found = p.repeated_passages
+        lines += [line for line in (describe(found), describe_copies(found)) if line]
     cached = (
         f"{p.cached_shards:,} of {p.shards:,} shard(s) already cached in {p.cache_dir}"
         if p.cached_shards is not None

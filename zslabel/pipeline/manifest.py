@@ -11,7 +11,7 @@ import numpy as np
 from zslabel.changes import compare
 from zslabel.export import MANIFEST
 from zslabel.pipeline.decisions import Selected
-from zslabel.pipeline.passages import passages_record
+from zslabel.pipeline.passages import repetition_records
 from zslabel.pipeline.plan import JobPlan
 from zslabel.pipeline.score import ScoringRecord
 from zslabel.pipeline.write import ExportRecord
@@ -116,8 +116,7 @@ def _input_record(plan: JobPlan, scoring: ScoringRecord) -> dict[str, Any]:
         "shards": scoring.shards,
         "fingerprint": scoring.fingerprint,
         **({"files": files} if files is not None else {}),
-        # Only when found, so that other manifests keep their bytes.
-        **({"repeated_passages": found} if (found := passages_record(plan)) else {}),
+        **repetition_records(plan),
     }
 
 
