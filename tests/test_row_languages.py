@@ -35,7 +35,9 @@ def _job(
 ) -> JobConfig:
     return fake_job(
         path,
-        sources=[{"kind": "embedding", "model": str(model), "refine": REFINE}],
+        # fp32: a bf16 CPU's scores follow the encoder's batches in their last bits, and the
+        # tests compare rows scored beside foreign rows with the same rows scored alone.
+        sources=[{"kind": "embedding", "model": str(model), "refine": REFINE, "precision": "fp32"}],
         selection=selection,
         output={"dir": str(path.parent / out)},
     )
@@ -181,6 +183,37 @@ def test_uncovered_rows_leave_the_class_quotas() -> None:
     chosen = select(Predictions.from_probabilities(probs), spec, ["a", "b"], uncovered)
     assert list(chosen.reason[:2]) == [UNCOVERED_LANGUAGE] * 2
     assert chosen.status.tolist() == [1, 1, 0, 1, 0, 1]
+
+
+def test_a_kept_foreign_majority_is_held_to_the_cutoff_the_other_rows_set() -> None:
+    """A trial's incremental week, 70 % German: labeled as before, the German rows took the
+    class quotas and the cutoffs fell (delivery 0.99 to 0.545), so English rows earlier weeks
+    abstained were accepted with wrong labels. Class a: 2 covered rows, 4 kept foreign ones."""
+    probs = np.array([[0.95, 0.05], [0.7, 0.3], [0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.55, 0.45]])
+    kept = np.array([False, False, True, True, True, True])
+    spec = SelectionSpec(per_class_top_fraction=0.5, min_above_chance=None)
+    predictions = Predictions.from_probabilities(probs)
+    before = select(predictions, spec, ["a", "b"])
+    assert before.status.tolist() == [0, 1, 0, 0, 1, 1]  # the cut ranked among all 6: 0.8
+    chosen = select(predictions, spec, ["a", "b"], unranked=kept)
+    # The cut is the best covered row's (0.95): the 0.7 row, and every foreign one, abstain.
+    assert chosen.status.tolist() == [0, 1, 1, 1, 1, 1]
+    # A class of kept rows alone is ranked among them, as before.
+    alone = select(predictions, spec, ["a", "b"], unranked=np.ones(6, dtype=bool))
+    assert alone.status.tolist() == before.status.tolist()
+
+
+def test_a_kept_foreign_majority_moves_no_prototype(
+    write_parquet: Callable[..., Path],
+    fake_job: Callable[..., JobConfig],
+    english_model: Path,
+) -> None:
+    texts = [SPANISH[i % len(SPANISH)] for i in range(40)] + make_texts(10)
+    path = write_parquet({"text": texts})
+    result = run_job(_job(fake_job, path, english_model, "out"))
+    refined = result.manifest["refinement"]["embedding"]
+    prototype_rows = sum(label["rows"] for label in refined["labels"].values())
+    assert 0 < prototype_rows <= 10  # the English rows' only
 
 
 def test_check_counts_the_sample_rows_label_would_abstain(

@@ -101,7 +101,8 @@ class LabelingJob:
         return row_languages.uncovered_rows(self.plan, scores).mask
 
     def refine(self, scores: Sequence[ShardScore]) -> Refinement:
-        return refine.refine(self.plan, scores, None, self.uncovered_rows(scores))
+        excluded = row_languages.uncovered_rows(self.plan, scores).excluded
+        return refine.refine(self.plan, scores, None, excluded)
 
     def matched_reviews(self) -> MatchedReviews | None:
         return reviews.matched_reviews(self.plan)
@@ -143,13 +144,13 @@ class LabelingJob:
         """Refine, calibrate, combine, predict, select and split every row: the cheap, global
         half of a run, as :func:`run_job` runs it."""
         job = self.plan
-        uncovered = self.uncovered_rows(scores)
-        refinement = refine.refine(job, scores, None, uncovered)
+        uncovered = row_languages.uncovered_rows(job, scores)
+        refinement = refine.refine(job, scores, None, uncovered.excluded)
         reviewed = reviews.matched_reviews(job)
         calibration = calibrate.fit_calibration(job, reviewed, refinement)
         combined = combine.combine(job, scores, calibration, refinement)
         predictions = predict.predict(job, scores, combined.combiner, refinement)
-        chosen = select.select_rows(job, predictions, reviewed, uncovered)
+        chosen = select.select_rows(job, predictions, reviewed, uncovered.mask, uncovered.kept)
         split_index = split.assign_splits(job, chosen.predictions, chosen.selection)
         return decisions.settle(combined, chosen, split_index, refinement)
 

@@ -180,13 +180,15 @@ def select(
     spec: SelectionSpec,
     label_names: Sequence[str],
     uncovered: np.ndarray | None = None,
+    unranked: np.ndarray | None = None,
 ) -> Selection:
     """Accept the rows that pass every rule of ``spec``; abstain the rest with the first rule
     they failed. Single-label rules, in order: a score at all, a language a model covers
     (``uncovered``: (n,) bool, rows in languages none covers; None: every row passes), then
     ``min_confidence``, the floor (``spec.floor(k)``), ``per_class_min_confidence``,
-    ``min_margin``, the class's top fraction (ranked among the rows in covered languages).
-    ``predictions``: n rows over ``label_names`` (k labels)."""
+    ``min_margin``, the class's top fraction (ranked among the rows in covered languages, and
+    not among ``unranked``, (n,) bool: rows held to the cutoff the others set, where a class
+    has other rows). ``predictions``: n rows over ``label_names`` (k labels)."""
     if predictions.assigned is not None:
         return _select_multi_label(predictions, spec, label_names, uncovered)
     label, confidence, margin = predictions.label, predictions.confidence, predictions.margin
@@ -216,7 +218,7 @@ def select(
         class_min = np.array(minimum)[np.maximum(label, 0)]
         abstain(valid & (confidence < class_min), BELOW_CLASS_MIN_CONFIDENCE)
     abstain(valid & (margin < spec.min_margin), BELOW_MIN_MARGIN)
-    in_top, cutoffs = _class_top_fraction(label, confidence, spec.per_class_top_fraction)
+    in_top, cutoffs = _class_top_fraction(label, confidence, spec.per_class_top_fraction, unranked)
     abstain(valid & ~in_top, OUTSIDE_CLASS_TOP_FRACTION)
     rules = {
         name: {
@@ -284,19 +286,23 @@ def _initial_status(has_text: np.ndarray) -> np.ndarray:
 
 
 def _class_top_fraction(
-    label: np.ndarray, confidence: np.ndarray, fraction: float
+    label: np.ndarray, confidence: np.ndarray, fraction: float, unranked: np.ndarray | None
 ) -> tuple[np.ndarray, dict[int, float]]:
     """Mark the most confident ``fraction`` of each predicted class (at least one row each),
     and every row tied with the last one kept: identical texts get identical confidences, and
-    a cut through them would accept one copy and send the next to review."""
+    a cut through them would accept one copy and send the next to review. The cut is taken
+    among the class's rows outside ``unranked`` where it has any, and applied to all."""
     keep = np.zeros(len(label), dtype=bool)
     cutoffs: dict[int, float] = {}
     for k in np.unique(label[label >= 0]):
         rows = np.flatnonzero(label == k)
-        count = math.ceil(fraction * len(rows) - 1e-9)
+        basis = rows
+        if unranked is not None and not unranked[rows].all():
+            basis = rows[~unranked[rows]]
+        count = math.ceil(fraction * len(basis) - 1e-9)
         # Most confident first; ties by row order (a stable sort of ascending rows), so the cut
         # is the same on every run.
-        ranked = rows[np.argsort(-confidence[rows], kind="stable")[:count]]
+        ranked = basis[np.argsort(-confidence[basis], kind="stable")[:count]]
         cutoff = confidence[ranked[-1]]
         keep[rows[confidence[rows] >= cutoff]] = True
         cutoffs[int(k)] = float(cutoff)

@@ -147,7 +147,7 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         with _planned(texts, options) as plan:
             if _learns_from_x(plan.config):
                 scores = _score(plan)
-                excluded = row_languages.uncovered_rows(plan, scores).mask
+                excluded = row_languages.uncovered_rows(plan, scores).excluded
                 refinement = refine.refine(plan, scores, None, excluded)
             else:
                 scores, refinement = [], Refinement((), {})

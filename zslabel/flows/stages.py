@@ -99,8 +99,9 @@ def select_rows(
     predictions: Predictions,
     reviewed: MatchedReviews | None,
     uncovered: np.ndarray | None,
+    unranked: np.ndarray | None = None,
 ) -> SelectedRows:
-    return select.select_rows(job_plan(job), predictions, reviewed, uncovered)
+    return select.select_rows(job_plan(job), predictions, reviewed, uncovered, unranked)
 
 
 @task(name="assign-splits", cache_policy=NONE)

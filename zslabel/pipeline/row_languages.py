@@ -59,11 +59,23 @@ _CODE = "S3"
 class UncoveredRows:
     """``mask``: (n,) bool over the input's rows, those to abstain (None: none are); ``record``:
     the manifest's ``language.rows`` (None when nothing was detected); ``checked``: whether
-    every row's language was checked at all (:func:`covered_languages`)."""
+    every row's language was checked at all (:func:`covered_languages`); ``kept``: (n,) bool,
+    rows in uncovered languages labeled all the same, because most rows are (None: none are).
+
+    Kept rows are labeled, but neither rank for their class's top fraction nor move a
+    refined prototype: in a trial's incremental week that was 70 % German, they took the
+    class quotas, the cutoffs fell (delivery 0.99 to 0.545), and English rows earlier weeks
+    abstained were accepted with wrong labels (accepted accuracy 1.000 to 0.905)."""
 
     mask: np.ndarray | None
     record: dict[str, Any] | None
     checked: bool = False
+    kept: np.ndarray | None = None
+
+    @property
+    def excluded(self) -> np.ndarray | None:
+        """(n,) bool, rows no refined prototype may take: the abstained or the kept ones."""
+        return self.mask if self.mask is not None else self.kept
 
 
 def covered_languages(plan: JobPlan) -> frozenset[str] | None:
@@ -134,7 +146,9 @@ def uncovered_rows(plan: JobPlan, scores: Sequence[ShardScore]) -> UncoveredRows
         record["kept_because"] = "most rows with a detected language are in such languages"
     if majority or share > MINORITY:
         record["warning"] = _warning(rows, share, languages, list(text_models(plan)), majority)
-    return UncoveredRows(None if majority else mask, record, checked=True)
+    if majority:
+        return UncoveredRows(None, record, checked=True, kept=mask)
+    return UncoveredRows(mask, record, checked=True)
 
 
 def language_record(

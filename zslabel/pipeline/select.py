@@ -27,11 +27,13 @@ def select_rows(
     predictions: Predictions,
     reviewed: MatchedReviews | None = None,
     uncovered: np.ndarray | None = None,
+    unranked: np.ndarray | None = None,
 ) -> SelectedRows:
     """Apply the job's selection (languages, thresholds, coverage, margin, balance) to
     ``predictions``; then rows a person labeled (``reviewed``) are accepted with that label.
-    ``uncovered``: (n,) bool, rows in languages no model covers (:mod:`.row_languages`)."""
-    selection = select(predictions, plan.config.selection, plan.label_names, uncovered)
+    ``uncovered``: (n,) bool, rows in languages no model covers, abstained; ``unranked``: such
+    rows labeled all the same, kept out of the class quotas (:mod:`.row_languages`)."""
+    selection = select(predictions, plan.config.selection, plan.label_names, uncovered, unranked)
     predictions, selection = apply_reviews(predictions, selection, reviewed)
     return_freed_memory()
     return SelectedRows(predictions, selection, review_counts(reviewed, selection))
