@@ -114,3 +114,17 @@ def test_the_sample_is_spread_over_the_shards(
     # Shards with fewer texts than their share: topped up from the others, in order.
     assert len(dataset.sample_texts(1100)) == 1100
     assert len(dataset.sample_texts(5000)) == 1200
+
+
+def test_an_id_column_of_two_types_is_refused_with_the_fix(
+    write_parquet: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Spark writes an id as int64 in one partition and as a string in another; the error
+    names the file and says how to write the column as one type."""
+    write_parquet({"text": ["a", "b"], "msg_id": [1, 2]}, name="d/dt=1/part-0.parquet")
+    write_parquet({"text": ["c"], "msg_id": ["x3"]}, name="d/dt=2/part-0.parquet")
+    with pytest.raises(InputError) as caught:
+        InputDataset(InputSpec(path=str(tmp_path / "d"), text_column="text"))
+    message = str(caught.value)
+    assert "dt=2/part-0.parquet: column 'msg_id' has type string, but int64" in message
+    assert "col('msg_id').cast('string')" in message

@@ -198,7 +198,9 @@ def _check_file_types(
         if _type_family(have) != _type_family(want):
             raise InputError(
                 f"{path}: column {name!r} has type {have}, but {want} in the rest of the "
-                "dataset; all files must share one schema"
+                "dataset; all files must share one schema: write the column as one type in "
+                f"every file (Spark: col({name!r}).cast('string'), pandas: .astype(str); ids "
+                "read best as strings)"
             )
     return schema
 
