@@ -87,6 +87,7 @@ def test_a_mistyped_key_gets_the_closest_key_of_its_section(
         # A key typed at the wrong indent is a key of another section: name it.
         ({"model": "default"}, "model: unknown key here; model is a key of sources[] or student"),
         ({"min_confidence": 0.5}, "min_confidence is a key of selection (check its indent)"),
+        ({"selection": None}, "selection: has no value; indent its keys under it, or remove it"),
         # pydantic's "Unable to extract tag using discriminator 'kind'", in the job's words.
         (
             {"sources": [{"type": "embedding"}]},

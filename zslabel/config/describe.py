@@ -87,6 +87,9 @@ def _message(error: Any) -> str:
     kind = error["type"]
     if kind in ("union_tag_not_found", "union_tag_invalid") or _is_bare_source(error):
         return _source_kind_message(error)
+    if kind in ("model_type", "dict_type") and error.get("input", "") is None:
+        # `selection:` with nothing after it: its keys were typed at the wrong indent.
+        return "has no value; indent its keys under it, or remove it"
     if kind != "extra_forbidden":
         return str(error["msg"]).removeprefix("Value error, ")
     typed = str(error["loc"][-1])
