@@ -224,3 +224,20 @@ def test_sample_rows_are_spread_evenly_and_deterministic() -> None:
 def test_top_labels_skip_rows_without_scores() -> None:
     probs = np.asarray([[0.2, 0.8], [np.nan, np.nan], [0.5, 0.5], [np.nan, 0.3]])
     assert top_labels(probs).tolist() == [1, -1, 0, 1]
+
+
+def test_check_names_labels_that_differ_only_in_letter_case(
+    capsys: pytest.CaptureFixture[str], job: Path
+) -> None:
+    """A trial's YAML slip: `Refund: money back` beside `refund: a refund for a return`. Their
+    prompts differ, so nothing else flags them (here: `Billing` beside `billing`)."""
+    labels = ", ".join(f"{name}: {name}" for name in JOB_LABELS)
+    job.write_text(
+        "input: {path: tickets.parquet, shard_rows: 100}\n"
+        f'labels: {{Billing: "an invoice or a charge", {labels}}}\n'
+        "output: {dir: ../out}\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, "check", str(job), "--sample", "30")
+    assert code == 0, err
+    assert "Labels that differ only in letter case: 'Billing' / 'billing'; merge them" in out

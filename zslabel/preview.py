@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -271,6 +272,14 @@ def _cached_shards(job: JobPlan, folder: Path) -> int | None:
     return cached
 
 
+def case_only_pairs(labels: Sequence[str]) -> list[list[str]]:
+    """Groups of ``labels`` equal once case-folded (NFC), in the job's order."""
+    groups: dict[str, list[str]] = {}
+    for name in labels:
+        groups.setdefault(unicodedata.normalize("NFC", name).casefold(), []).append(name)
+    return [group for group in groups.values() if len(group) > 1]
+
+
 def format_preview(preview: Preview) -> str:
     """The report ``zslabel check`` prints."""
     p = preview
@@ -278,6 +287,14 @@ def format_preview(preview: Preview) -> str:
         f"Checked {p.sample_rows:,} of {p.input_rows:,} input rows (spread evenly over the "
         f"input; {p.shards:,} shard(s)), {len(p.labels)} labels; nothing was written.",
     ]
+    if pairs := case_only_pairs(p.labels):
+        # A YAML slip (a trial's `Refund: money back` beside `refund: a refund for a return`)
+        # passes every other check when the prompts differ.
+        shown = ", ".join(" / ".join(repr(name) for name in group) for group in pairs)
+        lines.append(
+            f"Labels that differ only in letter case: {shown}; merge them unless they are "
+            "meant as different classes"
+        )
     for source in p.sources:
         lines += ["", f"Source {source.name!r} ({source.kind})"]
         if source.prompts:
