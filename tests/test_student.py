@@ -370,7 +370,7 @@ def test_cli_predict_advises_on_confidence_and_adoption(
         "rank rows or as a cutoff you measured, not as a probability of being right"
     )
     statuses = pq.read_table(out).column("zs_student_status").to_pylist()
-    assert f"({statuses.count('abstained')} abstained under --min-confidence 0.5)" in captured.out
+    assert f"({statuses.count('abstained')} abstained: under --min-confidence 0.5)" in captured.out
     # A student saved elsewhere keeps its metrics.json inside its folder; one without any
     # still gets the verdict its student.json records.
     assert main([*trained, "--out", str(tmp_path / "v1")]) == 0

@@ -56,7 +56,7 @@ def add_parser(commands: Commands) -> None:
 def handle(args: argparse.Namespace) -> int:
     from zslabel.errors import ZslabelWarning
     from zslabel.student import StudentModel, predict_file
-    from zslabel.student.predict import ABSTAINED, STATUS, advice
+    from zslabel.student.predict import ABSTAINED, STATUS, advice, student_languages
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ZslabelWarning)
@@ -80,13 +80,15 @@ def handle(args: argparse.Namespace) -> int:
         text_column=args.text_column,
         min_confidence=args.min_confidence,
     )
-    abstained = ""
-    if args.min_confidence > 0:
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
-        status = pq.read_table(args.out, columns=[STATUS]).column(0)
-        count = pc.sum(pc.equal(status, ABSTAINED)).as_py() or 0
-        abstained = f" ({count} abstained under --min-confidence {args.min_confidence:g})"
+    status = pq.read_table(args.out, columns=[STATUS]).column(0)
+    count = pc.sum(pc.equal(status, ABSTAINED)).as_py() or 0
+    why = [
+        *([f"under --min-confidence {args.min_confidence:g}"] if args.min_confidence > 0 else []),
+        *(["in languages the student's encoder does not read"] if student_languages(model) else []),
+    ]
+    abstained = f" ({count} abstained: {' or '.join(why)})" if count else ""
     print(f"Wrote {rows} row(s) to {args.out}{abstained}")
     return 0
