@@ -358,11 +358,14 @@ def test_cli_predict_advises_on_confidence_and_adoption(
         if decision["adopted"]
         else f"warning: {folder}: this student was not adopted"
     )
-    held_out = final["gold"]["held_out"]
+    held_out, pool = final["gold"]["held_out"], final["gold"]["pool"]
     assert line == (
         f"{verdict} (estimated accuracy {decision['student_estimate']:.3f} vs teacher "
-        f"{decision['teacher_estimate']:.3f}; gold accuracy on held-out rows "
-        f"{held_out['student']['accuracy']:.3f} vs teacher {held_out['teacher']['accuracy']:.3f})"
+        f"{decision['teacher_estimate']:.3f}; gold accuracy on held-out "
+        f"{held_out['student']['rows']} pool rows {held_out['student']['accuracy']:.3f} vs "
+        f"teacher {held_out['teacher']['accuracy']:.3f}; gold accuracy on all "
+        f"{pool['student']['rows']} pool rows {pool['student']['accuracy']:.3f} vs teacher "
+        f"{pool['teacher']['accuracy']:.3f})"
         + ("" if decision["adopted"] else "; the teacher's labels are the better ones")
         + "; zs_student_confidence is not calibrated (mean "
         f"{final['estimates']['student_mean_confidence']:.3f} on its pool, where it agrees with "

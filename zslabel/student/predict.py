@@ -164,12 +164,16 @@ def advice(model: StudentModel, folder: str | Path) -> str:
         f"estimated accuracy {_show(decision.get('student_estimate'))} vs teacher "
         f"{_show(decision.get('teacher_estimate'))}"
     )
-    held_out = (final.get("gold") or {}).get("held_out") or {}
-    if held_out.get("student", {}).get("accuracy") is not None:
-        estimated += (
-            f"; gold accuracy on held-out rows {_show(held_out['student']['accuracy'])} vs "
-            f"teacher {_show(held_out['teacher']['accuracy'])}"
-        )
+    for part, words in (("held_out", "held-out"), ("pool", "all")):
+        # Held-out rows are confident ones the student did not train on: a trial's 23 read
+        # 1.000 for both while all 285 pool rows read student 0.868, teacher 0.886.
+        gold = ((final.get("gold") or {}).get(part)) or {}
+        if gold.get("student", {}).get("accuracy") is not None:
+            estimated += (
+                f"; gold accuracy on {words} {gold['student'].get('rows', 'n/a')} pool rows "
+                f"{_show(gold['student']['accuracy'])} vs teacher "
+                f"{_show(gold['teacher']['accuracy'])}"
+            )
     if model.adopted is True:
         verdict = f"the student was adopted over its teacher ({estimated})"
     elif model.adopted is False:
