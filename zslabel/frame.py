@@ -173,13 +173,11 @@ def _warn_as_the_summary_does(result: Any) -> None:
     """Each warning line of the run's summary as a :class:`ZslabelWarning`: a notebook prints
     no summary, and a class of three accepted rows or a label kept at its prompts should not
     pass unseen (a new user's trial)."""
-    from zslabel.summary import WARNING_PREFIX, format_run
+    from zslabel.summary import format_run, warning_lines
 
-    for line in format_run(result).splitlines():
-        text = line.strip()
-        if text.startswith(WARNING_PREFIX):
-            # stacklevel 4: label_frame's caller (here, _labels_of, label_frame, the caller).
-            warnings.warn(text.removeprefix(WARNING_PREFIX), ZslabelWarning, stacklevel=4)
+    for text in warning_lines(format_run(result)):
+        # stacklevel 4: label_frame's caller (here, _labels_of, label_frame, the caller).
+        warnings.warn(text, ZslabelWarning, stacklevel=4)
 
 
 def as_frame(frame: Any, text_column: str) -> pd.DataFrame:

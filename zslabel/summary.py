@@ -26,6 +26,13 @@ def is_dry_run(manifest: dict[str, Any]) -> bool:
 WARNING_PREFIX = "warning: "
 
 
+def warning_lines(summary: str) -> list[str]:
+    """The warnings of a formatted summary (:func:`format_run`), without their prefix: what
+    a notebook (``label_frame``) and the flow's run log repeat, where no summary is read."""
+    lines = (line.strip() for line in summary.splitlines())
+    return [line.removeprefix(WARNING_PREFIX) for line in lines if line.startswith(WARNING_PREFIX)]
+
+
 def format_run(result: RunResult) -> str:
     """The run's summary: rows by status, per class accepted / abstained / mean confidence /
     effective cutoff (the lowest accepted confidence), the selection settings, warnings, and

@@ -25,6 +25,7 @@ def test_the_flow_abstains_uncovered_languages_as_the_library_does(
     tmp_path: Path,
     write_parquet: Callable[..., Path],
     fake_job: Callable[..., JobConfig],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     model = shutil.copytree(tiny_model, tmp_path / "tiny-en")
     (model / "README.md").write_text("---\nlanguage: en\n---\n")
@@ -39,6 +40,9 @@ def test_the_flow_abstains_uncovered_languages_as_the_library_does(
     labeled = pd.read_parquet(out / "labeled.parquet")
     assert (labeled["zs_reason"][foreign] == UNCOVERED_LANGUAGE).all()
     assert outcome["manifest"]["language"]["rows"]["uncovered"] == sum(foreign)
+    # The summary's warnings reach the run log, where a scheduled run's are read.
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert outcome["manifest"]["language"]["warning"] in warned
     flow_files = snapshot(out)
     shutil.rmtree(out)
     run_job(config)

@@ -62,7 +62,7 @@ from zslabel.pipeline.score import ShardScore  # noqa: E402
 from zslabel.pipeline.write import RunResult  # noqa: E402
 from zslabel.progress import Progress  # noqa: E402
 from zslabel.redact import redact  # noqa: E402
-from zslabel.summary import format_run  # noqa: E402
+from zslabel.summary import format_run, warning_lines  # noqa: E402
 
 
 def _is_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
@@ -193,7 +193,11 @@ def _label(config: JobConfig, slug: str) -> dict[str, Any] | State:
         result.counts["rows"], status["accepted"], status["abstained"], status["invalid"],
         result.output_dir,
     )  # fmt: skip
-    artifacts.publish(result, format_run(result), keys)
+    summary = format_run(result)
+    # A scheduled run's log is where its warnings are read (language, re-sent ids, passages).
+    for line in warning_lines(summary):
+        logger.warning("%s", line)
+    artifacts.publish(result, summary, keys)
     failed = artifacts.publish_drift(result, keys, logger)
     version = None
     if increment is not None:
