@@ -146,6 +146,28 @@ def test_a_rewritten_file_is_said_to_be_one(
     )
 
 
+def test_files_gone_from_the_input_are_said_to_be(
+    tmp_path: Path, fake_job: Callable[..., JobConfig]
+) -> None:
+    """A trial's Spark partition overwrite wrote a partition's rows again under new file
+    names: the next version labeled them as new files while the first still held them, and
+    nothing said that the first version's files had left the input."""
+    data = tmp_path / "data"
+    write(data / "dt=1", "part-0000-aaaa.parquet", make_texts(10))
+    job = fake_job(data, incremental=True)
+    assert run_incremental(job) is not None
+    (data / "dt=1" / "part-0000-aaaa.parquet").rename(data / "dt=1" / "part-0000-bbbb.parquet")
+    outcome = run_incremental(job)
+    assert outcome is not None
+    assert [Path(path).name for path in outcome[0].vanished] == ["part-0000-aaaa.parquet"]
+    line = outcome[0].describe()
+    assert line.startswith(
+        "Version v0002: 1 new file(s). 1 file(s) earlier versions labeled are no longer in the "
+        "input (e.g. "
+    )
+    assert "Spark's partition overwrite" in line
+
+
 def test_incremental_and_plain_runs_never_share_an_output_folder(
     tmp_path: Path, fake_job: Callable[..., JobConfig]
 ) -> None:

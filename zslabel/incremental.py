@@ -63,6 +63,10 @@ class Increment:
     # (zslabel.review.pending), and the sha256 of the review store this version reads.
     reviewed: tuple[str, ...] = ()
     review_store_sha256: str | None = None
+    # Files an earlier version of the same job key labeled that the input no longer holds:
+    # deleted, or rewritten under new names (Spark's partition overwrite), which makes their
+    # rows new files' rows here while the earlier version still holds them.
+    vanished: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """``Version v0004: 2 new file(s)``, and how many of them are relabeled or rewritten
@@ -84,7 +88,17 @@ class Increment:
             said.append(
                 f"{len(self.reviewed)} labeled again to apply reviews imported since their version"
             )
-        return line + (f" ({'; '.join(said)})" if said else "")
+        line += f" ({'; '.join(said)})" if said else ""
+        if self.vanished:
+            first = self.vanished[0]
+            line += (
+                f". {len(self.vanished)} file(s) earlier versions labeled are no longer in the "
+                f"input (e.g. {first}): if they were rewritten under new names (Spark's "
+                "partition overwrite), this version labels their rows again while the earlier "
+                "versions still hold them; read the versions together deduplicated by id, or "
+                "start a new output folder"
+            )
+        return line
 
 
 def job_key(config: JobConfig) -> str:
@@ -157,6 +171,7 @@ def plan_increment(config: JobConfig) -> Increment | None:
         ),
         reviewed=tuple(path for path in new if path in reviewed),
         review_store_sha256=store_sha,
+        vanished=tuple(sorted({path for path, _ in done} - set(fingerprints))),
         carry_from=root / str(same_key[-1]["dir"]) if same_key else None,
         # A version whose files are labeled again for reviews holds every one of their ids:
         # not re-sent records to warn of, yet their rows keep the splits they had there.
