@@ -164,3 +164,12 @@ def test_a_dictionary_encoded_text_column_is_text(
     assert result.counts["rows"] == 12
     assert result.counts["status"]["invalid"] == 0
     assert len((result.output_dir / "train.csv").read_text().splitlines()) > 1
+
+
+def test_eval_of_a_file_says_what_it_scores(write_parquet: Callable[..., Path]) -> None:
+    """A trial gave eval a 'zslabel predict' output and read "pred.parquet/labeled.parquet:
+    not found; run 'zslabel label' into pred.parquet first"."""
+    predicted = write_parquet({"text": ["a"], "zs_student_label": ["x"]}, name="pred.parquet")
+    with pytest.raises(InputError, match="a file; zslabel eval scores the output folder") as err:
+        evaluate(predicted, "topic")
+    assert "zs_student_label" in str(err.value)

@@ -26,6 +26,13 @@ def evaluate(output_dir: str | Path, gold_column: str) -> dict[str, Any]:
     ``accepted_rows_without_gold`` counts the model's accepted rows the figures cannot judge.
     """
     path = Path(output_dir) / LABELED
+    if Path(output_dir).is_file():
+        raise InputError(
+            f"{output_dir}: a file; zslabel eval scores the output folder of a labeling run "
+            f"(its {LABELED}). To score a 'zslabel predict' output against gold, compare its "
+            "zs_student_label with the gold column where zs_student_status is accepted, e.g. "
+            "sklearn.metrics.classification_report (docs/student.md)"
+        )
     if not path.is_file():
         hint = version_hint(Path(output_dir), "evaluate")
         raise InputError(hint or f"{path}: not found; run 'zslabel label' into {output_dir} first")
