@@ -107,7 +107,14 @@ def test_sums_and_ranking_do_not_depend_on_grouping_or_row_order() -> None:
 
 
 def job(tiny: Path, data: Path, out: Path, refine: Any = ON, **extra: Any) -> JobConfig:
-    source: dict[str, Any] = {"kind": "embedding", "name": "emb", "model": str(tiny)}
+    # fp32: on a CPU with bf16 units `auto` picks bf16, whose scores follow the encoder's
+    # batches (and so the shard size) in their last bits; these tests compare shard sizes.
+    source: dict[str, Any] = {
+        "kind": "embedding",
+        "name": "emb",
+        "model": str(tiny),
+        "precision": "fp32",
+    }
     if refine != "default":
         source["refine"] = refine
     raw: dict[str, Any] = {
@@ -136,14 +143,38 @@ def labeled(out: Path) -> bytes:
     return (out / "labeled.parquet").read_bytes()
 
 
+def same_rows(first: Path, second: Path) -> None:
+    """Equal labeled.parquet rows, scores to float noise: the encoder runs a shard's texts in
+    batches padded to their longest, and other batches sum in another order (on some CPUs even
+    in fp32: a few 1e-7), so other shard sizes may change the scores' last bits, not labels."""
+    a, b = (pq.read_table(out / "labeled.parquet") for out in (first, second))
+    assert a.schema == b.schema
+    for name in a.column_names:
+        left, right = a.column(name).to_numpy(), b.column(name).to_numpy()
+        if np.issubdtype(left.dtype, np.floating):
+            np.testing.assert_allclose(left, right, rtol=1e-4, atol=1e-5, err_msg=name)
+        else:
+            assert left.tolist() == right.tolist(), name
+
+
+def rounded(value: Any, digits: int = 4) -> Any:
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {key: rounded(inner, digits) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [rounded(inner, digits) for inner in value]
+    return value
+
+
 def test_refinement_is_independent_of_shard_boundaries(
     tiny_model: Path, data: Path, tmp_path: Path
 ) -> None:
     small = run_job(job(tiny_model, data, tmp_path / "a", input={"shard_rows": 7}))
     large = run_job(job(tiny_model, data, tmp_path / "b"))
     assert small.manifest["input"]["shards"] > 1 == large.manifest["input"]["shards"]
-    assert labeled(tmp_path / "a") == labeled(tmp_path / "b")
-    assert small.manifest["refinement"] == large.manifest["refinement"]
+    same_rows(tmp_path / "a", tmp_path / "b")
+    assert rounded(small.manifest["refinement"]) == rounded(large.manifest["refinement"])
     # ... and it changes something: the references moved.
     record = large.manifest["refinement"]["emb"]
     assert record["passes"] == 1

@@ -152,8 +152,8 @@ def describe_copies(
     return (
         f"Repeated texts: {found.copies:,} of {found.sampled:,} {_texts(sampled)} are copies of "
         f"another ({len(found.copied):,} distinct texts repeated), such as {examples}. Copies "
-        "weigh as many rows wherever rows are counted (refinement's prototypes, class quotas, "
-        "splits, review files): deduplicate the input unless each copy is a row of its own"
+        "weigh as many rows wherever rows are counted (label prototypes, class quotas, splits, "
+        "review files): deduplicate the input unless each copy is a row of its own"
     )
 
 

@@ -16,8 +16,7 @@ from zslabel.sources.distinct import similar_label_warnings
 
 
 def is_dry_run(manifest: dict[str, Any]) -> bool:
-    """Whether every source of the run was the model-free fake one (``--dry-run``): its labels
-    are placeholders that check the job, not labels."""
+    """Whether every source was the model-free fake one (``--dry-run``): placeholder labels."""
     sources = manifest.get("sources") or []
     return bool(sources) and all(source.get("kind") == "fake" for source in sources)
 
@@ -27,9 +26,8 @@ WARNING_PREFIX = "warning: "
 
 
 def warning_lines(summary: str) -> list[str]:
-    """The warnings of a formatted summary (:func:`format_run`), without their prefix: what
-    a notebook (``label_frame``) and the flow's run log repeat, where no summary is read."""
-    lines = (line.strip() for line in summary.splitlines())
+    """A summary's warnings, unprefixed: what ``label_frame`` and the flow's log repeat."""
+    lines = [line.strip() for line in summary.splitlines()]
     return [line.removeprefix(WARNING_PREFIX) for line in lines if line.startswith(WARNING_PREFIX)]
 
 

@@ -181,7 +181,7 @@ FATAL: list[tuple[str, Callable[[Case], Path], str]] = [
     (
         "unknown-source-kind",
         lambda c: c.job(sources="[{kind: magic}]"),
-        r"sources\[0\], line 3: .*'magic'.*expected tags: 'embedding', 'nli', .*'rules', 'fake'",
+        r"sources\[0\], line 3: kind 'magic' is not a source kind \(embedding, nli, .*fake\)",
     ),
     (
         "model-path-missing",
