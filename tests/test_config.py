@@ -117,6 +117,17 @@ def test_a_misplaced_key_or_a_source_without_kind_says_what_to_write(
     assert "discriminator" not in str(caught.value)
 
 
+def test_a_setting_the_mode_refuses_is_named_with_its_line(tmp_path: Path) -> None:
+    text = GOOD.replace("selection: {", "multi_label: true\nselection: {").replace(
+        "per_class_top_fraction: 0.5", "per_class_top_fraction: 0.3"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_job(write(tmp_path, text))
+    assert str(caught.value).startswith(
+        f"{tmp_path / 'job.yaml'}: selection.per_class_top_fraction, line 8: ranks one label "
+    )
+
+
 def test_an_unknown_label_in_a_setting_is_named_with_its_line(tmp_path: Path) -> None:
     text = GOOD.replace("selection: {", "selection: {per_class_min_confidence: {biling: 0.9}, ")
     with pytest.raises(ConfigError) as caught:

@@ -134,7 +134,7 @@ def test_settings_that_do_not_fit_multi_label_are_refused(
 def test_thresholds_are_refused_in_single_label_jobs(
     tmp_path: Path, write_parquet: Callable[..., Path]
 ) -> None:
-    with pytest.raises(ConfigError, match=r"selection.threshold applies to multi_label"):
+    with pytest.raises(ConfigError, match=r"selection.threshold: applies to multi_label"):
         multi_job(tmp_path, write_parquet, multi_label=False, selection={"threshold": 0.6})
 
 

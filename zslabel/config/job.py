@@ -14,7 +14,7 @@ from zslabel.config.base import StrictModel
 from zslabel.config.describe import describe_validation_error
 from zslabel.config.drift import DriftSpec
 from zslabel.config.io import InputSpec, OutputSpec
-from zslabel.config.labels import Label, LabelError, label_items
+from zslabel.config.labels import Label, SettingError, label_items
 from zslabel.config.review import ReviewSpec
 from zslabel.config.runner import RunnerSpec
 from zslabel.config.selection import CalibrationSpec, CombineSpec, SelectionSpec
@@ -89,7 +89,7 @@ class JobConfig(StrictModel):
             if unknown:
                 hints = [describe_mismatch(name, self.label_names) for name in unknown]
                 # Located at the first unknown label's key, so the message gets its line.
-                raise LabelError(
+                raise SettingError(
                     f"unknown label(s) {unknown}; labels are {list(self.label_names)}"
                     + "".join(f"; {hint}" for hint in hints if hint),
                     *where,
@@ -147,9 +147,11 @@ class JobConfig(StrictModel):
         selection, default = self.selection, SelectionSpec()
         if self.multi_label:
             if selection.per_class_top_fraction != default.per_class_top_fraction:
-                raise ValueError(
-                    "selection.per_class_top_fraction ranks one label per row; with multi_label "
-                    "use selection.threshold and per_class_threshold"
+                raise SettingError(
+                    "ranks one label per row; with multi_label use selection.threshold and "
+                    "per_class_threshold",
+                    "selection",
+                    "per_class_top_fraction",
                 )
             if self.calibration is not None:
                 raise ValueError(
@@ -159,9 +161,11 @@ class JobConfig(StrictModel):
         else:
             for key in ("threshold", "per_class_threshold"):
                 if getattr(selection, key) != getattr(default, key):
-                    raise ValueError(
-                        f"selection.{key} applies to multi_label jobs; for one label per row "
-                        "use min_confidence and per_class_min_confidence"
+                    raise SettingError(
+                        "applies to multi_label jobs; for one label per row use "
+                        "min_confidence and per_class_min_confidence",
+                        "selection",
+                        key,
                     )
         return self
 

@@ -31,6 +31,11 @@ class LabelError(ValueError):
         self.at = at
 
 
+class SettingError(LabelError):
+    """A problem a whole-job check finds, located at ``at`` from the job's top
+    (``"selection", "per_class_top_fraction"``), so that its message gets the key's line."""
+
+
 def label_items(raw: Any) -> list[tuple[str, dict[str, list[str]]]]:
     """Names, name -> description(s), or name -> {descriptions, examples}, as
     (name, {"descriptions": [...], "examples": [...]}); names in Unicode NFC."""
