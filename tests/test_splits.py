@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,6 +14,7 @@ from zslabel.splits import (
     assign_splits_streamed,
     class_split_counts,
     split_counts,
+    split_size_warnings,
 )
 
 FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
@@ -172,3 +177,28 @@ def test_rows_that_share_a_key_share_a_split_and_other_rows_keep_their_order(
         *np.unique(label, return_counts=True), np.array([0.8, 0.1, 0.1]), seed
     )
     assert counts.tolist() == expected.sum(axis=0).tolist()
+
+
+def test_a_split_far_below_its_fraction_is_warned_about(
+    capsys: pytest.CaptureFixture[str], write_parquet: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A trial labeled a 4-value channel column by mistake: train 737, validation 0, test 0,
+    and no word. Identical texts stay in one split."""
+    from zslabel.cli import main
+
+    texts = ["email", "chat", "appstore", "playstore"] * 50
+    source = write_parquet({"text": texts})
+    argv = ["label", str(source), "--labels", "a,b,c", "--out", str(tmp_path / "o"),
+            "--dry-run", "--no-progress", "--per-class-top-fraction", "1",
+            "--min-above-chance", "0"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "warning: split 'validation' holds 0 of " in out
+    assert "identical texts stay in one split" in out
+    assert split_size_warnings({"counts": {"splits": {"train": 80, "test": 5}},
+                                "config": {"output": {"splits": {"train": 0.8,
+                                                                 "test": 0.2}}}}) != []  # fmt: skip
+    balanced = {"counts": {"splits": {"train": 80, "validation": 10, "test": 10}},
+                "config": {"output": {"splits": {"train": 0.8, "validation": 0.1,
+                                                 "test": 0.1}}}}  # fmt: skip
+    assert split_size_warnings(balanced) == []

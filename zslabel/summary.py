@@ -13,6 +13,7 @@ from zslabel.pipeline.passages import passage_warnings
 from zslabel.pipeline.reused_ids import reused_id_warnings
 from zslabel.runner import RunResult
 from zslabel.sources.distinct import similar_label_warnings
+from zslabel.splits import split_size_warnings
 
 
 def is_dry_run(manifest: dict[str, Any]) -> bool:
@@ -91,11 +92,16 @@ def format_run(result: RunResult) -> str:
         *_refinement_lines(manifest.get("refinement") or {}),
         *(f"  warning: {line}" for line in _stray_warnings(manifest.get("refinement") or {})),
         *(f"  warning: {line}" for line in _class_warning_lines(selection)),
-        *(f"  warning: {line}" for line in _estimator_warnings(manifest)),
-        *(f"  warning: {line}" for line in similar_label_warnings(manifest)),
-        *(f"  warning: {line}" for line in language_warnings(manifest)),
-        *(f"  warning: {line}" for line in passage_warnings(manifest)),
-        *(f"  warning: {line}" for line in reused_id_warnings(manifest)),
+        *(
+            f"  warning: {line}"
+            for warnings in (_estimator_warnings, similar_label_warnings, language_warnings)
+            for line in warnings(manifest)
+        ),
+        *(
+            f"  warning: {line}"
+            for warnings in (passage_warnings, reused_id_warnings, split_size_warnings)
+            for line in warnings(manifest)
+        ),
         *_drift_lines(manifest.get("drift"), settings_changed(manifest)),
         f"  model: {_models(manifest['sources'])}",
         f"  outputs: {result.output_dir}/ ({', '.join(manifest['files'])}, manifest.json)",
@@ -350,46 +356,6 @@ def _models(sources: list[dict[str, Any]]) -> str:
         model = source.get("model")
         names.append(f"{source['name']}={model['name']}" if model else source["name"])
     return ", ".join(names)
-
-
-def format_evaluation(report: dict[str, Any]) -> str:
-    accepted, forced = report["accepted"], report["forced"]
-    lines = [
-        f"Rows with gold: {report['rows_with_gold']:,} of {report['rows']:,}; "
-        f"valid {report['valid_rows']:,}; accepted {report['accepted_rows']:,} "
-        f"(coverage {_fmt(report['coverage'])})",
-        f"  accepted rows:   accuracy {_fmt(accepted['accuracy'])}   "
-        f"macro-F1 {_fmt(accepted['macro_f1'])}",
-        f"  all valid rows:  accuracy {_fmt(forced['accuracy'])}   "
-        f"macro-F1 {_fmt(forced['macro_f1'])}   (each at its top label)",
-        *_left_out_lines(report),
-        "",
-        f"  {'class':<24}{'precision':>10}{'recall':>8}{'support':>9}",
-    ]
-    for name, stats in accepted["per_class"].items():
-        lines.append(
-            f"  {name:<24}{_fmt(stats['precision']):>10}{_fmt(stats['recall']):>8}"
-            f"{stats['support']:>9,}"
-        )
-    if report["gold_labels_not_in_job"]:
-        lines.append(f"  gold labels the job does not know: {report['gold_labels_not_in_job']}")
-        lines += [f"    {hint}" for hint in report.get("gold_label_mismatches", [])]
-    return "\n".join(lines)
-
-
-def _left_out_lines(report: dict[str, Any]) -> list[str]:
-    """The rows :func:`zslabel.evaluate.evaluate` could not judge the model by."""
-    lines = []
-    if report.get("human_reviewed_rows"):
-        lines.append(
-            f"  left out: {report['human_reviewed_rows']:,} row(s) accepted with a reviewer's "
-            "label (human_review): not the model's"
-        )
-    if report.get("accepted_rows_without_gold"):
-        lines.append(
-            f"  not judged: {report['accepted_rows_without_gold']:,} accepted row(s) without gold"
-        )
-    return lines
 
 
 def _pct(n: int, total: int) -> str:

@@ -34,9 +34,10 @@ def add_parser(commands: Commands) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from zslabel.demo import write_demo
+    from zslabel.eval_summary import format_evaluation
     from zslabel.evaluate import evaluate
     from zslabel.flows.deployments import run_flow
-    from zslabel.summary import format_evaluation, format_run
+    from zslabel.summary import format_run
 
     job_path = write_demo(args.dir, rows=args.rows)
     print(f"Wrote {job_path.parent / 'tickets.parquet'} and {job_path}")

@@ -26,8 +26,8 @@ def add_parser(commands: Commands) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from zslabel.eval_summary import format_evaluation
     from zslabel.evaluate import evaluate
-    from zslabel.summary import format_evaluation
 
     report = evaluate(args.dir, args.gold_column)
     print(json.dumps(report, indent=2) if args.json else format_evaluation(report))
