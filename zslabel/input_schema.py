@@ -101,13 +101,26 @@ def likely_text_column(
         return lowered[close[0]]
     if len(texts) == 1:
         return texts[0]
-    try:
-        sample = open_dataset(path).head(SAMPLE_ROWS, columns=texts)
-    except (InputError, pa.ArrowException, OSError):
+    lengths = mean_lengths(path, texts)
+    if not lengths:
         return None
-    lengths = {name: _mean_length(sample.column(name)) for name in texts}
     best = max(texts, key=lambda name: lengths[name])  # the first of equals: schema order
     return best if lengths[best] > 0 else None
+
+
+def text_columns(schema: pa.Schema) -> list[str]:
+    """The columns of ``schema`` that hold text (string, binary, dictionary of either)."""
+    return [str(field.name) for field in schema if is_text_type(field.type)]
+
+
+def mean_lengths(path: str, names: list[str]) -> dict[str, float]:
+    """Each column's mean length over the first :data:`SAMPLE_ROWS` rows of ``path``;
+    ``{}`` when the sample cannot be read."""
+    try:
+        sample = open_dataset(path).head(SAMPLE_ROWS, columns=names)
+    except (InputError, pa.ArrowException, OSError):
+        return {}
+    return {name: _mean_length(sample.column(name)) for name in names}
 
 
 # Rows read to guess the text column by length: enough for a stable mean, cheap on any input.
