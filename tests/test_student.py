@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -366,7 +368,7 @@ def test_cli_predict_advises_on_confidence_and_adoption(
         f"teacher {held_out['teacher']['accuracy']:.3f}; gold accuracy on all "
         f"{pool['student']['rows']} pool rows {pool['student']['accuracy']:.3f} vs teacher "
         f"{pool['teacher']['accuracy']:.3f})"
-        + ("" if decision["adopted"] else "; the teacher's labels are the better ones")
+        + ("" if decision["adopted"] else not_adopted_tail(held_out))
         + "; zs_student_confidence is not calibrated (mean "
         f"{final['estimates']['student_mean_confidence']:.3f} on its pool, where it agrees with "
         f"{final['validation']['agreement']:.3f} of the teacher's validation labels): use it to "
@@ -486,3 +488,32 @@ def test_real_model_label_train_predict_through_the_cli(
     labels = table.column("zs_student_label").to_pylist()
     scored = [(g, p) for g, p in zip(gold_topics, labels, strict=True) if p is not None]
     assert np.mean([g == p for g, p in scored]) >= 0.85
+
+
+def not_adopted_tail(held_out: dict[str, Any]) -> str:
+    """What advice says of a student not adopted, by whether held-out gold favours it."""
+    if held_out["student"]["accuracy"] > held_out["teacher"]["accuracy"]:
+        return (
+            "; the gold-free estimate favours the teacher's labels, the held-out gold the "
+            "student's: compare them on more hand-labeled rows before choosing"
+        )
+    return "; the teacher's labels are the better ones"
+
+
+def test_advice_does_not_call_the_teacher_better_against_held_out_gold(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """A trial read "the teacher's labels are the better ones" beside held-out gold accuracy
+    of 0.950 for the student against 0.939 for the teacher."""
+    from zslabel.student.predict import advice
+
+    gold = {
+        "held_out": {"student": {"rows": 99, "accuracy": 0.95}, "teacher": {"accuracy": 0.939}},
+        "pool": {"student": {"rows": 974, "accuracy": 0.877}, "teacher": {"accuracy": 0.844}},
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps({"rounds": [{"gold": gold}]}))
+    model = SimpleNamespace(adopted=False, adoption={"student_estimate": 0.66,
+                                                     "teacher_estimate": 0.677})  # fmt: skip
+    line = advice(model, tmp_path)  # type: ignore[arg-type]
+    assert "the teacher's labels are the better ones" not in line
+    assert "the held-out gold the student's" in line

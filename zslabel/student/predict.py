@@ -164,18 +164,29 @@ def advice(model: StudentModel, folder: str | Path) -> str:
         f"estimated accuracy {_show(decision.get('student_estimate'))} vs teacher "
         f"{_show(decision.get('teacher_estimate'))}"
     )
+    gold_favours_student = False
     for part, words in (("held_out", "held-out"), ("pool", "all")):
         # Held-out rows are confident ones the student did not train on: a trial's 23 read
         # 1.000 for both while all 285 pool rows read student 0.868, teacher 0.886.
         gold = ((final.get("gold") or {}).get(part)) or {}
         if gold.get("student", {}).get("accuracy") is not None:
+            student, teacher = gold["student"]["accuracy"], gold["teacher"]["accuracy"]
             estimated += (
                 f"; gold accuracy on {words} {gold['student'].get('rows', 'n/a')} pool rows "
-                f"{_show(gold['student']['accuracy'])} vs teacher "
-                f"{_show(gold['teacher']['accuracy'])}"
+                f"{_show(student)} vs teacher {_show(teacher)}"
             )
+            gold_favours_student |= part == "held_out" and student > teacher
     if model.adopted is True:
         verdict = f"the student was adopted over its teacher ({estimated})"
+    elif model.adopted is False and gold_favours_student:
+        # The rule decides without gold and cannot show that a student beats its teacher
+        # (docs/student.md); a trial read "the teacher's labels are the better ones" beside
+        # held-out gold of 0.950 against 0.939.
+        verdict = (
+            f"this student was not adopted ({estimated}); the gold-free estimate favours the "
+            "teacher's labels, the held-out gold the student's: compare them on more "
+            "hand-labeled rows before choosing"
+        )
     elif model.adopted is False:
         verdict = (
             f"this student was not adopted ({estimated}); the teacher's labels are the better ones"
