@@ -110,6 +110,11 @@ class TextEncoder:
         room = self.max_length - len(tokenizer("")["input_ids"])  # minus special tokens
         readable = room + (max_chunks - 1) * (room - overlap)
         unique, counts = np.unique(np.asarray(texts, dtype=object), return_counts=True)
+        # Counted whole on purpose: transformers' once-only "will result in indexing errors"
+        # warning is false here (a trial's notebook showed it), so it is marked as given.
+        warned = getattr(tokenizer, "deprecation_warnings", None)
+        if isinstance(warned, dict):
+            warned["sequence-length-is-longer-than-the-specified-maximum"] = True
         lengths = tokenizer(list(unique), add_special_tokens=False, truncation=False)["input_ids"]
         too_long = np.asarray([len(ids) > readable for ids in lengths], dtype=bool)
         return int(counts[too_long].sum())
