@@ -244,7 +244,9 @@ def test_sigterm_leaves_no_temporary_server_behind(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    ("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)]
+)
 def test_a_signal_to_the_process_group_stops_the_run_promptly(
     tmp_path: Path, stop: signal.Signals, code: int
 ) -> None:
@@ -271,14 +273,21 @@ def test_a_signal_to_the_process_group_stops_the_run_promptly(
     assert servers, "the temporary Prefect server never started"
     time.sleep(8)  # the server answers, the flow gets going
     assert proc.poll() is None, "the run finished before it could be interrupted"
-    os.killpg(proc.pid, stop)
+    if stop == signal.SIGKILL:
+        # The run alone, as the OOM killer does: its server, in a session of its own, must
+        # not outlive it (Linux: it is asked to stop when its parent dies).
+        os.kill(proc.pid, stop)
+    else:
+        os.killpg(proc.pid, stop)
     _, err = proc.communicate(timeout=45)
     assert proc.returncode == code, err[-3000:]
     assert "Connection refused" not in err, err[-3000:]
     assert "Unable to connect" not in err, err[-3000:]
     if stop == signal.SIGINT:
         assert "rerun the same command to resume" in err
-    time.sleep(1)
+    deadline = time.monotonic() + 20  # a server told to stop shuts down gracefully
+    while time.monotonic() < deadline and any(_alive(pid) for pid in servers):
+        time.sleep(0.5)
     assert not [pid for pid in servers if _alive(pid)], "temporary server orphaned"
 
 

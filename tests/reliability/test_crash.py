@@ -49,7 +49,7 @@ def crash(job: Path, point: str, *, flow: bool = False, expect: int = -signal.SI
     """Run ``job`` in a subprocess that must die of SIGKILL at ``point`` (or exit ``expect``).
 
     With ``flow`` through the Prefect flow, in Prefect's local mode with its own home folder;
-    the temporary server it starts is in the subprocess's session, killed with it afterwards.
+    the temporary server it starts (in a session of its own) is stopped when the helper dies.
     """
     env = {k: v for k, v in os.environ.items() if not (flow and k.startswith("PREFECT_"))}
     env["PYTHONPATH"] = str(ROOT)
@@ -70,7 +70,7 @@ def crash(job: Path, point: str, *, flow: bool = False, expect: int = -signal.SI
             proc.wait(timeout=240)
         finally:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # what the SIGKILL orphaned: Prefect's server
+                os.killpg(proc.pid, signal.SIGKILL)  # anything the helper left in its group
             proc.wait()
     stderr = log.read_text(encoding="utf-8")
     assert proc.returncode == expect, f"{point}: expected {expect}, got {proc.returncode}\n{stderr}"

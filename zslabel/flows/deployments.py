@@ -9,20 +9,13 @@ work pool on a shared server, deploy with ``prefect.yaml`` instead.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from zslabel.config import JobConfig, deep_merge, load_job
-from zslabel.errors import ZslabelError
 from zslabel.flows import environment
-
-SERVER_START_TIMEOUT_S = 120.0
+from zslabel.flows.local_server import local_server
 
 
 def run_flow(
@@ -67,12 +60,9 @@ def run_flow(
         parameters.update(job=job.model_dump(mode="json"), overrides=overrides)
     else:
         parameters.update(job_path=str(Path(str(job_path)).resolve()), overrides=overrides)
-    # Local mode: a temporary server of our own rather than Prefect's, started in a session of
-    # its own. Ctrl-C in a terminal (or `timeout`) signals the whole process group: Prefect's
-    # temporary server died with it, and the run then spent minutes retrying every state and
-    # event into it (a trial: 4.5 minutes and 290 log lines after SIGTERM, Ctrl-C not done in
-    # 90 s). Ours outlives the signal, records the crash, and is stopped when the run ends.
-    with _server(ui=False) if local else contextlib.nullcontext():
+    # Local mode: a temporary server of our own rather than Prefect's, which a terminal's Ctrl-C
+    # stopped with the run, leaving it to retry into a dead server for minutes (local_server).
+    with local_server(ui=False) if local else contextlib.nullcontext():
         result: dict[str, Any] = flow(**parameters)
     return result
 
@@ -118,7 +108,7 @@ def serve_job(
     """Serve ``label-dataset`` for this job on a schedule until interrupted."""
     environment.configure()
     environment.exit_cleanly_on_sigterm()
-    with _server():
+    with local_server():
         environment.check_api()
         from zslabel.flows.label_dataset import label_dataset
 
@@ -129,78 +119,3 @@ def serve_job(
             parameters={"job_path": str(Path(job_path).resolve()), "overrides": overrides},
             pause_on_shutdown=False,
         )
-
-
-@contextlib.contextmanager
-def _server(ui: bool = True) -> Iterator[None]:
-    """A ``prefect server`` on loopback while the block runs, unless one is configured.
-
-    It runs in a session of its own, so that a signal to the terminal's process group (Ctrl-C)
-    reaches this process alone: the run is stopped, the server records it and is stopped here,
-    after Prefect's event and log workers have sent it what they hold."""
-    if environment.api_url():
-        yield
-        return
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PREFECT_API_URL": "", **({} if ui else {"PREFECT_UI_ENABLED": "0"})},
-        start_new_session=True,
-    )  # fmt: skip
-    before = os.environ.get("PREFECT_API_URL")
-    try:
-        _wait_for(url, process)
-        os.environ["PREFECT_API_URL"] = url  # worker processes (Dask, Ray) find it here
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
-        with temporary_settings({PREFECT_API_URL: url}):
-            try:
-                yield
-            finally:
-                _drain_workers()
-    finally:
-        if before is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = before
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _drain_workers(timeout_s: float = 10.0) -> None:
-    """Send what Prefect's event and log workers hold to the server before it stops; after it
-    stops they would try again at interpreter exit, every 7 seconds an event."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    for worker in (EventsWorker, APILogWorker):
-        with contextlib.suppress(Exception):
-            worker.drain_all(timeout=timeout_s)
-
-
-def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
-    import httpx
-
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ZslabelError(f"'prefect server start' exited with status {process.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise ZslabelError(f"the Prefect server did not answer at {url} within 120 s")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
