@@ -128,3 +128,17 @@ def test_an_id_column_of_two_types_is_refused_with_the_fix(
     message = str(caught.value)
     assert "dt=2/part-0.parquet: column 'msg_id' has type string, but int64" in message
     assert "col('msg_id').cast('string')" in message
+
+
+def test_the_sample_is_topped_up_from_shards_already_read(
+    write_parquet: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Two files of 10 and 10,000 rows: shares of 1,000 each gave 1,010 texts, and the
+    passage warning then read as if every text had been read."""
+    write_parquet({"text": [f"small {j}" for j in range(10)]}, name="d/a.parquet")
+    write_parquet({"text": [f"large {j}" for j in range(10_000)]}, name="d/b.parquet")
+    dataset = InputDataset(InputSpec(path=str(tmp_path / "d"), text_column="text"))
+    sample = dataset.sample_texts(2000)
+    assert len(sample) == 2000
+    assert sum(text.startswith("small") for text in sample) == 10
+    assert len(set(sample)) == 2000

@@ -127,3 +127,14 @@ def test_a_text_column_of_few_values_names_the_longer_one(
         "the text column 'text' holds 4 distinct values in 200 texts, like a category: is 'body' "
         "the text to label (input.text_column / --text-column body)?"
     ) in out
+
+
+def test_the_hint_names_a_string_column_not_bytes(
+    capsys: pytest.CaptureFixture[str], write_parquet: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A reviewer's finding: with a column of photo bytes beside them, the hint named it."""
+    channel = ["email", "chat", "appstore", "playstore"] * 50
+    photo = [bytes(range(256)) * 12] * 200
+    source = write_parquet({"text": channel, "photo": photo, "body": make_texts(200)}, "p.parquet")
+    out = label(capsys, source, tmp_path / "photo")
+    assert "is 'body' the text to label" in out

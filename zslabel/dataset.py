@@ -195,12 +195,13 @@ class InputDataset:
         return shard_texts(self._read(shard, [self.spec.text_column]), shard.path)
 
     def sample_texts(self, rows: int, spread: int = SAMPLE_SPREAD) -> list[str]:
-        """At most ``rows`` valid texts, an equal share from each of up to ``spread`` shards
-        spaced evenly over the input (the first and the last among them), topped up from the
-        others in order: a cheap, deterministic sample for the input's checks before and after
-        scoring (language, repeated passages). Spread, because a partitioned input is often
-        sorted by what the checks look for: a ``lang=de`` folder after ``lang=en``, a footer
-        that came with last month's files."""
+        """At most ``rows`` valid texts (fewer only when the input has fewer), an equal share
+        from each of up to ``spread`` shards spaced evenly over the input (the first and the
+        last among them), topped up from the others in order, then from what the shards read
+        held beyond their share: a cheap, deterministic sample for the input's checks before
+        and after scoring (language, repeated passages). Spread, because a partitioned input
+        is often sorted by what the checks look for: a ``lang=de`` folder after ``lang=en``, a
+        footer that came with last month's files."""
         shards = self.shards
         if not shards or rows <= 0:
             return []
@@ -208,10 +209,16 @@ class InputDataset:
         order = picked + [i for i in range(len(shards)) if i not in set(picked)]
         quota = -(-rows // len(picked))
         texts: list[str] = []
+        left: list[list[str]] = []  # what each shard read held beyond its share
         for i in order:
-            texts += self.read_texts(shards[i]).texts[: min(quota, rows - len(texts))]
             if len(texts) >= rows:
                 break
+            read = self.read_texts(shards[i]).texts
+            take = min(quota, rows - len(texts))
+            texts += read[:take]
+            left.append(read[take:])
+        for rest in left:  # a shard short of its share: the others' texts make it up
+            texts += rest[: rows - len(texts)]
         return texts
 
     def read_images(self, shard: Shard, column: str) -> ShardImages:

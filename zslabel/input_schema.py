@@ -108,9 +108,13 @@ def likely_text_column(
     return best if lengths[best] > 0 else None
 
 
-def text_columns(schema: pa.Schema) -> list[str]:
-    """The columns of ``schema`` that hold text (string, binary, dictionary of either)."""
-    return [str(field.name) for field in schema if is_text_type(field.type)]
+def string_columns(schema: pa.Schema) -> list[str]:
+    """The columns of ``schema`` that hold strings (not bytes: a photo is no text)."""
+    return [
+        str(field.name)
+        for field in schema
+        if is_text_type(field.type) and not _is_binary_type(field.type)
+    ]
 
 
 def mean_lengths(path: str, names: list[str]) -> dict[str, float]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zslabel.input_schema import mean_lengths, text_columns
+from zslabel.input_schema import mean_lengths, string_columns
 from zslabel.passages import RepeatedPassages, describe, describe_copies, repeated_passages
 from zslabel.pipeline.plan import JobPlan
 
@@ -23,8 +23,9 @@ RECORDS = ("repeated_passages", "repeated_texts")
 
 def repetition_records(plan: JobPlan) -> dict[str, Any]:
     """The manifest's ``input`` keys for what repeats, only those found (so that other
-    manifests keep their bytes): ``repeated_passages``: ``{"sample_rows", "rows",
-    "text_share", "passages": [{"text", "rows"}], "warning"}``; ``repeated_texts``:
+    manifests keep their bytes): ``repeated_passages``: ``{"sample_rows", "distinct_texts",
+    "rows", "text_share", "passages": [{"text", "rows"}], "warning"}`` (``rows``: distinct
+    texts holding a passage); ``repeated_texts``:
     ``{"sample_rows", "rows", "distinct", "texts": [{"text", "rows"}], "warning"}``. Empty for
     a job that reads no text column (an image job)."""
     if plan.config.input.text_column not in plan.columns:
@@ -35,7 +36,8 @@ def repetition_records(plan: JobPlan) -> dict[str, Any]:
     records: dict[str, Any] = {}
     if warning := describe(found, sampled=sampled):
         records["repeated_passages"] = {
-            "sample_rows": found.texts,
+            "sample_rows": found.sampled,
+            "distinct_texts": found.texts,
             "rows": found.rows,
             "text_share": round(found.text_share, 3),
             "passages": [{"text": text, "rows": n} for text, n in found.passages[:SHOWN]],
@@ -62,7 +64,7 @@ def _other_text_column(plan: JobPlan, found: RepeatedPassages) -> str:
     column, id_column = plan.config.input.text_column, plan.config.input.id_column
     others = [
         name
-        for name in text_columns(plan.dataset.schema)
+        for name in string_columns(plan.dataset.schema)
         if name not in (column, id_column) and name in plan.dataset.column_names
     ]
     lengths = mean_lengths(plan.config.input.path, [column, *others]) if others else {}
