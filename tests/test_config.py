@@ -87,6 +87,14 @@ def test_a_mistyped_key_gets_the_closest_key_of_its_section(
         # A key typed at the wrong indent is a key of another section: name it.
         ({"model": "default"}, "model: unknown key here; model is a key of sources[] or student"),
         ({"min_confidence": 0.5}, "min_confidence is a key of selection (check its indent)"),
+        # ... before a look-alike of this section (a top-level `device` is no misspelt `review`)
+        ({"device": "cpu"}, "device: unknown key here; device is a key of sources[] or student"),
+        # A key of another kind of source is no indent slip.
+        (
+            {"sources": [{"kind": "rules", "rules": {}, "model": "x"}]},
+            "sources[0].model: unknown key for this kind of source; model is a key of "
+            "embedding, nli, clip",
+        ),
         ({"selection": None}, "selection: has no value; indent its keys under it, or remove it"),
         # pydantic's "Unable to extract tag using discriminator 'kind'", in the job's words.
         (

@@ -93,15 +93,34 @@ def _message(error: Any) -> str:
     if kind != "extra_forbidden":
         return str(error["msg"]).removeprefix("Value error, ")
     typed = str(error["loc"][-1])
-    match = difflib.get_close_matches(typed, known_keys(error["loc"]), n=1)
-    if match:
-        return f"unknown key; did you mean {match[0]}?"
     # A key typed at the wrong indent (`model:` dedented out of its source) is a real key of
-    # another section: name that section rather than leave "unknown key".
-    homes = [home for home in sections_with(typed) if home != _dotted(error["loc"][:-1])]
+    # another section: name that section, before any look-alike of this one (a top-level
+    # `device` is no misspelt `review`).
+    here = _section(yaml_path(error)[:-1])
+    homes = sections_with(typed)
+    if here in homes:  # a key of another kind of source: `model` on a rules source
+        kinds = [kind for kind, keys in _source_keys().items() if typed in keys]
+        return f"unknown key for this kind of source; {typed} is a key of {', '.join(kinds)}"
     if homes:
         return f"unknown key here; {typed} is a key of {' or '.join(homes)} (check its indent)"
-    return "unknown key"
+    match = difflib.get_close_matches(typed, known_keys(error["loc"]), n=1)
+    return f"unknown key; did you mean {match[0]}?" if match else "unknown key"
+
+
+def _section(loc: Sequence[Any]) -> str:
+    """A location as :func:`sections_with` names sections: ``sources[0]`` as ``sources[]``."""
+    out = ""
+    for part in loc:
+        out += "[]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _source_keys() -> dict[str, set[str]]:
+    """Each source kind's keys."""
+    from zslabel.config.job import JobConfig  # job imports this module
+
+    members = _models_in(JobConfig.model_fields["sources"].annotation)
+    return {str(_kind_of(model)): set(model.model_fields) for model in members}
 
 
 def _source_kind_message(error: Any) -> str:
