@@ -166,6 +166,12 @@ def test_files_gone_from_the_input_are_said_to_be(
         "input (e.g. "
     )
     assert "Spark's partition overwrite" in line
+    # Said once: the next version does not report it again.
+    write(data / "dt=2", "part-0000-cccc.parquet", make_texts(5, seed=3))
+    outcome = run_incremental(job)
+    assert outcome is not None
+    assert outcome[0].vanished == ()
+    assert outcome[0].describe() == "Version v0003: 1 new file(s)"
 
 
 def test_incremental_and_plain_runs_never_share_an_output_folder(

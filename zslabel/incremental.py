@@ -63,9 +63,10 @@ class Increment:
     # (zslabel.review.pending), and the sha256 of the review store this version reads.
     reviewed: tuple[str, ...] = ()
     review_store_sha256: str | None = None
-    # Files an earlier version of the same job key labeled that the input no longer holds:
-    # deleted, or rewritten under new names (Spark's partition overwrite), which makes their
-    # rows new files' rows here while the earlier version still holds them.
+    # Files an earlier version of the same job key labeled that the input no longer holds,
+    # and no earlier version reported gone (its "files_gone"): deleted, or rewritten under new
+    # names (Spark's partition overwrite), which makes their rows new files' rows here while
+    # the earlier version still holds them.
     vanished: tuple[str, ...] = ()
 
     def describe(self) -> str:
@@ -149,6 +150,7 @@ def plan_increment(config: JobConfig) -> Increment | None:
         for path in new
         if (path, fingerprints[path]) in labeled_before and path not in reviewed
     }
+    reported_gone = {path for v in index["versions"] for path in v.get("files_gone", [])}
     version = f"v{len(index['versions']) + 1:04d}"
     same_key = [v for v in index["versions"] if v["job_key"] == key]
     output = config.output.model_copy(
@@ -171,7 +173,7 @@ def plan_increment(config: JobConfig) -> Increment | None:
         ),
         reviewed=tuple(path for path in new if path in reviewed),
         review_store_sha256=store_sha,
-        vanished=tuple(sorted({path for path, _ in done} - set(fingerprints))),
+        vanished=tuple(sorted({path for path, _ in done} - set(fingerprints) - reported_gone)),
         carry_from=root / str(same_key[-1]["dir"]) if same_key else None,
         # A version whose files are labeled again for reviews holds every one of their ids:
         # not re-sent records to warn of, yet their rows keep the splits they had there.
@@ -247,6 +249,7 @@ def record_version(root: str | Path, increment: Increment, result: RunResult) ->
             if increment.review_store_sha256
             else {}
         ),
+        **({"files_gone": list(increment.vanished)} if increment.vanished else {}),
     }
     index["versions"].append(entry)
     index["latest"] = increment.version
