@@ -133,9 +133,16 @@ class LabelingJob:
     ) -> Predictions:
         return predict.predict(self.plan, scores, combiner, refinement)
 
-    def select(self, predictions: Predictions, uncovered: np.ndarray | None = None) -> Selection:
-        """``uncovered``: :meth:`uncovered_rows`, abstained with reason ``uncovered_language``."""
-        return select.select_rows(self.plan, predictions, None, uncovered).selection
+    def select(
+        self,
+        predictions: Predictions,
+        uncovered: np.ndarray | None = None,
+        unranked: np.ndarray | None = None,
+    ) -> Selection:
+        """``uncovered``: :meth:`uncovered_rows`, abstained with reason ``uncovered_language``;
+        ``unranked``: rows labeled but kept out of the class quotas (``UncoveredRows.kept``
+        of :func:`zslabel.pipeline.row_languages.uncovered_rows`)."""
+        return select.select_rows(self.plan, predictions, None, uncovered, unranked).selection
 
     def assign_splits(self, predictions: Predictions, selection: Selection) -> np.ndarray:
         return split.assign_splits(self.plan, predictions, selection)
