@@ -41,3 +41,16 @@ def test_rows_in_a_language_the_encoder_does_not_read_are_abstained(
     predict_file(student(tiny_model), source, tmp_path / "any.parquet")
     status = pq.read_table(tmp_path / "any.parquet").column("zs_student_status").to_pylist()
     assert status == ["accepted"] * 18
+
+
+def test_a_job_that_labeled_every_language_gets_a_student_that_does(
+    write_parquet: Callable[..., Path], english_model: Path, tmp_path: Path
+) -> None:
+    """A reviewer's finding: predict abstained foreign rows although the job had labeled them
+    (``selection.abstain_uncovered_languages: false``)."""
+    model = student(english_model)
+    model.training["abstain_uncovered_languages"] = False
+    source = write_parquet({"text": make_texts(4) + GERMAN})
+    predict_file(model, source, tmp_path / "all.parquet")
+    status = pq.read_table(tmp_path / "all.parquet").column("zs_student_status").to_pylist()
+    assert status == ["accepted"] * 7

@@ -18,7 +18,8 @@ def add_parser(commands: Commands) -> None:
         help="label a Parquet input with a trained student",
         description="Apply the student saved in MODEL to INPUT (a Parquet file or folder), "
         "streaming, and write INPUT's rows with zs_student_label, zs_student_confidence and "
-        "zs_student_status (accepted, abstained under --min-confidence, or invalid text) to the "
+        "zs_student_status (accepted; abstained under --min-confidence or in a language the "
+        "student's encoder does not read, as its job abstained them; or invalid text) to the "
         "Parquet file OUT. Prints one line on what the student's confidence means (calibrated "
         "or not) and whether it was adopted over its teacher, from its metrics.json.",
     )
@@ -42,7 +43,7 @@ def add_parser(commands: Commands) -> None:
         metavar="P",
         help="rows whose student confidence is below P get no label (zs_student_label null, "
         "zs_student_status abstained); the student's confidence is not calibrated unless its "
-        "metrics.json says so (default: %(default)s: label every row)",
+        "metrics.json says so (default: %(default)s: label every row in a language it reads)",
     )
     predict.add_argument(
         "--embedding-model",

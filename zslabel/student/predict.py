@@ -53,7 +53,9 @@ def predict_file(
     """Label every row of ``input_path`` (a Parquet file, folder or partitioned dataset, read
     as a labeling run reads it: hive partition columns, texts that are not UTF-8, large row
     groups) into ``out_path``; returns the number of rows written. A row whose confidence (the
-    student's top probability, in [0, 1]) is under ``min_confidence`` is abstained: no label.
+    student's top probability, in [0, 1]) is under ``min_confidence``, or whose text is in a
+    language the student's encoder does not read (:func:`student_languages`), is abstained:
+    no label.
 
     Raises InputError naming the input and column where it cannot be read, ConfigError for a
     ``min_confidence`` outside [0, 1], OutputError where ``out_path`` cannot be written.
@@ -108,8 +110,12 @@ def predict_file(
 
 
 def student_languages(model: StudentModel) -> frozenset[str] | None:
-    """The languages the student's encoder reads, or None where it may read any (unknown or
-    multilingual, as :func:`zslabel.pipeline.row_languages.covered_languages`)."""
+    """The languages the student's encoder reads, or None where rows are not checked: its
+    job labeled rows in every language (``selection.abstain_uncovered_languages: false``), or
+    the encoder may read any (unknown or multilingual, as
+    :func:`zslabel.pipeline.row_languages.covered_languages`)."""
+    if not model.training.get("abstain_uncovered_languages", True):
+        return None
     languages = model_languages(model.encoder.model)
     if not languages or "multilingual" in languages:
         return None

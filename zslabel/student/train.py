@@ -209,6 +209,10 @@ def _fitter(
         "train_file_sha256": pool.train_file_sha256,
         "labeled_file_sha256": pool.labeled_file_sha256,
         "settings": spec.model_dump(mode="json"),
+        # zslabel predict abstains rows in languages the encoder does not read, as the job did.
+        "abstain_uncovered_languages": bool(
+            (pool.config.get("selection") or {}).get("abstain_uncovered_languages", True)
+        ),
     }
 
     def student(head: LogisticHead, used: CachedEmbedder) -> StudentModel:
