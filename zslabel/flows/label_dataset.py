@@ -194,9 +194,11 @@ def _label(config: JobConfig, slug: str) -> dict[str, Any] | State:
         result.output_dir,
     )  # fmt: skip
     summary = format_run(result)
-    # A scheduled run's log is where its warnings are read (language, re-sent ids, passages).
+    # A scheduled run's log is where its warnings are read (language, re-sent ids, passages);
+    # drift's are logged with its verdict (artifacts.publish_drift).
     for line in warning_lines(summary):
-        logger.warning("%s", line)
+        if not line.startswith("drift: "):
+            logger.warning("%s", line)
     artifacts.publish(result, summary, keys)
     failed = artifacts.publish_drift(result, keys, logger)
     version = None
