@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -214,11 +215,13 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.slow
-def test_sigterm_leaves_no_temporary_server_behind(tmp_path: Path) -> None:
-    rows = 400_000
+def _start_long_run(
+    tmp_path: Path, settle_s: float, **popen: Any
+) -> tuple[subprocess.Popen[str], set[int]]:
+    """``zslabel run`` on 400,000 rows (the fake source), once its temporary server is up and
+    ``settle_s`` seconds later; the run and the server's process ids."""
     pq.write_table(
-        pa.table({"text": [f"text number {i}" for i in range(rows)]}), tmp_path / "big.parquet"
+        pa.table({"text": [f"text number {i}" for i in range(400_000)]}), tmp_path / "big.parquet"
     )
     job = tmp_path / "job.yaml"
     job.write_text(
@@ -226,8 +229,8 @@ def test_sigterm_leaves_no_temporary_server_behind(tmp_path: Path) -> None:
         "sources: [{kind: fake}]\noutput: {dir: out}\n"
     )
     proc = subprocess.Popen(
-        zslabel("run", str(job)), env=clean_env(tmp_path),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        zslabel("run", str(job)), env=clean_env(tmp_path), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, **popen,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     servers: set[int] = set()
@@ -235,12 +238,27 @@ def test_sigterm_leaves_no_temporary_server_behind(tmp_path: Path) -> None:
         servers = _children(proc.pid)
         time.sleep(0.2)
     assert servers, "the temporary Prefect server never started"
-    time.sleep(3)  # let the flow get going
+    time.sleep(settle_s)  # the server answers, the flow gets going
     assert proc.poll() is None, "the run finished before it could be interrupted"
+    return proc, servers
+
+
+def _gone(servers: set[int]) -> bool:
+    """Whether every server process has ended, waiting up to 20 s: told to stop, a server
+    shuts down gracefully."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(pid) for pid in servers):
+        time.sleep(0.5)
+    return not any(_alive(pid) for pid in servers)
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_no_temporary_server_behind(tmp_path: Path) -> None:
+    proc, servers = _start_long_run(tmp_path, 3)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) != 0
-    time.sleep(1)
-    assert not [pid for pid in servers if _alive(pid)], "temporary server orphaned"
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert _gone(servers), "temporary server orphaned"
 
 
 @pytest.mark.slow
@@ -253,26 +271,7 @@ def test_a_signal_to_the_process_group_stops_the_run_promptly(
     """Ctrl-C in a terminal and `timeout` signal the whole process group. Prefect's own
     temporary server died with it, and a trial's run then retried into it for 4.5 minutes
     (SIGTERM), or was not done after 90 s (Ctrl-C), printing hundreds of connection errors."""
-    pq.write_table(
-        pa.table({"text": [f"text number {i}" for i in range(400_000)]}), tmp_path / "big.parquet"
-    )
-    job = tmp_path / "job.yaml"
-    job.write_text(
-        "input: {path: big.parquet, shard_rows: 20000}\nlabels: [a, b]\n"
-        "sources: [{kind: fake}]\noutput: {dir: out}\n"
-    )
-    proc = subprocess.Popen(
-        zslabel("run", str(job)), env=clean_env(tmp_path), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    servers: set[int] = set()
-    while time.monotonic() < deadline and not servers and proc.poll() is None:
-        servers = _children(proc.pid)
-        time.sleep(0.2)
-    assert servers, "the temporary Prefect server never started"
-    time.sleep(8)  # the server answers, the flow gets going
-    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc, servers = _start_long_run(tmp_path, 8, start_new_session=True)
     if stop == signal.SIGKILL:
         # The run alone, as the OOM killer does: its server, in a session of its own, must
         # not outlive it (Linux: it is asked to stop when its parent dies).
@@ -285,10 +284,7 @@ def test_a_signal_to_the_process_group_stops_the_run_promptly(
     assert "Unable to connect" not in err, err[-3000:]
     if stop == signal.SIGINT:
         assert "rerun the same command to resume" in err
-    deadline = time.monotonic() + 20  # a server told to stop shuts down gracefully
-    while time.monotonic() < deadline and any(_alive(pid) for pid in servers):
-        time.sleep(0.5)
-    assert not [pid for pid in servers if _alive(pid)], "temporary server orphaned"
+    assert _gone(servers), "temporary server orphaned"
 
 
 @pytest.mark.slow
