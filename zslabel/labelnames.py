@@ -20,6 +20,11 @@ def canonical_label(name: str) -> str:
     return unicodedata.normalize("NFC", name).strip()
 
 
+def case_folded_label(name: str) -> str:
+    """``name`` as it compares letter case aside: :func:`canonical_label`, case-folded."""
+    return canonical_label(name).casefold()
+
+
 def label_index(label_names: Sequence[str]) -> dict[str, int]:
     """Canonical label name -> class index, for looking up names that come from outside."""
     return {canonical_label(name): k for k, name in enumerate(label_names)}
@@ -46,7 +51,7 @@ def describe_mismatch(unknown: str, label_names: Iterable[str]) -> str:
     for name in label_names:
         if _loose(name) != folded:
             continue
-        if canonical_label(name).casefold() == canonical_label(unknown).casefold():
+        if case_folded_label(name) == case_folded_label(unknown):
             return f"{unknown!r} differs from the job's label {name!r} only in letter case"
         if _unaccented(name) == _unaccented(unknown):
             return f"{unknown!r} differs from the job's label {name!r} only in accents"

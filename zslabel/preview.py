@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from zslabel import priors
 from zslabel.cache import FeatureCache
 from zslabel.config import JobConfig, RefineSpec
 from zslabel.config.io import feature_cache_folder
+from zslabel.labelnames import case_folded_label
 from zslabel.passages import RepeatedPassages, describe, describe_copies, repeated_passages
 from zslabel.pipeline import row_languages
 from zslabel.pipeline.calibrate import fit_calibration
@@ -273,10 +273,10 @@ def _cached_shards(job: JobPlan, folder: Path) -> int | None:
 
 
 def case_only_pairs(labels: Sequence[str]) -> list[list[str]]:
-    """Groups of ``labels`` equal once case-folded (NFC), in the job's order."""
+    """Groups of ``labels`` equal letter case aside (:func:`case_folded_label`), in order."""
     groups: dict[str, list[str]] = {}
     for name in labels:
-        groups.setdefault(unicodedata.normalize("NFC", name).casefold(), []).append(name)
+        groups.setdefault(case_folded_label(name), []).append(name)
     return [group for group in groups.values() if len(group) > 1]
 
 

@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from zslabel.errors import InputError
-from zslabel.labelnames import canonical_label, describe_mismatch, label_index, lookup
+from zslabel.labelnames import (
+    canonical_label,
+    case_folded_label,
+    describe_mismatch,
+    label_index,
+    lookup,
+)
 from zslabel.review.argilla import from_argilla
 from zslabel.review.fields import KEY_FIELD
 from zslabel.review.label_studio import from_label_studio
@@ -107,14 +113,9 @@ class _JobLabels:
     def of(cls, label_names: Sequence[str]) -> _JobLabels:
         folded: dict[str, str | None] = {}
         for name in label_names:
-            key = _fold(name)
+            key = case_folded_label(name)
             folded[key] = None if key in folded else name
         return cls(tuple(label_names), label_index(label_names), folded)
-
-
-def _fold(label: str) -> str:
-    """A label in the form letter case aside compares in (NFC, stripped, case-folded)."""
-    return canonical_label(label).casefold()
 
 
 def _read_record(
@@ -186,12 +187,12 @@ def _job_label(answer: str, labels: _JobLabels, where: str) -> str:
     k = lookup(answer, labels.index)
     if k is not None:
         return labels.names[k]
-    key = _fold(answer)
+    key = case_folded_label(answer)
     name = labels.folded.get(key)
     if name is not None:
         return name
     if key in labels.folded:
-        alike = [n for n in labels.names if _fold(n) == key]
+        alike = [n for n in labels.names if case_folded_label(n) == key]
         raise InputError(
             f"{where}: label {answer!r} is, letter case aside, several labels of the job "
             f"({', '.join(alike)}): answer with the job's spelling"
